@@ -1,0 +1,45 @@
+# ganforge developer entry points. `make train` and `make test` are the README's quick start; both
+# install what they need (a virtual environment with torch, the Fashion-MNIST files) on first use.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+# The CPU wheel of this release is what the quick start was verified with; pass TORCH_SPEC="torch"
+# (or install your own CUDA build into the venv first) for a GPU machine.
+TORCH_SPEC ?= torch==2.13.0
+FMNIST_DEBIAN := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data train test test-all clean
+
+$(VENV)/.installed: pyproject.toml requirements-test.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Fashion-MNIST: Debian's package where apt is usable, else ganforge downloads it (checksummed)
+# into ~/.cache/ganforge/datasets on first use.
+data:
+	@if [ ! -d $(FMNIST_DEBIAN) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		(apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) || \
+		echo "apt could not install dataset-fashion-mnist; ganforge will try to download the files"; \
+	fi
+
+# Quick start 1: train the default preset (DCGAN) on Fashion-MNIST on this machine's CPU or GPU.
+train: install data
+	$(VENV)/bin/ganforge train
+
+# Quick start 2: the test suite (CPU, a few minutes). Slow/GPU tests: make test-all.
+test: install data
+	$(PY) -m pytest
+
+test-all: install data
+	$(PY) -m pytest -m "slow or not slow"
+
+clean:
+	rm -rf $(VENV) build *.egg-info

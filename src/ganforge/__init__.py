@@ -1,0 +1,16 @@
+"""ganforge: train, evaluate and use generative adversarial networks.
+
+Public API::
+
+    import ganforge
+    cfg = ganforge.get_preset("dcgan-fmnist32")
+    result = ganforge.train(cfg, out="runs")
+    G = ganforge.load_generator(result.run_dir)
+"""
+
+__version__ = "0.1.0"
+
+from ganforge.api import get_preset, list_presets, load_generator, train  # noqa: E402
+from ganforge.errors import GanforgeError  # noqa: E402
+
+__all__ = ["train", "load_generator", "list_presets", "get_preset", "GanforgeError", "__version__"]

@@ -1,0 +1,106 @@
+"""The public Python API: ``train``, ``load_generator``, ``list_presets``, ``get_preset``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganforge.config import Experiment, ModelConfig, apply_overrides, from_dict
+from ganforge.errors import GanforgeError
+from ganforge.presets import DEFAULT_PRESET, get_preset, list_presets
+
+__all__ = ["train", "load_generator", "list_presets", "get_preset", "resolve_resume"]
+
+
+def resolve_resume(resume: str | Path, out: str | Path, preset: str | None):
+    """Find what to resume from.
+
+    Returns (run_dir, checkpoint state) or None when ``resume == "auto"`` finds nothing to continue.
+    ``resume`` is "auto" (newest run under ``out`` with a checkpoint, of ``preset`` if given), a run
+    directory, or a checkpoint file inside a run's ``checkpoints/`` folder.
+    """
+    from ganforge.train import checkpoint as ckpt
+    from ganforge.train.trainer import find_resumable_run
+
+    if str(resume) == "auto":
+        run_dir = find_resumable_run(Path(out), preset)
+        if run_dir is None:
+            return None
+        found = ckpt.load_latest_checkpoint(run_dir)
+        assert found is not None
+        return run_dir, found[1]
+    path = Path(resume)
+    if path.is_dir():
+        found = ckpt.load_latest_checkpoint(path)
+        if found is None:
+            raise GanforgeError(f"cannot resume from {str(path)!r}: it has no checkpoints/state-*.pt")
+        return path, found[1]
+    if path.is_file():
+        state = ckpt.load_checkpoint(path)
+        run_dir = path.parent.parent if path.parent.name == ckpt.CKPT_DIR else path.parent
+        return run_dir, state
+    raise GanforgeError(f"cannot resume from {str(resume)!r}: no such run directory or checkpoint "
+                        f"(use --resume auto, a run directory, or a checkpoint file)")
+
+
+def train(config: Experiment | None = None, *, out: str | Path = "runs", resume: str | Path | None = None,
+          overrides: list[str] | dict[str, Any] | None = None, dataset=None):
+    """Train an experiment; returns a ``TrainResult`` (``run_dir``, ``cur_nimg``, ``stats``, ...).
+
+    Args:
+        config: the experiment (default: the default preset). When resuming and ``config`` is None,
+            the run's saved config is used.
+        out: parent folder of run directories; a new run gets ``out/NNNNN-<preset>``.
+        resume: None (new run), "auto" (continue the newest resumable run of this preset under
+            ``out``, or start one), a run directory, or a checkpoint file.
+        overrides: ``key=value`` strings or a dict applied on top of the config.
+        dataset: an already loaded ``ImageDataset`` (else loaded from ``config.data``).
+    """
+    from ganforge.train.trainer import Trainer, check_resume_compatible, new_run_dir
+
+    state = None
+    run_dir = None
+    if resume is not None:
+        found = resolve_resume(resume, out, config.preset if config is not None else None)
+        if found is not None:
+            run_dir, state = found
+            saved = from_dict(json.loads(state["config"]))
+            requested = config if config is not None else saved
+            if overrides:
+                requested = apply_overrides(requested, overrides)
+            check_resume_compatible(saved, requested)
+            config = requested
+    if config is None:
+        config = get_preset(DEFAULT_PRESET)
+    if state is None and overrides:
+        config = apply_overrides(config, overrides)
+    if run_dir is None:
+        run_dir = new_run_dir(Path(out), config.preset)
+    trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset)
+    return trainer.train()
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load an exported generator (a run directory, a ``.safetensors`` export or its ``model.json``).
+
+    Returns the generator in eval mode with ``.meta`` holding the export's metadata. No pickle is
+    involved: weights come from safetensors, the architecture from the registry.
+    """
+    from ganforge.models import build_generator
+    from ganforge.train.checkpoint import read_export
+
+    meta, tensors = read_export(Path(path))
+    if meta.get("format") != "ganforge-generator":
+        raise GanforgeError(f"{str(path)!r} is not a ganforge generator export (format={meta.get('format')!r})")
+    try:
+        mcfg = ModelConfig(**meta["model"])
+        G = build_generator(mcfg, resolution=int(meta["resolution"]), channels=int(meta["channels"]),
+                            num_classes=int(meta["num_classes"]))
+        G.load_state_dict(tensors, strict=True)
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise GanforgeError(f"model {str(path)!r} does not match its metadata: {type(e).__name__}: {e}") from None
+    G.meta = meta
+    return G.to(device).eval().requires_grad_(False)

@@ -1,0 +1,257 @@
+"""The ``ganforge`` command line: thin parsing on top of the library.
+
+Subcommands: ``train``, ``generate``, ``presets``, ``data check``, ``eval``. Every user mistake ends
+in one message on stderr and exit code 2 (no traceback); training that diverges exits 3; Ctrl-C
+writes a checkpoint and exits 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ganforge import __version__
+from ganforge.errors import GanforgeError
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = part.split("-", 1)
+                lo, hi = int(a), int(b)
+                if hi < lo:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise GanforgeError(f"bad --seeds {text!r}: expected numbers and ranges like 0-63 or 1,5,9-12") from None
+    if not seeds:
+        raise GanforgeError(f"bad --seeds {text!r}: no seed given")
+    if any(s < 0 or s >= 2**32 for s in seeds):
+        raise GanforgeError(f"bad --seeds {text!r}: seeds must be in 0..4294967295")
+    return seeds
+
+
+# ----------------------------------------------------------------------------------------------
+# train
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ganforge import api
+    from ganforge.config import apply_overrides
+    from ganforge.presets import DEFAULT_PRESET, get_preset
+
+    overrides = list(args.set or [])
+    if args.data is not None:
+        overrides.append(f"data.name={args.data}")
+    if args.kimg is not None:
+        overrides.append(f"train.total_kimg={args.kimg}")
+    preset = args.preset
+    cfg = get_preset(preset) if preset else None
+    if args.dry_run:
+        return _dry_run(cfg or get_preset(DEFAULT_PRESET), overrides, args)
+    if args.resume is None:
+        cfg = apply_overrides(cfg or get_preset(DEFAULT_PRESET), overrides)
+        overrides = []
+    result = api.train(cfg, out=args.out, resume=args.resume, overrides=overrides or None)
+    print(f"run directory: {result.run_dir}")
+    print(f"trained to {result.cur_nimg / 1000:.1f} kimg in {result.steps} steps"
+          + (f" ({result.bad_steps} non-finite steps skipped)" if result.bad_steps else ""))
+    samples = sorted((Path(result.run_dir) / "samples").glob("fakes*.png"))
+    if samples:
+        print(f"latest samples: {samples[-1]}")
+    if (Path(result.run_dir) / "generator.safetensors").exists():
+        print(f"generator: {Path(result.run_dir) / 'generator.safetensors'}")
+    if result.interrupted:
+        print(f"interrupted; continue with: ganforge train --resume {result.run_dir}")
+        return 130
+    return 0
+
+
+def _dry_run(cfg, overrides, args) -> int:
+    from ganforge.config import apply_overrides, to_json
+    from ganforge.data import load_dataset
+    from ganforge.models import build_discriminator, build_generator
+
+    cfg = apply_overrides(cfg, overrides)
+    ds = load_dataset(cfg.data)
+    ncls = ds.num_classes if cfg.data.use_labels else 0
+    G = build_generator(cfg.model, ds.resolution, ds.channels, ncls)
+    D = build_discriminator(cfg.model, ds.resolution, ds.channels, ncls)
+    print(to_json(cfg))
+    print(f"dataset: {ds.name}: {len(ds)} images, {ds.channels}x{ds.resolution}x{ds.resolution}, "
+          f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else ""))
+    print(f"G: {G.arch}, {sum(p.numel() for p in G.parameters()):,} parameters")
+    print(f"D: {D.arch}, {sum(p.numel() for p in D.parameters()):,} parameters")
+    print("dry run: nothing trained, nothing written")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# generate
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from ganforge.api import load_generator
+    from ganforge.synthesis.images import save_grid, save_image, to_uint8
+    from ganforge.train.trainer import resolve_device
+
+    seeds = parse_seeds(args.seeds)
+    device = resolve_device(args.device)
+    G = load_generator(args.model, device=device)
+    if args.class_idx is not None:
+        if G.num_classes == 0:
+            raise GanforgeError(f"--class {args.class_idx} given but the model is unconditional")
+        if not 0 <= args.class_idx < G.num_classes:
+            raise GanforgeError(f"--class {args.class_idx} out of range: the model has classes "
+                                f"0..{G.num_classes - 1}")
+    out = Path(args.out)
+    targets = [out / "grid.png"] if args.grid else [out / f"seed{s:04d}.png" for s in seeds]
+    existing = [t for t in targets if t.exists()]
+    if existing and not args.overwrite:
+        raise GanforgeError(f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
+                            f"pass --overwrite or choose another --out")
+    images = []
+    with torch.no_grad():
+        for s in seeds:
+            g = torch.Generator().manual_seed(s)
+            z = torch.randn(1, G.z_dim, generator=g).to(device)
+            c = None
+            if G.num_classes:
+                cls = args.class_idx if args.class_idx is not None else int(torch.randint(G.num_classes, (1,), generator=g))
+                c = torch.tensor([cls], device=device)
+            images.append(to_uint8(G(z, c)).cpu())
+    imgs = torch.cat(images)
+    if args.grid:
+        path = save_grid(imgs, targets[0], scale=max(1, 64 // G.img_resolution))
+        print(f"wrote {path} ({len(seeds)} images)")
+    else:
+        for img, t in zip(imgs, targets):
+            save_image(img, t)
+        print(f"wrote {len(targets)} images to {out}")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------
+# presets, data check
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from ganforge.presets import DEFAULT_PRESET, PRESETS
+
+    rows = [("name", "G/D", "loss", "batch", "kimg", "description")]
+    for name in PRESETS.names():
+        if name.endswith("-tiny") and not args.all:
+            continue
+        e = PRESETS.get(name).build()
+        loss = e.loss.kind
+        for extra, v in (("gp", e.loss.gp_weight), ("r1", e.loss.r1_gamma), ("r2", e.loss.r2_gamma),
+                         ("clip", e.loss.clip_value)):
+            if v is not None:
+                loss += f"+{extra}"
+        if e.model.spectral_norm:
+            loss += "+SN"
+        desc = PRESETS.get(name).description + (" [default]" if name == DEFAULT_PRESET else "")
+        rows.append((name, f"{e.model.g_arch}/{e.model.d_arch}", loss, str(e.train.batch_size),
+                     f"{e.train.total_kimg:g}", desc))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1])
+        if i == 0:
+            print("  ".join("-" * w for w in widths) + "  " + "-" * 11)
+    if not args.all:
+        print("\n(--all also lists the *-tiny test presets)")
+    return 0
+
+
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    from ganforge.data import check_path
+
+    report = check_path(args.path)
+    print(report.format())
+    return 2 if report.bad else 0
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ganforge", description="Train, evaluate and use GANs.")
+    p.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a preset (no arguments: the default preset on Fashion-MNIST)")
+    t.add_argument("--preset", default=None, help="preset name (see `ganforge presets`); default dcgan-fmnist32")
+    t.add_argument("--data", default=None, help="built-in dataset name (fashion-mnist, mnist) or image folder/zip")
+    t.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
+    t.add_argument("--kimg", type=float, default=None, help="training length in thousands of images")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config field, e.g. --set train.batch_size=32 (repeatable)")
+    t.add_argument("--resume", default=None, metavar="auto|PATH",
+                   help="continue a run: auto (newest run of this preset under --out), a run dir or a checkpoint")
+    t.add_argument("--dry-run", action="store_true", help="resolve config and data, build the nets, train nothing")
+    t.set_defaults(func=_cmd_train)
+
+    g = sub.add_parser("generate", help="generate images from a trained generator")
+    g.add_argument("--model", required=True, help="run directory, .safetensors export or model.json")
+    g.add_argument("--seeds", default="0-63", help="seeds, e.g. 0-63 or 1,5,9-12 (default 0-63)")
+    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--grid", action="store_true", help="write one grid.png instead of one file per seed")
+    g.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    g.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    g.set_defaults(func=_cmd_generate)
+
+    pr = sub.add_parser("presets", help="list the presets")
+    pr.add_argument("--all", action="store_true", help="include the *-tiny test presets")
+    pr.set_defaults(func=_cmd_presets)
+
+    d = sub.add_parser("data", help="dataset tools")
+    dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
+    dc = dsub.add_parser("check", help="scan a folder, zip or built-in dataset for bad images")
+    dc.add_argument("path")
+    dc.set_defaults(func=_cmd_data_check)
+    d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
+
+    try:
+        from ganforge.metrics.cli import add_eval_parser
+    except ImportError:
+        pass
+    else:
+        add_eval_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except GanforgeError as e:
+        print(f"ganforge: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("ganforge: interrupted", file=sys.stderr)
+        return 130
+
+
+def _entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()

@@ -1,0 +1,311 @@
+"""Typed experiment configuration.
+
+A run is described by one frozen ``Experiment`` dataclass tree. Presets (``ganforge.presets``) are
+functions returning an ``Experiment``; the CLI's ``--set section.field=value`` overrides are parsed
+against the field's declared type, and an unknown key or a badly typed value is a ``GanforgeError``
+listing the valid keys or the expected type. ``None`` always means "disabled".
+
+Interface sizes (resolution, channels, number of classes) are not here: they come from the dataset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from typing import Any, Union
+
+from ganforge.errors import GanforgeError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # Built-in dataset name ("fashion-mnist", "mnist") or a path to an image folder / zip archive.
+    name: str = "fashion-mnist"
+    # Root folder for built-in datasets; None searches $GANFORGE_DATA, the user cache, Debian's folder.
+    root: str | None = None
+    # Split of a built-in dataset: "train" or "test".
+    split: str = "train"
+    # Side length images are brought to; None keeps the native size (all images must then agree).
+    resolution: int | None = 32
+    # How images that are not resolution x resolution are brought there: "crop", "pad" or "stretch".
+    resize: str = "pad"
+    # Channels to convert every image to: 1 (grayscale), 3 (RGB); None keeps the dataset's own.
+    channels: int | None = None
+    # What to do with unreadable / truncated / oversized images: "error" (stop, exit 2) or "skip".
+    on_bad_image: str = "error"
+    # Use class labels (built-in labels or sub-folder names) for class-conditional models.
+    use_labels: bool = False
+    # Largest dataset (in bytes of uint8 pixels) kept on the training device; larger ones stay on the host.
+    device_cache_max_bytes: int = 2 * 1024**3
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # Registered generator architecture (see `ganforge.models.GENERATORS`).
+    g_arch: str = "dcgan"
+    # Registered discriminator architecture (see `ganforge.models.DISCRIMINATORS`).
+    d_arch: str = "dcgan"
+    # Dimensionality of the latent z ~ N(0, I).
+    z_dim: int = 100
+    # Base channel width of G (the widest layer has a small multiple of this).
+    g_width: int = 64
+    # Base channel width of D.
+    d_width: int = 64
+    # Normalisation inside D: "batch", "layer" or None (WGAN-GP critics must not use batchnorm).
+    d_norm: str | None = "batch"
+    # Spectral normalisation of every D weight (Miyato et al. 2018).
+    spectral_norm: bool = False
+    # Class-conditional G (conditional batchnorm) and D (projection); needs data.use_labels.
+    conditional: bool = False
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    # Adversarial loss: "minimax", "nonsat", "wasserstein", "lsgan" or "hinge".
+    kind: str = "nonsat"
+    # WGAN-GP gradient penalty weight lambda on real/fake interpolates; None disables it.
+    gp_weight: float | None = None
+    # Zero-centred R1 penalty weight gamma on reals; None disables it.
+    r1_gamma: float | None = None
+    # Zero-centred R2 penalty weight gamma on generated images; None disables it.
+    r2_gamma: float | None = None
+    # WGAN weight clipping bound c for every D parameter; None disables clipping.
+    clip_value: float | None = None
+    # Discriminator updates per generator update (n_critic).
+    n_critic: int = 1
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    # Optimizer for both networks: "adam" or "rmsprop".
+    name: str = "adam"
+    # Learning rate of G.
+    g_lr: float = 2e-4
+    # Learning rate of D.
+    d_lr: float = 2e-4
+    # Adam beta1 (ignored by RMSprop).
+    beta1: float = 0.5
+    # Adam beta2 (ignored by RMSprop).
+    beta2: float = 0.999
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Images per generator step (and per discriminator step).
+    batch_size: int = 64
+    # Training length in thousands of images shown to G (one G step = batch_size images).
+    total_kimg: float = 300.0
+    # Progress tick: stats line, sample grid; in kimg.
+    tick_kimg: float = 10.0
+    # Write a training checkpoint and an export every this many ticks (and always at the end).
+    snapshot_ticks: int = 5
+    # Seed of every random stream in the run.
+    seed: int = 0
+    # Half-life of the generator EMA in kimg; None disables the EMA (G itself is exported).
+    ema_halflife_kimg: float | None = 10.0
+    # EMA ramp-up: the half-life is at most this fraction of the images seen so far; None disables.
+    ema_rampup: float | None = 0.05
+    # Device: "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"
+    # bf16 autocast for the forward passes (losses and optimizer states stay fp32).
+    mixed_precision: bool = False
+    # Wrap G and D in torch.compile.
+    compile: bool = False
+    # Consecutive non-finite steps tolerated before training stops.
+    max_bad_steps: int = 5
+    # Number of fixed latents in the sample grid (a square number looks best).
+    grid_size: int = 64
+    # Write TensorBoard scalars (needs the `tensorboard` extra).
+    tensorboard: bool = False
+    # Training checkpoints to keep on disk (the newest ones).
+    keep_checkpoints: int = 2
+    # Show a progress bar on stderr.
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    # Metrics computed during training, e.g. ("fid10k", "kid10k"); empty disables.
+    names: tuple[str, ...] = ()
+    # Compute them every this many kimg (and at the end); None means only at the end.
+    interval_kimg: float | None = None
+    # Feature extractor; None picks the default for the dataset.
+    extractor: str | None = None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    # Name of the preset this experiment came from (informational).
+    preset: str = "custom"
+    # Registered recipe that knows how to train this family (see `ganforge.recipes.RECIPES`).
+    recipe: str = "gan"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+
+# ----------------------------------------------------------------------------------------------
+# Overrides, JSON round trip, diffs.
+
+
+def _leaf_keys(obj: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        key = f"{prefix}{f.name}"
+        if is_dataclass(v):
+            out.update(_leaf_keys(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def valid_keys(cfg: Experiment | None = None) -> list[str]:
+    """All dotted keys that ``--set`` accepts."""
+    return sorted(_leaf_keys(cfg or Experiment()))
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _parse_value(text: str, tp: Any, key: str) -> Any:
+    """Parse the command-line string ``text`` as a value of declared type ``tp``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if type(None) in args and text.strip().lower() in ("none", "null", ""):
+            return None
+        errors = []
+        for a in non_none:
+            try:
+                return _parse_value(text, a, key)
+            except GanforgeError as e:
+                errors.append(str(e))
+        raise GanforgeError(f"bad value {text!r} for {key}: expected {_type_name(tp)} (or none)")
+    if origin is tuple:
+        items = [s.strip() for s in text.split(",") if s.strip()]
+        elem = args[0] if args else str
+        return tuple(_parse_value(s, elem, key) for s in items)
+    if tp is bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise GanforgeError(f"bad value {text!r} for {key}: expected a boolean (true/false)")
+    if tp is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise GanforgeError(f"bad value {text!r} for {key}: expected an integer") from None
+    if tp is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise GanforgeError(f"bad value {text!r} for {key}: expected a number") from None
+    if tp is str:
+        return text
+    raise GanforgeError(f"cannot parse {key} of type {_type_name(tp)}")
+
+
+def apply_overrides(cfg: Experiment, overrides: list[str] | dict[str, Any]) -> Experiment:
+    """Return ``cfg`` with ``section.field=value`` overrides applied (type-checked).
+
+    ``overrides`` is either a list of ``key=value`` strings (values parsed by declared type) or a
+    dict of key -> already-typed value.
+    """
+    if isinstance(overrides, dict):
+        items = list(overrides.items())
+    else:
+        items = []
+        for item in overrides:
+            if "=" not in item:
+                raise GanforgeError(f"bad --set {item!r}: expected key=value, e.g. train.batch_size=32")
+            k, v = item.split("=", 1)
+            items.append((k.strip(), v))
+    keys = valid_keys(cfg)
+    for key, value in items:
+        if key not in keys:
+            raise GanforgeError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
+        section, _, name = key.rpartition(".")
+        owner = getattr(cfg, section) if section else cfg
+        tp = _type_hints(type(owner))[name]
+        if isinstance(value, str) and tp is not str:
+            value = _parse_value(value, tp, key)
+        elif not (isinstance(value, str) and tp is str):
+            value = _check_typed(value, tp, key)
+        if section:
+            cfg = replace(cfg, **{section: replace(owner, **{name: value})})
+        else:
+            cfg = replace(cfg, **{name: value})
+    return cfg
+
+
+def _check_typed(value: Any, tp: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check_typed(value, a, key)
+            except GanforgeError:
+                pass
+        raise GanforgeError(f"bad value {value!r} for {key}: expected {_type_name(tp)}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise GanforgeError(f"bad value {value!r} for {key}: expected a list")
+        return tuple(_check_typed(v, args[0] if args else str, key) for v in value)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp is bool and isinstance(value, bool):
+        return value
+    if tp is str and isinstance(value, str):
+        return value
+    raise GanforgeError(f"bad value {value!r} for {key}: expected {_type_name(tp)}")
+
+
+def to_dict(cfg: Experiment) -> dict[str, Any]:
+    """Plain-JSON view of a config (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(d: dict[str, Any]) -> Experiment:
+    """Rebuild an ``Experiment`` from ``to_dict`` output; unknown keys are errors."""
+    top = {k: v for k, v in d.items() if not isinstance(v, dict)}
+    cfg = Experiment(**{k: v for k, v in top.items() if k in ("preset", "recipe")})
+    flat: dict[str, Any] = {}
+    for section, sub in d.items():
+        if isinstance(sub, dict):
+            for k, v in sub.items():
+                flat[f"{section}.{k}"] = v
+    return apply_overrides(cfg, flat)
+
+
+def to_json(cfg: Experiment) -> str:
+    return json.dumps(to_dict(cfg), indent=2, sort_keys=True)
+
+
+def diff(a: Experiment, b: Experiment) -> dict[str, tuple[Any, Any]]:
+    """Keys whose values differ between two configs: key -> (a's value, b's value)."""
+    la, lb = _leaf_keys(a), _leaf_keys(b)
+    return {k: (la[k], lb[k]) for k in sorted(la) if la[k] != lb[k]}

@@ -1,0 +1,48 @@
+"""Named experiment presets. Each preset is a function returning an ``Experiment``, registered with
+``@register_preset(name, description)``; every family also has ``*-tiny`` presets for tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ganforge.config import Experiment
+from ganforge.registry import Registry
+
+DEFAULT_PRESET = "dcgan-fmnist32"
+
+
+@dataclass(frozen=True)
+class PresetEntry:
+    name: str
+    description: str
+    build: Callable[[], Experiment]
+
+
+PRESETS: Registry[PresetEntry] = Registry("preset")
+
+
+def register_preset(name: str, description: str):
+    def deco(fn: Callable[[], Experiment]):
+        def build() -> Experiment:
+            from dataclasses import replace
+
+            return replace(fn(), preset=name)
+
+        PRESETS.add(name, PresetEntry(name, description, build))
+        return fn
+
+    return deco
+
+
+def list_presets() -> list[str]:
+    """Names of all registered presets."""
+    return PRESETS.names()
+
+
+def get_preset(name: str) -> Experiment:
+    """The ``Experiment`` of a preset (a GanforgeError listing the valid names if unknown)."""
+    return PRESETS.get(name).build()
+
+
+from ganforge.presets import classic as _classic  # noqa: E402,F401  (registers)

@@ -1,0 +1,98 @@
+"""Presets of the classic family on Fashion-MNIST at 32 px (28 px padded with black).
+
+Hyper-parameters follow each paper where it gives them: DCGAN (Adam 2e-4, beta1 0.5, batch 128,
+z 100), WGAN (RMSprop 5e-5, c = 0.01, n_critic 5, batch 64), WGAN-GP (Adam 1e-4, betas (0, 0.9),
+lambda 10, n_critic 5, batch 64), LSGAN (Adam 2e-4, beta1 0.5), SNGAN (hinge, Adam 2e-4, betas
+(0, 0.9), n_critic 5, batch 64), R1 (gamma chosen for 32-px images in [-1, 1]). Lengths in kimg are
+chosen so the default preset finishes on a 2-core CPU in a few minutes; on a GPU pass --kimg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ganforge.config import DataConfig, Experiment, LossConfig, ModelConfig, OptimConfig, TrainConfig
+from ganforge.presets import register_preset
+
+FMNIST32 = DataConfig(name="fashion-mnist", resolution=32, resize="pad")
+
+
+def _dcgan_base() -> Experiment:
+    return Experiment(
+        recipe="gan",
+        data=FMNIST32,
+        model=ModelConfig(g_arch="dcgan", d_arch="dcgan", z_dim=100, g_width=64, d_width=64, d_norm="batch"),
+        loss=LossConfig(kind="nonsat"),
+        optim=OptimConfig(name="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999),
+        train=TrainConfig(batch_size=128, total_kimg=100, tick_kimg=10, snapshot_ticks=5,
+                          ema_halflife_kimg=10, ema_rampup=0.05),
+    )
+
+
+@register_preset("dcgan-fmnist32", "DCGAN, non-saturating loss, batchnorm (the default)")
+def dcgan_fmnist32() -> Experiment:
+    return _dcgan_base()
+
+
+@register_preset("dcgan-fmnist32-cond", "class-conditional DCGAN (conditional BN in G, projection D)")
+def dcgan_fmnist32_cond() -> Experiment:
+    e = _dcgan_base()
+    return replace(e, data=replace(e.data, use_labels=True), model=replace(e.model, conditional=True))
+
+
+@register_preset("wgan-fmnist32", "WGAN with weight clipping (c=0.01, RMSprop, n_critic 5)")
+def wgan_fmnist32() -> Experiment:
+    e = _dcgan_base()
+    return replace(e, loss=LossConfig(kind="wasserstein", clip_value=0.01, n_critic=5),
+                   optim=OptimConfig(name="rmsprop", g_lr=5e-5, d_lr=5e-5),
+                   train=replace(e.train, batch_size=64))
+
+
+@register_preset("wgangp-fmnist32", "WGAN-GP, DCGAN-style critic without batchnorm, lambda 10")
+def wgangp_fmnist32() -> Experiment:
+    e = _dcgan_base()
+    return replace(e, model=replace(e.model, d_norm=None),
+                   loss=LossConfig(kind="wasserstein", gp_weight=10.0, n_critic=5),
+                   optim=OptimConfig(name="adam", g_lr=1e-4, d_lr=1e-4, beta1=0.0, beta2=0.9),
+                   train=replace(e.train, batch_size=64))
+
+
+@register_preset("lsgan-fmnist32", "least-squares GAN on the DCGAN networks")
+def lsgan_fmnist32() -> Experiment:
+    e = _dcgan_base()
+    return replace(e, loss=LossConfig(kind="lsgan"))
+
+
+@register_preset("sngan-fmnist32", "SNGAN: ResNet networks, spectral norm in D, hinge loss, n_critic 5")
+def sngan_fmnist32() -> Experiment:
+    e = _dcgan_base()
+    return replace(e, model=ModelConfig(g_arch="resnet", d_arch="resnet", z_dim=128, g_width=128,
+                                        d_width=128, d_norm=None, spectral_norm=True),
+                   loss=LossConfig(kind="hinge", n_critic=5),
+                   optim=OptimConfig(name="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.0, beta2=0.9),
+                   train=replace(e.train, batch_size=64))
+
+
+@register_preset("dcgan-r1-fmnist32", "DCGAN networks, no batchnorm in D, zero-centred R1 penalty")
+def dcgan_r1_fmnist32() -> Experiment:
+    e = _dcgan_base()
+    return replace(e, model=replace(e.model, d_norm=None), loss=LossConfig(kind="nonsat", r1_gamma=1.0))
+
+
+# ---- tiny presets for tests: 16 px, narrow networks, a few steps -------------------------------
+
+_TINY_TRAIN = TrainConfig(batch_size=8, total_kimg=0.032, tick_kimg=0.016, snapshot_ticks=1,
+                          ema_halflife_kimg=0.01, ema_rampup=0.05, grid_size=4, device="cpu",
+                          progress=False)
+
+
+def _tiny(e: Experiment) -> Experiment:
+    return replace(e, data=replace(e.data, resolution=16),
+                   model=replace(e.model, z_dim=8, g_width=8, d_width=8), train=_TINY_TRAIN)
+
+
+for _name, _fn in [("dcgan", dcgan_fmnist32), ("dcgan-cond", dcgan_fmnist32_cond), ("wgan", wgan_fmnist32),
+                   ("wgangp", wgangp_fmnist32), ("lsgan", lsgan_fmnist32), ("sngan", sngan_fmnist32),
+                   ("dcgan-r1", dcgan_r1_fmnist32)]:
+    register_preset(f"{_name}-tiny", f"tiny {_name} for tests (16 px, width 8)")(
+        (lambda fn: lambda: _tiny(fn()))(_fn))

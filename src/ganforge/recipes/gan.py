@@ -1,0 +1,109 @@
+"""The classic GAN family: DCGAN, WGAN (weight clipping), WGAN-GP, LSGAN, hinge/SNGAN, R1/R2.
+
+One recipe covers them all because they differ only in networks, the adversarial loss, penalties and
+optimizer settings, all chosen by config: phase D (repeated ``n_critic`` times, each on fresh reals)
+then phase G. Papers: Goodfellow et al. 2014; Radford et al. 2015 (DCGAN); Arjovsky et al. 2017
+(WGAN); Gulrajani et al. 2017 (WGAN-GP); Mao et al. 2017 (LSGAN); Miyato et al. 2018 (SNGAN);
+Mescheder et al. 2018 (R1/R2).
+
+Conditional models get the real batch's labels for D's fake pass (so both passes see the same class
+mix) and uniformly drawn labels in the G phase.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ganforge.errors import GanforgeError, choices_error
+from ganforge.losses import ADVERSARIAL_LOSSES, gradient_penalty, r1_penalty, r2_penalty
+from ganforge.models import build_discriminator, build_generator
+from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe
+
+OPTIMIZERS = ("adam", "rmsprop")
+
+
+def make_optimizer(name: str, params, lr: float, beta1: float, beta2: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2))
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    raise choices_error("optim.name", name, OPTIMIZERS)
+
+
+@RECIPES.register("gan")
+class GANRecipe(Recipe):
+    def __init__(self, cfg, dataset_info, device, rng):
+        super().__init__(cfg, dataset_info, device, rng)
+        m, lc, oc = cfg.model, cfg.loss, cfg.optim
+        if m.conditional and dataset_info.num_classes == 0:
+            raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true "
+                                "and use a labelled dataset (built-in, or sub-folders as classes)")
+        if lc.n_critic < 1:
+            raise GanforgeError(f"loss.n_critic must be >= 1, got {lc.n_critic}")
+        self.adv = ADVERSARIAL_LOSSES.get(lc.kind)
+        sizes = dict(resolution=dataset_info.resolution, channels=dataset_info.channels,
+                     num_classes=dataset_info.num_classes)
+        self.G = build_generator(m, **sizes).to(device)
+        self.D = build_discriminator(m, **sizes).to(device)
+        self.nets = {"G": self.G, "D": self.D}
+        self.fwd = {"G": self.G, "D": self.D}
+        self.optimizers = {
+            "G": make_optimizer(oc.name, self.G.parameters(), oc.g_lr, oc.beta1, oc.beta2),
+            "D": make_optimizer(oc.name, self.D.parameters(), oc.d_lr, oc.beta1, oc.beta2),
+        }
+        if cfg.train.ema_halflife_kimg is not None:
+            self.ema_sources = {"G_ema": "G"}
+        self.num_classes = self.G.num_classes
+        self.z_dim = self.G.z_dim
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=self.device, generator=self.rng)
+
+    def _c(self, n: int) -> torch.Tensor | None:
+        if self.num_classes == 0:
+            return None
+        return torch.randint(0, self.num_classes, (n,), device=self.device, generator=self.rng)
+
+    def d_loss(self, batch: Batch | None):
+        assert batch is not None
+        lc = self.cfg.loss
+        G, D = self.fwd["G"], self.fwd["D"]
+        n = batch.real_img.shape[0]
+        c = batch.c if self.num_classes else None
+        with torch.no_grad():
+            gen_img = G(self._z(n), c)
+        real_logits = D(batch.real_img, c)
+        gen_logits = D(gen_img, c)
+        terms = {"D/adv": self.adv.d_loss(real_logits, gen_logits)}
+        if lc.gp_weight is not None:
+            terms["D/gp"] = gradient_penalty(lambda x: D(x, c), batch.real_img, gen_img, lc.gp_weight,
+                                             generator=self.rng)
+        if lc.r1_gamma is not None:
+            terms["D/r1"] = r1_penalty(lambda x: D(x, c), batch.real_img, lc.r1_gamma)
+        if lc.r2_gamma is not None:
+            terms["D/r2"] = r2_penalty(lambda x: D(x, c), gen_img, lc.r2_gamma)
+        terms["D/real_logit"] = real_logits.detach().mean()
+        terms["D/gen_logit"] = gen_logits.detach().mean()
+        total = sum(v for k, v in terms.items() if not k.endswith("_logit"))
+        return total, terms
+
+    def g_loss(self, batch: Batch | None):
+        n = self.local_batch_size
+        c = self._c(n)
+        gen_logits = self.fwd["D"](self.fwd["G"](self._z(n), c), c)
+        loss = self.adv.g_loss(gen_logits)
+        return loss, {"G/adv": loss}
+
+    @torch.no_grad()
+    def _clip(self) -> None:
+        v = self.cfg.loss.clip_value
+        for p in self.D.parameters():
+            p.clamp_(-v, v)
+
+    def phases(self) -> list[Phase]:
+        lc = self.cfg.loss
+        return [
+            Phase("D", self.D, self.optimizers["D"], self.d_loss, repeats=lc.n_critic, needs_reals=True,
+                  after_step=self._clip if lc.clip_value is not None else None),
+            Phase("G", self.G, self.optimizers["G"], self.g_loss, needs_reals=False),
+        ]

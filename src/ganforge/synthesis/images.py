@@ -1,0 +1,54 @@
+"""Converting generator output to pixels and writing images and grids."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def to_uint8(img: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] float in [-1, 1] -> uint8 [N, C, H, W] (round to nearest, clamp)."""
+    return (img.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def _pil(img_u8: torch.Tensor) -> Image.Image:
+    arr = img_u8.detach().cpu().numpy()
+    if arr.shape[0] == 1:
+        return Image.fromarray(arr[0], mode="L")
+    return Image.fromarray(np.ascontiguousarray(arr.transpose(1, 2, 0)), mode="RGB")
+
+
+def make_grid(images_u8: torch.Tensor, cols: int | None = None, pad: int = 2) -> torch.Tensor:
+    """Tile [N, C, H, W] uint8 into one [C, rows*(H+pad)+pad, cols*(W+pad)+pad] image (pad is dark gray)."""
+    n, c, h, w = images_u8.shape
+    cols = cols or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / cols)
+    grid = torch.full((c, rows * (h + pad) + pad, cols * (w + pad) + pad), 40, dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, cols)
+        y, x = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, y:y + h, x:x + w] = images_u8[i].cpu()
+    return grid
+
+
+def save_grid(images_u8: torch.Tensor, path: str | Path, cols: int | None = None, scale: int = 1) -> Path:
+    """Write a tiled grid PNG; ``scale`` enlarges small images (nearest neighbour) for viewing."""
+    img = _pil(make_grid(images_u8, cols))
+    if scale > 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+def save_image(image_u8: torch.Tensor, path: str | Path) -> Path:
+    """Write one [C, H, W] uint8 image as PNG."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _pil(image_u8).save(path)
+    return path

@@ -1,0 +1,1 @@
+"""The generic trainer and what it owns: EMA, checkpoints, stats."""

@@ -1,0 +1,538 @@
+"""The generic training loop.
+
+The trainer runs the phases a recipe supplies (see ``ganforge.recipes.base.Phase``); it never asks
+which model it is training. It owns everything that is the same for every family: data on the device,
+the resumable sampler, RNG, mixed precision, gradient reduction, the non-finite guard, EMA, ticks,
+progress bar, stats, sample grids, checkpoints, exports and metrics.
+
+Progress is counted in images shown to G: one step = one pass over the phases = ``batch_size``
+images. Every schedule is a function of ``cur_nimg``, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ganforge import __version__
+from ganforge.config import Experiment, diff, from_dict, to_dict, to_json
+from ganforge.data import load_dataset
+from ganforge.data.sampler import InfiniteSampler
+from ganforge.errors import GanforgeError
+from ganforge.recipes import RECIPES, Batch, Phase, Recipe
+from ganforge.synthesis.images import save_grid, to_uint8
+from ganforge.train import checkpoint as ckpt
+from ganforge.train.ema import EMA, recalibrate_batchnorm
+from ganforge.train.stats import StatsWriter
+
+# Config sections whose change makes a checkpoint incompatible (network shapes / data interface).
+ARCH_KEYS_PREFIXES = ("model.", "data.name", "data.resolution", "data.channels", "data.use_labels",
+                      "recipe")
+
+
+class TrainingDiverged(GanforgeError):
+    """Training stopped after too many consecutive non-finite steps."""
+
+    exit_code = 3
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    cur_nimg: int
+    steps: int
+    bad_steps: int
+    stats: list[dict[str, Any]] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise GanforgeError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise GanforgeError(f"device {name!r} requested but CUDA is not available; use train.device=cpu")
+    return dev
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def new_run_dir(out_root: Path, desc: str) -> Path:
+    """A fresh numbered run directory ``out_root/NNNNN-desc`` (never an existing one)."""
+    out_root = Path(out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    ids = [int(p.name.split("-", 1)[0]) for p in out_root.iterdir()
+           if p.is_dir() and p.name.split("-", 1)[0].isdigit()]
+    i = max(ids, default=-1) + 1
+    while True:
+        run_dir = out_root / f"{i:05d}-{desc}"
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            i += 1
+
+
+def find_resumable_run(out_root: Path, preset: str | None) -> Path | None:
+    """Newest run directory under ``out_root`` with a checkpoint (and the given preset, if any)."""
+    out_root = Path(out_root)
+    if not out_root.is_dir():
+        return None
+    runs = sorted((p for p in out_root.iterdir() if p.is_dir() and ckpt.list_checkpoints(p)),
+                  key=lambda p: p.name, reverse=True)
+    for run in runs:
+        if preset is None:
+            return run
+        try:
+            saved = json.loads((run / "config.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if saved.get("preset") == preset:
+            return run
+    return None
+
+
+def check_resume_compatible(saved: Experiment, requested: Experiment) -> None:
+    """Stop with the config difference if the requested config changes network shapes or data."""
+    d = diff(saved, requested)
+    bad = {k: v for k, v in d.items() if k.startswith(ARCH_KEYS_PREFIXES)}
+    if bad:
+        lines = "\n".join(f"  {k}: checkpoint has {a!r}, requested {b!r}" for k, (a, b) in bad.items())
+        raise GanforgeError("cannot resume: the requested config differs from the checkpoint's in "
+                            "architecture or data:\n" + lines +
+                            "\nstart a new run (omit --resume) or drop those overrides")
+
+
+class Trainer:
+    """Trains one experiment in one run directory.
+
+    Args:
+        cfg: the resolved experiment.
+        run_dir: the run directory (created by the caller; see ``ganforge.api.train``).
+        resume_state: a loaded checkpoint to continue from, or None for a fresh start.
+        dataset: an already loaded dataset (else loaded from ``cfg.data``).
+    """
+
+    def __init__(self, cfg: Experiment, run_dir: Path, resume_state: dict[str, Any] | None = None,
+                 dataset=None):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.rank, self.world_size = _dist_info()
+        self.is_main = self.rank == 0
+        tc = cfg.train
+        if tc.batch_size % self.world_size != 0:
+            raise GanforgeError(f"train.batch_size={tc.batch_size} is not divisible by the "
+                                f"{self.world_size} processes")
+        self.device = resolve_device(tc.device)
+        torch.manual_seed(tc.seed)
+        random.seed(tc.seed)
+
+        self.dataset = dataset if dataset is not None else load_dataset(cfg.data)
+        ds = self.dataset
+        on_device = ds.images_u8.numel() <= cfg.data.device_cache_max_bytes
+        data_dev = self.device if on_device else torch.device("cpu")
+        self.images_u8 = ds.images_u8.to(data_dev)
+        self.labels = ds.labels.to(data_dev) if (ds.labels is not None and cfg.data.use_labels) else None
+        self.sampler = InfiniteSampler(len(ds), seed=tc.seed, rank=self.rank,
+                                       world_size=self.world_size, device=data_dev)
+
+        # One generator owns every random draw of training (latents, penalties' interpolation).
+        self.rng = torch.Generator(device=self.device)
+        self.rng.manual_seed(tc.seed + 1000 * self.rank)
+        self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, _Info.of(ds, cfg), self.device, self.rng)
+        self.recipe.local_batch_size = tc.batch_size // self.world_size
+        self.emas = {name: EMA(self.recipe.nets[src], tc.ema_halflife_kimg, tc.ema_rampup)
+                     for name, src in self.recipe.ema_sources.items()}
+        if tc.compile:
+            for name, net in self.recipe.nets.items():
+                self.recipe.fwd[name] = torch.compile(net)
+        self.phases: list[Phase] = self.recipe.phases()
+
+        self.cur_nimg = 0
+        self.step = 0
+        self.bad_steps_total = 0
+        self.consecutive_bad = 0
+        self.last_checkpoint: Path | None = None
+        if resume_state is not None:
+            self._load_state(resume_state)
+
+        gen = self._sample_source()
+        self.grid_z = torch.randn(tc.grid_size, gen.z_dim, generator=torch.Generator().manual_seed(tc.seed + 7))
+        self.grid_c = (torch.arange(tc.grid_size) % gen.num_classes) if gen.num_classes else None
+        self.stats = StatsWriter(self.run_dir, tensorboard=tc.tensorboard, enabled=self.is_main)
+
+    # ------------------------------------------------------------------------------------------
+    # State.
+
+    def _all_buffers(self) -> list[torch.Tensor]:
+        return [b for net in self.recipe.nets.values() for b in net.buffers()
+                if b.dtype.is_floating_point or b.dtype == torch.int64]
+
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch_cpu": torch.get_rng_state(), "trainer": self.rng.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "format": "ganforge-train-state",
+            "version": 1,
+            "ganforge_version": __version__,
+            "config": to_json(self.cfg),
+            "nets": {k: v.state_dict() for k, v in self.recipe.nets.items()},
+            "ema": {k: e.ema_net.state_dict() for k, e in self.emas.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.recipe.optimizers.items()},
+            "recipe": self.recipe.state_dict(),
+            "counters": {"cur_nimg": self.cur_nimg, "step": self.step,
+                         "bad_steps_total": self.bad_steps_total},
+            "rng": rng,
+            "python_random": list(random.getstate()[1]),
+            "sampler": self.sampler.state_dict(),
+        }
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        for k, sd in state["nets"].items():
+            self.recipe.nets[k].load_state_dict(sd)
+        for k, sd in state["ema"].items():
+            if k in self.emas:
+                self.emas[k].ema_net.load_state_dict(sd)
+        for k, sd in state["optimizers"].items():
+            self.recipe.optimizers[k].load_state_dict(sd)
+        self.recipe.load_state_dict(state.get("recipe", {}))
+        c = state["counters"]
+        self.cur_nimg, self.step, self.bad_steps_total = int(c["cur_nimg"]), int(c["step"]), int(c["bad_steps_total"])
+        torch.set_rng_state(state["rng"]["torch_cpu"])
+        self.rng.set_state(state["rng"]["trainer"])
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        pr = state.get("python_random")
+        if pr is not None:
+            random.setstate((3, tuple(int(x) for x in pr), None))
+        self.sampler.load_state_dict(state["sampler"])
+
+    def save_checkpoint(self) -> Path | None:
+        if not self.is_main:
+            return None
+        self.last_checkpoint = ckpt.save_checkpoint(self.run_dir, self.cur_nimg, self.state_dict(),
+                                                    keep=self.cfg.train.keep_checkpoints)
+        return self.last_checkpoint
+
+    # ------------------------------------------------------------------------------------------
+    # Sampling and exports.
+
+    def _sample_source(self) -> torch.nn.Module:
+        if self.emas:
+            return next(iter(self.emas.values())).ema_net
+        return self.recipe.nets[self.recipe.generator]
+
+    def snapshot_generator(self) -> torch.nn.Module:
+        """A copy of the generator used for samples, exports and metrics (EMA if enabled), with its
+        batchnorm statistics re-estimated, in eval mode. Training state is not touched."""
+        net = copy.deepcopy(self._sample_source())
+        g = torch.Generator(device=self.device).manual_seed(self.cfg.train.seed + 99)
+        n = min(self.recipe.local_batch_size, 256)
+
+        def inputs(_i: int):
+            z = torch.randn(n, net.z_dim, device=self.device, generator=g)
+            c = (torch.randint(0, net.num_classes, (n,), device=self.device, generator=g)
+                 if net.num_classes else None)
+            return z, c
+
+        return recalibrate_batchnorm(net, inputs)
+
+    @torch.no_grad()
+    def write_samples(self, net: torch.nn.Module | None = None) -> Path | None:
+        if not self.is_main:
+            return None
+        net = net or self.snapshot_generator()
+        imgs = []
+        for i in range(0, len(self.grid_z), 256):
+            z = self.grid_z[i:i + 256].to(self.device)
+            c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
+            imgs.append(to_uint8(net(z, c)).cpu())
+        scale = max(1, 256 // (self.dataset.resolution * math.ceil(math.sqrt(len(self.grid_z)))))
+        return save_grid(torch.cat(imgs), self.run_dir / "samples" / f"fakes{self.cur_nimg // 1000:06d}.png",
+                         scale=max(scale, 2 if self.dataset.resolution <= 32 else 1))
+
+    def export_meta(self) -> dict[str, Any]:
+        ds = self.dataset
+        net = self._sample_source()
+        return {
+            "format": "ganforge-generator",
+            "version": 1,
+            "ganforge_version": __version__,
+            "recipe": self.cfg.recipe,
+            "preset": self.cfg.preset,
+            "arch": getattr(net, "arch", self.cfg.model.g_arch),
+            "model": to_dict(self.cfg)["model"],
+            "resolution": ds.resolution,
+            "channels": ds.channels,
+            "num_classes": net.num_classes,
+            "class_names": list(ds.class_names) if net.num_classes else [],
+            "z_dim": net.z_dim,
+            "dataset": ds.name,
+            "dataset_hash": ds.content_hash,
+            "kimg": self.cur_nimg / 1000,
+            "ema": bool(self.emas),
+        }
+
+    def export(self, net: torch.nn.Module | None = None) -> Path | None:
+        if not self.is_main:
+            return None
+        net = net or self.snapshot_generator()
+        meta = self.export_meta()
+        ckpt.save_export(self.run_dir / "exports", net, meta, stem=f"generator-{self.cur_nimg // 1000:06d}kimg")
+        return ckpt.save_export(self.run_dir, net, meta)
+
+    # ------------------------------------------------------------------------------------------
+    # The step.
+
+    def _next_batch(self) -> Batch:
+        idx = self.sampler.next(self.cfg.train.batch_size)
+        img = self.images_u8[idx].to(self.device, non_blocking=True)
+        real_img = img.to(torch.float32) / 127.5 - 1
+        c = self.labels[idx].to(self.device, non_blocking=True) if self.labels is not None else None
+        return Batch(real_img, c)
+
+    def _reduce_gradients(self, module: torch.nn.Module) -> None:
+        if self.world_size == 1:
+            return
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        if grads:
+            flat = torch.cat([g.flatten() for g in grads])
+            dist.all_reduce(flat)
+            flat /= self.world_size
+            offset = 0
+            for g in grads:
+                g.copy_(flat[offset:offset + g.numel()].view_as(g))
+                offset += g.numel()
+
+    def _run_phase(self, phase: Phase, acc: dict[str, torch.Tensor]) -> bool:
+        """One optimizer step of ``phase``. Returns False (and changes nothing) if it was non-finite."""
+        batch = self._next_batch() if phase.needs_reals else None
+        buffers = self._all_buffers()
+        saved = [b.clone() for b in buffers]
+        params = [p for p in phase.module.parameters() if p.requires_grad]
+        phase.optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.mixed_precision):
+            loss, terms = phase.loss(batch)
+        loss = loss.float()
+        loss.backward()
+        self._reduce_gradients(phase.module)
+        grads = [p.grad for p in params if p.grad is not None]
+        check = loss.detach()
+        if grads:
+            check = check + torch.stack(torch._foreach_norm(grads)).sum()
+        if not bool(torch.isfinite(check)):
+            phase.optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for b, s in zip(buffers, saved):
+                    b.copy_(s)  # forward passes may have put NaN into batchnorm statistics
+            self._bad_term = next((k for k, v in terms.items() if not bool(torch.isfinite(v).all())),
+                                  f"{phase.name} gradients")
+            return False
+        phase.optimizer.step()
+        if phase.after_step is not None:
+            phase.after_step()
+        for k, v in terms.items():
+            acc[k] = acc.get(k, 0) + v.detach().float()
+            acc["#" + k] = acc.get("#" + k, 0) + 1
+        return True
+
+    def train_step(self, acc: dict[str, torch.Tensor]) -> bool:
+        """One step: every phase due at this step, with its repeats. Returns False if skipped."""
+        ok = True
+        for phase in self.phases:
+            if self.step % phase.interval != 0:
+                continue
+            for _ in range(phase.repeats):
+                if not self._run_phase(phase, acc):
+                    ok = False
+                    break
+            if not ok:
+                break
+        self.cur_nimg += self.cfg.train.batch_size
+        self.step += 1
+        if ok:
+            for ema in self.emas.values():
+                ema.update(self.cur_nimg, self.cfg.train.batch_size)
+            self.consecutive_bad = 0
+        else:
+            self.bad_steps_total += 1
+            self.consecutive_bad += 1
+            self.stats.warn(f"non-finite {self._bad_term} at step {self.step}: step skipped "
+                            f"({self.consecutive_bad} in a row)")
+            if self.consecutive_bad >= self.cfg.train.max_bad_steps:
+                where = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
+                raise TrainingDiverged(
+                    f"training diverged: {self.consecutive_bad} consecutive non-finite steps, the last at "
+                    f"step {self.step} (kimg {self.cur_nimg / 1000:.1f}) in loss term {self._bad_term!r}; "
+                    f"last good checkpoint: {where}. Try a lower learning rate, mixed_precision=false, "
+                    f"or a penalty (loss.r1_gamma / loss.gp_weight)")
+        return ok
+
+    # ------------------------------------------------------------------------------------------
+    # The loop.
+
+    def train(self) -> TrainResult:
+        tc = self.cfg.train
+        total_nimg = int(round(tc.total_kimg * 1000))
+        tick_nimg = max(1, int(round(tc.tick_kimg * 1000)))
+        mc = self.cfg.metrics
+        metric_nimg = int(round(mc.interval_kimg * 1000)) if (mc.names and mc.interval_kimg) else None
+        if self.is_main:
+            (self.run_dir / "config.json").write_text(to_json(self.cfg) + "\n")
+            self._write_reals()
+        result = TrainResult(self.run_dir, self.cur_nimg, self.step, self.bad_steps_total)
+        if self.cur_nimg >= total_nimg:
+            self.stats.info(f"run already at {self.cur_nimg / 1000:.1f} kimg >= target {tc.total_kimg} kimg; "
+                            f"nothing to do")
+            return result
+        bar = self.stats.progress(total_kimg=tc.total_kimg, start_kimg=self.cur_nimg / 1000,
+                                  enabled=tc.progress and self.is_main)
+        tick = 0
+        tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
+        next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg if metric_nimg else None
+        acc: dict[str, torch.Tensor] = {}
+        interrupted = False
+        old_handler = _install_sigterm()
+        try:
+            if self.cur_nimg == 0 and self.is_main:
+                self.write_samples()
+            while self.cur_nimg < total_nimg:
+                self.train_step(acc)
+                bar.update(self.cfg.train.batch_size / 1000)
+                done = self.cur_nimg >= total_nimg
+                if self.cur_nimg >= tick_start_nimg + tick_nimg or done:
+                    tick += 1
+                    now = time.time()
+                    row = self._tick_row(acc, tick_start_nimg, now - tick_start_time)
+                    acc = {}
+                    snap = done or tick % tc.snapshot_ticks == 0
+                    net = self.snapshot_generator() if self.is_main else None
+                    self.write_samples(net)
+                    if snap:
+                        self.save_checkpoint()
+                        self.export(net)
+                    if next_metric is not None and (self.cur_nimg >= next_metric or done):
+                        row.update(self._metrics(net))
+                        next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg
+                    elif done and mc.names:
+                        row.update(self._metrics(net))
+                    self.stats.write(row)
+                    result.stats.append(row)
+                    bar.set_postfix(row)
+                    tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
+        except KeyboardInterrupt:
+            interrupted = True
+            self.stats.info(f"interrupted at {self.cur_nimg / 1000:.1f} kimg: writing a checkpoint")
+            self.save_checkpoint()
+        finally:
+            bar.close()
+            self.stats.close()
+            _restore_sigterm(old_handler)
+        result.cur_nimg, result.steps, result.bad_steps = self.cur_nimg, self.step, self.bad_steps_total
+        result.interrupted = interrupted
+        return result
+
+    def _tick_row(self, acc: dict[str, torch.Tensor], tick_start_nimg: int, seconds: float) -> dict[str, Any]:
+        row: dict[str, Any] = {"kimg": round(self.cur_nimg / 1000, 3), "step": self.step}
+        for k, v in acc.items():
+            if not k.startswith("#"):
+                row[k] = float(v) / acc["#" + k]
+        nimg = self.cur_nimg - tick_start_nimg
+        row["img_per_s"] = round(nimg / max(seconds, 1e-9), 1)
+        row["sec_per_tick"] = round(seconds, 2)
+        row["bad_steps"] = self.bad_steps_total
+        if self.device.type == "cuda":
+            row["gpu_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
+        row["time"] = time.time()
+        return row
+
+    def _metrics(self, net: torch.nn.Module | None) -> dict[str, Any]:
+        if not self.is_main or net is None:
+            return {}
+        from ganforge.metrics import compute
+
+        records = compute(list(self.cfg.metrics.names), net, self.dataset, extractor=self.cfg.metrics.extractor,
+                          device=str(self.device), seed=self.cfg.train.seed)
+        out: dict[str, Any] = {}
+        for r in records:
+            rd = r.to_dict()
+            with (self.run_dir / "metrics.jsonl").open("a") as f:
+                f.write(json.dumps({**rd, "kimg": self.cur_nimg / 1000}) + "\n")
+            if isinstance(r.value, dict):
+                for k, v in r.value.items():
+                    out[f"metrics/{r.metric}/{k}"] = v
+            else:
+                out[f"metrics/{r.metric}"] = r.value
+        return out
+
+    def _write_reals(self) -> None:
+        path = self.run_dir / "samples" / "reals.png"
+        if path.exists():
+            return
+        n = len(self.grid_z)
+        g = torch.Generator().manual_seed(self.cfg.train.seed + 5)
+        idx = torch.randperm(len(self.dataset), generator=g)[:n]
+        scale = max(2 if self.dataset.resolution <= 32 else 1, 1)
+        save_grid(self.dataset.images_u8[idx], path, scale=scale)
+
+
+@dataclass
+class _Info:
+    resolution: int
+    channels: int
+    num_classes: int
+    class_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, ds, cfg: Experiment) -> "_Info":
+        use = cfg.data.use_labels and ds.labels is not None
+        return cls(ds.resolution, ds.channels, ds.num_classes if use else 0,
+                   tuple(ds.class_names) if use else ())
+
+
+def _install_sigterm():
+    """Treat SIGTERM like Ctrl-C so a killed job still writes its checkpoint."""
+    if os.name != "posix":
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    except ValueError:  # not in the main thread
+        return None
+
+
+def _restore_sigterm(old) -> None:
+    if old is not None:
+        try:
+            signal.signal(signal.SIGTERM, old)
+        except ValueError:
+            pass
+
+
+def load_config_of_run(run_dir: Path) -> Experiment:
+    try:
+        return from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
+    except FileNotFoundError:
+        raise GanforgeError(f"{str(run_dir)!r} has no config.json; is it a ganforge run directory?") from None
+
+
+__all__ = ["Trainer", "TrainResult", "TrainingDiverged", "new_run_dir", "find_resumable_run",
+           "check_resume_compatible", "resolve_device", "load_config_of_run"]

@@ -1,0 +1,60 @@
+"""Shared fixtures: small synthetic datasets so tests need neither the network nor real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.data.dataset import ImageDataset, content_hash
+
+
+def make_dataset(n: int = 64, channels: int = 1, resolution: int = 16, num_classes: int = 10,
+                 seed: int = 0) -> ImageDataset:
+    """Blobs whose position depends on the class: learnable, deterministic, tiny."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % num_classes
+    yy, xx = torch.meshgrid(torch.arange(resolution), torch.arange(resolution), indexing="ij")
+    imgs = []
+    for i in range(n):
+        cy = 3 + (labels[i] * 7) % (resolution - 6)
+        cx = 3 + (labels[i] * 3) % (resolution - 6)
+        blob = torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2).float() / 8.0)
+        noise = torch.rand(resolution, resolution, generator=g) * 0.1
+        img = ((blob + noise).clamp(0, 1) * 255).to(torch.uint8)
+        imgs.append(img.expand(channels, -1, -1))
+    images = torch.stack(imgs).contiguous()
+    return ImageDataset(images, labels.long(), tuple(f"class{i}" for i in range(num_classes)), "synthetic",
+                        content_hash(images, labels.long()))
+
+
+@pytest.fixture
+def tiny_dataset() -> ImageDataset:
+    return make_dataset()
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A folder of 24 16x16 grayscale PNGs in two class sub-folders."""
+    root = tmp_path / "images"
+    ds = make_dataset(n=24, num_classes=2)
+    for i in range(len(ds)):
+        d = root / ds.class_names[int(ds.labels[i])]
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(ds.images_u8[i, 0].numpy(), mode="L").save(d / f"{i:03d}.png")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolate_cache(tmp_path, monkeypatch):
+    """Keep caches and data searches inside the test's temp folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("GANFORGE_DATA", raising=False)
+    np.random.seed(0)
+
+
+@pytest.fixture
+def dataset_factory():
+    """``dataset_factory(n=..., channels=..., resolution=..., num_classes=...)`` -> ImageDataset."""
+    return make_dataset
