@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from ganforge.config import Experiment, ModelConfig, apply_overrides, from_dict
 from ganforge.errors import GanforgeError
 from ganforge.presets import DEFAULT_PRESET, get_preset, list_presets
 
-__all__ = ["train", "load_generator", "list_presets", "get_preset", "resolve_resume"]
+__all__ = ["train", "load_generator", "list_presets", "get_preset", "resolve_resume", "validate_experiment"]
 
 
 def resolve_resume(resume: str | Path, out: str | Path, preset: str | None):
@@ -22,8 +23,8 @@ def resolve_resume(resume: str | Path, out: str | Path, preset: str | None):
     ``resume`` is "auto" (newest run under ``out`` with a checkpoint, of ``preset`` if given), a run
     directory, or a checkpoint file inside a run's ``checkpoints/`` folder.
     """
-    from ganforge.train import checkpoint as ckpt
-    from ganforge.train.trainer import find_resumable_run
+    from ganforge.training import checkpoint as ckpt
+    from ganforge.training.trainer import find_resumable_run
 
     if str(resume) == "auto":
         run_dir = find_resumable_run(Path(out), preset)
@@ -59,7 +60,7 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
         overrides: ``key=value`` strings or a dict applied on top of the config.
         dataset: an already loaded ``ImageDataset`` (else loaded from ``config.data``).
     """
-    from ganforge.train.trainer import Trainer, check_resume_compatible, new_run_dir
+    from ganforge.training.trainer import Trainer, check_resume_compatible, new_run_dir
 
     state = None
     run_dir = None
@@ -77,10 +78,58 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
         config = get_preset(DEFAULT_PRESET)
     if state is None and overrides:
         config = apply_overrides(config, overrides)
-    if run_dir is None:
+    validate_experiment(config)
+    if dataset is None:
+        from ganforge.data import load_dataset
+
+        dataset = load_dataset(config.data)  # before any directory is made: bad data writes nothing
+    fresh = run_dir is None
+    if fresh:
         run_dir = new_run_dir(Path(out), config.preset)
-    trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset)
+    try:
+        trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset)
+    except BaseException:
+        if fresh:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     return trainer.train()
+
+
+def validate_experiment(cfg: Experiment) -> None:
+    """Check every choice and range in ``cfg`` up front, so mistakes surface before any work."""
+    from ganforge.losses import ADVERSARIAL_LOSSES
+    from ganforge.models import DISCRIMINATORS, GENERATORS
+    from ganforge.recipes import RECIPES
+    from ganforge.recipes.gan import OPTIMIZERS
+
+    RECIPES.get(cfg.recipe)
+    GENERATORS.get(cfg.model.g_arch)
+    DISCRIMINATORS.get(cfg.model.d_arch)
+    ADVERSARIAL_LOSSES.get(cfg.loss.kind)
+    checks = [
+        ("optim.name", cfg.optim.name, OPTIMIZERS),
+        ("model.d_norm", cfg.model.d_norm, ("batch", "layer", None)),
+        ("data.resize", cfg.data.resize, ("crop", "pad", "stretch")),
+        ("data.on_bad_image", cfg.data.on_bad_image, ("error", "skip")),
+    ]
+    for key, value, valid in checks:
+        if value not in valid:
+            raise GanforgeError(f"unknown {key} {value!r}; valid choices: "
+                                + ", ".join("none" if v is None else str(v) for v in valid))
+    positive = [("train.batch_size", cfg.train.batch_size), ("train.total_kimg", cfg.train.total_kimg),
+                ("train.tick_kimg", cfg.train.tick_kimg), ("train.snapshot_ticks", cfg.train.snapshot_ticks),
+                ("train.grid_size", cfg.train.grid_size), ("loss.n_critic", cfg.loss.n_critic),
+                ("model.z_dim", cfg.model.z_dim), ("model.g_width", cfg.model.g_width),
+                ("model.d_width", cfg.model.d_width), ("optim.g_lr", cfg.optim.g_lr), ("optim.d_lr", cfg.optim.d_lr),
+                ("train.max_bad_steps", cfg.train.max_bad_steps), ("train.keep_checkpoints", cfg.train.keep_checkpoints)]
+    for key, value in positive:
+        if not value > 0:
+            raise GanforgeError(f"{key} must be > 0, got {value!r}")
+    for key, value in (("loss.gp_weight", cfg.loss.gp_weight), ("loss.r1_gamma", cfg.loss.r1_gamma),
+                       ("loss.r2_gamma", cfg.loss.r2_gamma), ("loss.clip_value", cfg.loss.clip_value),
+                       ("train.ema_halflife_kimg", cfg.train.ema_halflife_kimg)):
+        if value is not None and not value > 0:
+            raise GanforgeError(f"{key} must be > 0 or none (disabled), got {value!r}")
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -90,7 +139,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torc
     involved: weights come from safetensors, the architecture from the registry.
     """
     from ganforge.models import build_generator
-    from ganforge.train.checkpoint import read_export
+    from ganforge.training.checkpoint import read_export
 
     meta, tensors = read_export(Path(path))
     if meta.get("format") != "ganforge-generator":

@@ -55,6 +55,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides.append(f"data.name={args.data}")
     if args.kimg is not None:
         overrides.append(f"train.total_kimg={args.kimg}")
+    for flag, key in (("resolution", "data.resolution"), ("resize", "data.resize"),
+                      ("on_bad_image", "data.on_bad_image"), ("device", "train.device")):
+        if getattr(args, flag) is not None:
+            overrides.append(f"{key}={getattr(args, flag)}")
     preset = args.preset
     cfg = get_preset(preset) if preset else None
     if args.dry_run:
@@ -82,7 +86,10 @@ def _dry_run(cfg, overrides, args) -> int:
     from ganforge.data import load_dataset
     from ganforge.models import build_discriminator, build_generator
 
+    from ganforge.api import validate_experiment
+
     cfg = apply_overrides(cfg, overrides)
+    validate_experiment(cfg)
     ds = load_dataset(cfg.data)
     ncls = ds.num_classes if cfg.data.use_labels else 0
     G = build_generator(cfg.model, ds.resolution, ds.channels, ncls)
@@ -105,7 +112,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from ganforge.api import load_generator
     from ganforge.synthesis.images import save_grid, save_image, to_uint8
-    from ganforge.train.trainer import resolve_device
+    from ganforge.training.trainer import resolve_device
 
     seeds = parse_seeds(args.seeds)
     device = resolve_device(args.device)
@@ -196,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", default=None, help="built-in dataset name (fashion-mnist, mnist) or image folder/zip")
     t.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
     t.add_argument("--kimg", type=float, default=None, help="training length in thousands of images")
+    t.add_argument("--resolution", default=None, help="image side length to train at (data.resolution)")
+    t.add_argument("--resize", default=None, help="crop, pad or stretch: how other sizes are brought there")
+    t.add_argument("--on-bad-image", default=None, help="error (default) or skip unreadable images")
+    t.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (train.device)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.batch_size=32 (repeatable)")
     t.add_argument("--resume", default=None, metavar="auto|PATH",

@@ -32,9 +32,9 @@ from ganforge.data.sampler import InfiniteSampler
 from ganforge.errors import GanforgeError
 from ganforge.recipes import RECIPES, Batch, Phase, Recipe
 from ganforge.synthesis.images import save_grid, to_uint8
-from ganforge.train import checkpoint as ckpt
-from ganforge.train.ema import EMA, recalibrate_batchnorm
-from ganforge.train.stats import StatsWriter
+from ganforge.training import checkpoint as ckpt
+from ganforge.training.ema import EMA, recalibrate_batchnorm
+from ganforge.training.stats import StatsWriter
 
 # Config sections whose change makes a checkpoint incompatible (network shapes / data interface).
 ARCH_KEYS_PREFIXES = ("model.", "data.name", "data.resolution", "data.channels", "data.use_labels",
