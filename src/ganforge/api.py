@@ -125,6 +125,12 @@ def validate_experiment(cfg: Experiment) -> None:
     for key, value in positive:
         if not value > 0:
             raise GanforgeError(f"{key} must be > 0, got {value!r}")
+    bad_dev = [d for d in cfg.train.compile if d not in ("cuda", "cpu")]
+    if bad_dev:
+        raise GanforgeError(f"unknown device type {bad_dev[0]!r} in train.compile; valid choices: cuda, cpu")
+    if cfg.train.compile and cfg.model.spectral_norm:
+        raise GanforgeError("train.compile does not work with model.spectral_norm=true (the spectral-norm "
+                            "parametrization updates its power-iteration vectors in place); set train.compile=")
     for key, value in (("loss.gp_weight", cfg.loss.gp_weight), ("loss.r1_gamma", cfg.loss.r1_gamma),
                        ("loss.r2_gamma", cfg.loss.r2_gamma), ("loss.clip_value", cfg.loss.clip_value),
                        ("train.ema_halflife_kimg", cfg.train.ema_halflife_kimg)):

@@ -112,8 +112,8 @@ class TrainConfig:
     device: str = "auto"
     # bf16 autocast for the forward passes (losses and optimizer states stay fp32).
     mixed_precision: bool = False
-    # Wrap G and D in torch.compile.
-    compile: bool = False
+    # Device types ("cuda", "cpu") on which G and D are wrapped in torch.compile; () never compiles.
+    compile: tuple[str, ...] = ()
     # Consecutive non-finite steps tolerated before training stops.
     max_bad_steps: int = 5
     # Number of fixed latents in the sample grid (a square number looks best).

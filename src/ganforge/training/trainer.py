@@ -161,7 +161,7 @@ class Trainer:
         self.recipe.local_batch_size = tc.batch_size // self.world_size
         self.emas = {name: EMA(self.recipe.nets[src], tc.ema_halflife_kimg, tc.ema_rampup)
                      for name, src in self.recipe.ema_sources.items()}
-        if tc.compile:
+        if self.device.type in tc.compile:
             for name, net in self.recipe.nets.items():
                 self.recipe.fwd[name] = torch.compile(net)
         self.phases: list[Phase] = self.recipe.phases()

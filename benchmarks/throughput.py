@@ -1,0 +1,85 @@
+"""Training throughput of every preset at its default batch size.
+
+Measures images per second (images shown to G, the unit of ``--kimg``) over timed training steps
+after warm-up, and peak GPU memory, with the dataset resident on the device. Prints a Markdown table
+and writes JSON.
+
+    python benchmarks/throughput.py --presets all --steps 200 --json out.json
+    python benchmarks/throughput.py --presets dcgan-fmnist32 --set train.compile=true
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import tempfile
+import time
+
+import torch
+
+from ganforge import __version__
+from ganforge.config import apply_overrides
+from ganforge.data import load_dataset
+from ganforge.presets import PRESETS, get_preset
+from ganforge.training.trainer import Trainer
+
+
+def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_cache: dict) -> dict:
+    cfg = apply_overrides(get_preset(name), overrides)
+    key = (cfg.data.name, cfg.data.resolution, cfg.data.resize, cfg.data.use_labels)
+    if key not in dataset_cache:
+        dataset_cache[key] = load_dataset(cfg.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Trainer(cfg, tmp, dataset=dataset_cache[key])
+        dev = t.device
+        acc: dict = {}
+        for _ in range(warmup):
+            t.train_step(acc)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+            torch.cuda.reset_peak_memory_stats(dev)
+        start = time.perf_counter()
+        for _ in range(steps):
+            t.train_step(acc)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        seconds = time.perf_counter() - start
+        mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+    return {"preset": name, "batch_size": cfg.train.batch_size, "n_critic": cfg.loss.n_critic,
+            "img_per_s": steps * cfg.train.batch_size / seconds, "ms_per_step": 1000 * seconds / steps,
+            "peak_gpu_mem_gib": mem, "steps": steps, "overrides": overrides}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--presets", default="all", help="comma-separated names, or all (non-tiny)")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--set", action="append", default=[], help="config override for every preset")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    names = [n for n in PRESETS.names() if not n.endswith("-tiny")] if args.presets == "all" else args.presets.split(",")
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"
+    rows, cache = [], {}
+    for n in names:
+        rows.append(measure(n, args.steps, args.warmup, args.set, cache))
+        r = rows[-1]
+        print(f"{n}: {r['img_per_s']:.0f} img/s, {r['ms_per_step']:.2f} ms/step", flush=True)
+    meta = {"device": device, "torch": torch.__version__, "ganforge": __version__,
+            "date": datetime.date.today().isoformat(), "overrides": args.set}
+    print(f"\n{meta}\n")
+    print("| preset | batch | n_critic | img/s | ms/step | peak GPU memory (GiB) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        mem = f"{r['peak_gpu_mem_gib']:.2f}" if r["peak_gpu_mem_gib"] is not None else "-"
+        print(f"| {r['preset']} | {r['batch_size']} | {r['n_critic']} | {r['img_per_s']:,.0f} | "
+              f"{r['ms_per_step']:.2f} | {mem} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"meta": meta, "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
