@@ -45,3 +45,12 @@ def test_tiny_preset_trains_and_round_trips(name, tmp_path, tiny_dataset):
     G = ganforge.load_generator(r.run_dir)
     c = torch.zeros(2, dtype=torch.long) if G.num_classes else None
     assert G(torch.randn(2, G.z_dim), c).shape[1:] == (1, 16, 16)
+
+
+def test_configs_doc_is_current():
+    from pathlib import Path
+
+    from ganforge.docs_gen import render
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "configs.md"
+    assert doc.read_text() == render(), "docs/configs.md is stale: python -m ganforge.docs_gen > docs/configs.md"

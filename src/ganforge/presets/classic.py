@@ -29,7 +29,7 @@ def _dcgan_base() -> Experiment:
     )
 
 
-@register_preset("dcgan-fmnist32", "DCGAN, non-saturating loss, batchnorm (the default)")
+@register_preset("dcgan-fmnist32", "DCGAN, non-saturating loss, batchnorm in G and D")
 def dcgan_fmnist32() -> Experiment:
     return _dcgan_base()
 
