@@ -182,6 +182,22 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ganforge.training.report import plot_losses, progress_gif
+
+    run = Path(args.run)
+    if not run.is_dir():
+        raise GanforgeError(f"run directory {args.run!r} does not exist")
+    print(f"wrote {progress_gif(run)}")
+    try:
+        print(f"wrote {plot_losses(run)}")
+    except GanforgeError as e:
+        if "matplotlib" not in str(e):
+            raise
+        print(f"skipped losses.png: {e}")
+    return 0
+
+
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from ganforge.data import check_path
 
@@ -227,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("presets", help="list the presets")
     pr.add_argument("--all", action="store_true", help="include the *-tiny test presets")
     pr.set_defaults(func=_cmd_presets)
+
+    rp = sub.add_parser("report", help="write progress.gif (sample grids over time) and losses.png for a run")
+    rp.add_argument("run", help="run directory")
+    rp.set_defaults(func=_cmd_report)
 
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")

@@ -1,0 +1,69 @@
+"""Looking at a run: loss curves from ``stats.jsonl`` and an animation of the sample grids.
+
+``ganforge report RUN_DIR`` writes ``losses.png`` (needs matplotlib: the ``plot`` extra) and
+``progress.gif`` (Pillow only) into the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from ganforge.errors import GanforgeError
+
+
+def read_stats(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "stats.jsonl"
+    if not path.exists():
+        raise GanforgeError(f"{str(run_dir)!r} has no stats.jsonl; is it a ganforge run directory?")
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if "kimg" in row:
+                rows.append(row)
+    return rows
+
+
+def progress_gif(run_dir: Path, out: Path | None = None, frame_ms: int = 300) -> Path:
+    """Animate ``samples/fakes*.png`` in training order; the last frame is held longer."""
+    frames_paths = sorted((Path(run_dir) / "samples").glob("fakes*.png"))
+    if not frames_paths:
+        raise GanforgeError(f"{str(run_dir)!r} has no samples/fakes*.png to animate")
+    frames = [Image.open(p).convert("L" if Image.open(p).mode == "L" else "RGB") for p in frames_paths]
+    out = Path(out or Path(run_dir) / "progress.gif")
+    durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 6]
+    frames[0].save(out, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return out
+
+
+def plot_losses(run_dir: Path, out: Path | None = None) -> Path:
+    """Plot every loss term and img/s against kimg."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise GanforgeError("plotting needs matplotlib: pip install 'ganforge[plot]'") from None
+    rows = read_stats(run_dir)
+    if not rows:
+        raise GanforgeError(f"{str(run_dir)!r} has no ticks in stats.jsonl yet")
+    kimg = [r["kimg"] for r in rows]
+    keys = sorted({k for r in rows for k in r if "/" in k and isinstance(r[k], (int, float))})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for k in keys:
+        axes[0].plot(kimg, [r.get(k, float("nan")) for r in rows], label=k)
+    axes[0].set_xlabel("kimg")
+    axes[0].set_title("losses and logits (tick means)")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(kimg, [r.get("img_per_s", float("nan")) for r in rows])
+    axes[1].set_xlabel("kimg")
+    axes[1].set_title("throughput (img/s)")
+    fig.tight_layout()
+    out = Path(out or Path(run_dir) / "losses.png")
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
