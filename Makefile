@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml requirements-test.txt
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[test]"
-	$(PY) -m pip install -q -r requirements-test.txt
+	$(PY) -m pip install -q --no-deps -r requirements-test.txt
 	touch $@
 
 install: $(VENV)/.installed

@@ -230,3 +230,25 @@ def test_interrupt_writes_a_checkpoint(tmp_path, tiny_dataset):
     assert r.interrupted and r.steps == 2
     path, state = ckpt.load_latest_checkpoint(tmp_path)
     assert state["counters"]["step"] == 2
+
+
+def test_mixed_precision_trains_finite_on_cpu(tmp_path, tiny_dataset):
+    r = ganforge.train(tiny_cfg(steps=2, **{"train.mixed_precision": True}), out=tmp_path, dataset=tiny_dataset)
+    assert r.steps == 2 and r.bad_steps == 0
+    row = r.stats[-1]
+    assert all(torch.isfinite(torch.tensor(row[k])) for k in ("G/adv", "D/adv"))
+
+
+def test_tensorboard_scalars_written(tmp_path, tiny_dataset):
+    pytest.importorskip("tensorboard")
+    r = ganforge.train(tiny_cfg(steps=2, **{"train.tensorboard": True}), out=tmp_path, dataset=tiny_dataset)
+    assert list((r.run_dir / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_bad_config_writes_no_run_directory(tmp_path, tiny_dataset):
+    with pytest.raises(GanforgeError, match="train.batch_size must be > 0"):
+        ganforge.train(tiny_cfg(steps=2, **{"train.batch_size": 0}), out=tmp_path, dataset=tiny_dataset)
+    with pytest.raises(GanforgeError, match="data.use_labels"):
+        ganforge.train(tiny_cfg("dcgan-cond-tiny", steps=2, **{"data.use_labels": False}), out=tmp_path,
+                       dataset=tiny_dataset)
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())

@@ -1,0 +1,140 @@
+"""``ganforge eval``: compute named metrics for a trained generator or for two image folders.
+
+    ganforge eval --model runs/000-dcgan --metrics fid10k,kid10k --json out.json
+    ganforge eval --real data/real_png --fake samples/ --metrics fid10k,pr10k3
+
+The top-level CLI calls ``add_eval_parser(subparsers)`` and dispatches to ``run_eval(args)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from ganforge.errors import GanforgeError
+
+
+def add_eval_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "eval",
+        help="compute metrics (FID, KID, PR, IS, PPL, SWD, MS-SSIM) for a generator or two image folders",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", help="run directory or exported generator file")
+    p.add_argument("--data", default="fashion-mnist", help="reference dataset: built-in name or image folder/zip (default: fashion-mnist)")
+    p.add_argument("--split", default="train", help="split of a built-in reference dataset (default: train)")
+    p.add_argument("--metrics", default="fid10k", help="comma-separated metric names, e.g. fid10k,kid10k,pr10k3,is10k,ppl_z,swd,msssim")
+    p.add_argument("--extractor", default=None, help="feature extractor (default: fmnist-cnn for 1-channel 28/32 px data, else inception-v3-fid)")
+    p.add_argument("--inception-weights", default=None, metavar="PATH", help="pt_inception-2015-12-05-6726825d.pth to use instead of the torch hub copy")
+    p.add_argument("--real", default=None, metavar="DIR", help="folder of real images (with --fake; no generator)")
+    p.add_argument("--fake", default=None, metavar="DIR", help="folder of generated images (with --real)")
+    p.add_argument("--num-real", type=int, default=None, help="cap on the number of reference images")
+    p.add_argument("--json", default=None, metavar="OUT", help="write the records as JSON to this file")
+    p.add_argument("--overwrite", action="store_true", help="allow --json to replace an existing file")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", default=None, help="where real-data features are cached")
+    p.set_defaults(func=run_eval)
+    return p
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise GanforgeError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
+    if name != "cpu" and not name.startswith("cuda") and name != "mps":
+        raise GanforgeError(f"unknown device {name!r}; valid choices: auto, cpu, cuda, cuda:N")
+    return name
+
+
+def _fmt(v) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:.6g}" if math.isfinite(v) else str(v)
+    return str(v)
+
+
+def format_table(records) -> str:
+    rows = [("metric", "value", "extractor", "gen", "real")]
+    for r in records:
+        rows.append((r.metric, _fmt(r.value), r.extractor or "-", str(r.num_gen), str(r.num_real)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def _load_folder(path: str, resolution):
+    from ganforge.config import DataConfig
+    from ganforge.data import load_dataset
+
+    if not Path(path).exists():
+        raise GanforgeError(f"image folder {path!r} does not exist")
+    return load_dataset(DataConfig(name=path, resolution=resolution, resize="pad"))
+
+
+def run_eval(args) -> int:
+    """Run the ``eval`` subcommand; returns the exit status (errors are GanforgeError)."""
+    from ganforge.metrics.protocol import compute, compute_between, parse_metrics
+
+    parse_metrics(args.metrics)  # validate names before loading anything
+    if args.batch_size < 1:
+        raise GanforgeError(f"--batch-size must be >= 1, got {args.batch_size}")
+    out = Path(args.json) if args.json else None
+    if out is not None:
+        if out.exists() and not args.overwrite:
+            raise GanforgeError(f"--json {str(out)!r} already exists; pass --overwrite to replace it")
+        if not out.parent.exists():
+            raise GanforgeError(f"--json: folder {str(out.parent)!r} does not exist")
+    folders = (args.real is not None, args.fake is not None)
+    if any(folders) and not all(folders):
+        raise GanforgeError("--real and --fake must be given together")
+    if all(folders) and args.model:
+        raise GanforgeError("give either --model or --real/--fake, not both")
+    if not all(folders) and not args.model:
+        raise GanforgeError("nothing to evaluate: pass --model RUN_DIR_OR_FILE or --real DIR --fake DIR")
+    device = _device(args.device)
+    common = dict(
+        extractor=args.extractor, device=device, batch_size=args.batch_size, seed=args.seed,
+        num_real=args.num_real, cache_dir=args.cache_dir, inception_weights=args.inception_weights,
+    )  # fmt: skip
+    if args.extractor is not None:
+        from ganforge.metrics.extractors import EXTRACTORS
+
+        EXTRACTORS.get(args.extractor)  # unknown name -> GanforgeError listing the choices
+
+    if all(folders):
+        real = _load_folder(args.real, None)
+        fake = _load_folder(args.fake, None)
+        records = compute_between(args.metrics, real, fake.images_u8, **common)
+    else:
+        from ganforge import load_generator
+        from ganforge.config import DataConfig
+        from ganforge.data import load_dataset
+
+        G = load_generator(args.model)
+        res = int(getattr(G, "img_resolution", 0)) or None
+        dataset = load_dataset(DataConfig(name=args.data, split=args.split, resolution=res, resize="pad"))
+        import torch
+
+        G = G.to(device) if isinstance(G, torch.nn.Module) else G
+        records = compute(args.metrics, G, dataset, **common)
+
+    print(format_table(records))
+    if out is not None:
+        mode = "w" if args.overwrite else "x"
+        try:
+            with open(out, mode) as f:
+                json.dump([r.to_dict() for r in records], f, indent=2)
+                f.write("\n")
+        except FileExistsError:
+            raise GanforgeError(f"--json {str(out)!r} already exists; pass --overwrite to replace it") from None
+        print(f"wrote {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,68 @@
+"""Sampling images from a generator for evaluation.
+
+Latents come from a CPU ``torch.Generator`` seeded with ``seed`` (so the same seed gives the same
+images on any device and for any batch size); class labels, for conditional generators, are uniform
+over ``G.num_classes``. Images are converted to uint8 with ``(x * 127.5 + 128).clamp(0, 255)`` and
+truncation, as StyleGAN's evaluation code does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from ganforge.errors import GanforgeError
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [N, C, H, W] in [-1, 1] -> uint8 [N, C, H, W] on the CPU."""
+    return (x.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+
+
+def to_float255(x: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> float [0, 255] without quantisation (for PPL's tiny perturbations)."""
+    return (x.float() * 127.5 + 127.5).clamp(0, 255)
+
+
+def check_generator(G: nn.Module) -> None:
+    for attr in ("z_dim", "num_classes"):
+        if not hasattr(G, attr):
+            raise GanforgeError(f"generator {type(G).__name__} lacks the attribute {attr!r} needed for evaluation")
+
+
+def sample_latents(G: nn.Module, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """z [n, z_dim] ~ N(0, I) and labels [n] int64 uniform over classes (None if unconditional)."""
+    z = torch.randn(n, int(G.z_dim), generator=gen)
+    c = torch.randint(0, int(G.num_classes), (n,), generator=gen) if int(G.num_classes or 0) > 0 else None
+    return z, c
+
+
+@contextlib.contextmanager
+def eval_mode(G: nn.Module):
+    """Temporarily put G in eval mode (restores the previous mode)."""
+    was = G.training
+    G.eval()
+    try:
+        yield G
+    finally:
+        G.train(was)
+
+
+def iter_generated(G: nn.Module, n: int, *, batch_size: int = 64, seed: int = 0, device="cpu") -> Iterator[torch.Tensor]:
+    """Yield uint8 image batches [B, C, H, W] (CPU) totalling n images; all latents drawn up front."""
+    check_generator(G)
+    gen = torch.Generator().manual_seed(int(seed))
+    z, c = sample_latents(G, n, gen)
+    with torch.no_grad(), eval_mode(G):
+        for i in range(0, n, batch_size):
+            zb = z[i : i + batch_size].to(device)
+            cb = c[i : i + batch_size].to(device) if c is not None else None
+            yield to_uint8(G(zb, cb))
+
+
+def generate_images(G: nn.Module, n: int, *, batch_size: int = 64, seed: int = 0, device="cpu") -> torch.Tensor:
+    """All n generated images as one uint8 tensor [n, C, H, W]."""
+    return torch.cat(list(iter_generated(G, n, batch_size=batch_size, seed=seed, device=device)))

@@ -1,0 +1,125 @@
+"""Perceptual path length.
+
+Karras, Laine, Aila (2019), "A Style-Based Generator Architecture for Generative Adversarial
+Networks", CVPR (section 4.2). PPL is the expected distance between images generated from two latents
+epsilon apart along an interpolation path, divided by epsilon^2:
+
+    l = E[ d(G(i(z0, z1; t)), G(i(z0, z1; t + eps))) / eps^2 ],   eps = 1e-4
+
+In Z the interpolation i is spherical (slerp); in W (generators with ``mapping``/``synthesis``) it is
+linear. ``sampling="full"`` draws t ~ U(0, 1), ``"end"`` uses t = 0. As in StyleGAN, distances
+outside the 1st..99th percentile are discarded before averaging. Class-conditional generators use
+the same random class at both ends.
+
+Distance: StyleGAN uses LPIPS (Zhang et al. 2018); ganforge instead uses the evaluation feature
+extractor: d = |f(x0)/|f(x0)| - f(x1)/|f(x1)||^2 on un-quantised images. Values are therefore not
+comparable with published LPIPS-based PPL numbers; the record's ``details.distance`` says so.
+
+Z-space slerp: StyleGAN's mapping network normalises z, so it slerps unit vectors. Generators that
+use z directly (DCGAN) would see out-of-distribution unit-norm latents; ganforge slerps the
+directions and linearly interpolates the norms, which equals StyleGAN's path after normalisation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ganforge.errors import GanforgeError
+from ganforge.metrics.generation import check_generator, eval_mode, sample_latents, to_float255
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation of directions with lerped norms; a, b [N, D], t [N] -> [N, D]."""
+    na, nb = a.norm(dim=1, keepdim=True), b.norm(dim=1, keepdim=True)
+    ua, ub = a / na, b / nb
+    t = t[:, None]
+    d = (ua * ub).sum(dim=1, keepdim=True).clamp(-1.0, 1.0)
+    p = t * torch.acos(d)
+    c = ub - d * ua
+    c = c / c.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    direction = ua * torch.cos(p) + c * torch.sin(p)
+    return direction * (na + t * (nb - na))
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation; a, b [N, ...], t [N]."""
+    t = t.reshape(-1, *([1] * (a.dim() - 1)))
+    return a + (b - a) * t
+
+
+def filtered_mean(dist: np.ndarray) -> float:
+    """StyleGAN's reduction: mean of the values between the 1st ('lower') and 99th ('higher') percentile."""
+    lo = np.percentile(dist, 1, method="lower")
+    hi = np.percentile(dist, 99, method="higher")
+    return float(dist[(dist >= lo) & (dist <= hi)].mean())
+
+
+def ppl_from_generator(
+    G: nn.Module,
+    extractor,
+    *,
+    space: str = "z",
+    sampling: str = "full",
+    num_samples: int = 10000,
+    epsilon: float = 1e-4,
+    batch_size: int = 64,
+    seed: int = 0,
+    device="cpu",
+    lpips_weights: str | None = None,
+) -> dict:
+    """PPL of G -> {"ppl": filtered mean, "num_samples", "space", "sampling", "epsilon", "distance"}.
+
+    ``extractor`` must provide ``embed_float(images [B, C, H, W] float in [0, 255], device)``.
+    """
+    if lpips_weights is not None:
+        raise GanforgeError("PPL with LPIPS weights is not supported yet; PPL uses the feature extractor's distance")
+    if space not in ("z", "w"):
+        raise GanforgeError(f"unknown PPL space {space!r}; valid choices: w, z")
+    if sampling not in ("full", "end"):
+        raise GanforgeError(f"unknown PPL sampling {sampling!r}; valid choices: end, full")
+    if num_samples < 1:
+        raise GanforgeError(f"PPL needs num_samples >= 1, got {num_samples}")
+    if not hasattr(extractor, "embed_float"):
+        raise GanforgeError(f"extractor {getattr(extractor, 'name', extractor)!r} cannot embed float images, which PPL needs")
+    check_generator(G)
+    if space == "w" and not (callable(getattr(G, "mapping", None)) and callable(getattr(G, "synthesis", None))):
+        raise GanforgeError(
+            f"PPL in W space needs a generator with mapping(z, c) and synthesis(w); {type(G).__name__} has "
+            "no mapping network, so only Z-space PPL (ppl_z, ppl_zend) works for it"
+        )
+    gen = torch.Generator().manual_seed(int(seed))
+    # all random numbers are drawn up front so the result does not depend on batch_size
+    z0_all, c_all = sample_latents(G, num_samples, gen)
+    z1_all, _ = sample_latents(G, num_samples, gen)
+    t_all = torch.rand(num_samples, generator=gen) if sampling == "full" else torch.zeros(num_samples)
+    dists = []
+    with torch.no_grad(), eval_mode(G):
+        for start in range(0, num_samples, batch_size):
+            sl = slice(start, start + batch_size)
+            z0, z1, t = z0_all[sl].to(device), z1_all[sl].to(device), t_all[sl].to(device)
+            b = z0.shape[0]
+            c = c_all[sl].to(device) if c_all is not None else None
+            if space == "z":
+                za, zb = slerp(z0, z1, t), slerp(z0, z1, t + epsilon)
+                imgs = G(torch.cat([za, zb]), torch.cat([c, c]) if c is not None else None)
+            else:
+                cc = torch.cat([c, c]) if c is not None else None
+                w = G.mapping(torch.cat([z0, z1]), cc)
+                w0, w1 = w[:b], w[b:]
+                imgs = G.synthesis(torch.cat([lerp(w0, w1, t), lerp(w0, w1, t + epsilon)]))
+            f, _ = extractor.embed_float(to_float255(imgs), device)
+            f = f.double()
+            f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            d = ((f[:b] - f[b:]) ** 2).sum(dim=1) / epsilon**2
+            dists.append(d.cpu().numpy())
+    dist = np.concatenate(dists)
+    return {
+        "ppl": filtered_mean(dist),
+        "num_samples": int(num_samples),
+        "space": space,
+        "sampling": sampling,
+        "epsilon": epsilon,
+        "distance": f"{getattr(extractor, 'name', '?')} unit-normalised features, squared L2 / eps^2 (not LPIPS)",
+    }

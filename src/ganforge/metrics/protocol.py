@@ -1,0 +1,457 @@
+"""Named metrics with a fixed protocol, and protocol-stamped records.
+
+Metric names (N = thousands of generated samples, k = neighbourhood size):
+
+    fid{N}k      FID (Heusel et al. 2017), N*1000 generated vs all images of the reference split
+    kid{N}k      KID (Bińkowski et al. 2018), same sets, 100 subsets of min(1000, n) samples
+    pr{N}k{k}    improved precision/recall (Kynkäänniemi et al. 2019), min(N*1000, |data|) of each
+    is{N}k       Inception Score (Salimans et al. 2016), N*1000 generated, 10 splits
+    ppl_z ppl_zend ppl_w ppl_wend   PPL (Karras et al. 2019), 10k samples; ppl{N}k_z etc. for others
+    swd / swd{N}k   ProGAN sliced Wasserstein (16k images by default, capped at |data|)
+    msssim / msssim{N}k   MS-SSIM diversity over 10k (N*1000) random generated pairs
+
+Real features are cached on disk (see ``cache.py``); generated features are shared between metrics
+of one ``compute`` call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.registry import Registry
+
+# ---------------------------------------------------------------------------------------------
+# Records
+
+
+def _ganforge_version() -> str:
+    try:
+        from ganforge import __version__
+
+        return str(__version__)
+    except Exception:
+        return "0.1.0"
+
+
+@dataclass
+class MetricRecord:
+    """One metric value plus everything needed to reproduce or compare it."""
+
+    metric: str  # name as requested, e.g. "fid10k"
+    value: Any  # float, or a dict for precision/recall and SWD
+    extractor: str | None  # feature extractor name (None for SWD, MS-SSIM)
+    extractor_weights_hash: str | None  # first 16 hex of the weights' sha256
+    resize: str | None  # how images were brought to the extractor's input
+    num_gen: int  # generated images used
+    num_real: int  # real images used (0 if none)
+    dataset: str | None  # reference dataset name
+    real_split: str | None  # reference split ("train"/"test") if known
+    dataset_hash: str | None  # content hash of the reference dataset
+    seed: int
+    ganforge_version: str = field(default_factory=_ganforge_version)
+    wall_time_s: float = 0.0
+    details: dict = field(default_factory=dict)  # std, k, subset sizes, PPL distance, ...
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# Names
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    form: str  # human-readable form, e.g. "fid{N}k"
+    pattern: str  # regex with named groups
+    kind: str
+    uses_extractor: bool
+    default_n: int | None = None  # samples when the name has no number
+
+
+METRICS: Registry[MetricSpec] = Registry("metric form")
+for _spec in (
+    MetricSpec("fid{N}k", r"fid(?P<n>\d+)k", "fid", True),
+    MetricSpec("kid{N}k", r"kid(?P<n>\d+)k", "kid", True),
+    MetricSpec("pr{N}k{K}", r"pr(?P<n>\d+)k(?P<k>\d+)", "pr", True),
+    MetricSpec("is{N}k", r"is(?P<n>\d+)k", "is", True),
+    MetricSpec("ppl_z", r"ppl(?:(?P<n>\d+)k)?_z", "ppl_z", True, 10000),
+    MetricSpec("ppl_zend", r"ppl(?:(?P<n>\d+)k)?_zend", "ppl_zend", True, 10000),
+    MetricSpec("ppl_w", r"ppl(?:(?P<n>\d+)k)?_w", "ppl_w", True, 10000),
+    MetricSpec("ppl_wend", r"ppl(?:(?P<n>\d+)k)?_wend", "ppl_wend", True, 10000),
+    MetricSpec("swd", r"swd(?:(?P<n>\d+)k)?", "swd", False, 16384),
+    MetricSpec("msssim", r"msssim(?:(?P<n>\d+)k)?", "msssim", False, 10000),
+):
+    METRICS.add(_spec.form, _spec)
+
+
+@dataclass(frozen=True)
+class ParsedMetric:
+    name: str
+    spec: MetricSpec
+    n: int
+    k: int | None = None
+
+
+def parse_metric(name: str) -> ParsedMetric:
+    """'fid10k' -> ParsedMetric(kind fid, n 10000); unknown names raise a GanforgeError listing the forms."""
+    text = str(name).strip()
+    for form in METRICS:
+        spec = METRICS.get(form)
+        m = re.fullmatch(spec.pattern, text)
+        if not m:
+            continue
+        g = m.groupdict()
+        n = int(g["n"]) * 1000 if g.get("n") else spec.default_n
+        if n is None or n < 1:
+            raise GanforgeError(f"metric {text!r}: the sample count must be at least 1k")
+        k = int(g["k"]) if g.get("k") else None
+        if k is not None and k < 1:
+            raise GanforgeError(f"metric {text!r}: the neighbourhood size must be >= 1")
+        return ParsedMetric(text, spec, n, k)
+    raise GanforgeError(
+        f"unknown metric {text!r}; valid forms: {', '.join(METRICS.names())} "
+        "(N = thousands of samples, e.g. fid10k, kid2k, pr10k3, is10k, ppl2k_z, swd8k)"
+    )
+
+
+def parse_metrics(names) -> list[ParsedMetric]:
+    if isinstance(names, str):
+        names = [s for s in names.split(",")]
+    out = [parse_metric(n) for n in names if str(n).strip()]
+    if not out:
+        raise GanforgeError("no metrics requested; e.g. --metrics fid10k,kid10k")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Real features with on-disk cache
+
+
+def _num_images(dataset) -> int:
+    return int(dataset.images_u8.shape[0])
+
+
+def real_subset_indices(total: int, count: int) -> torch.Tensor:
+    """First ``count`` entries of a fixed (seed 0) permutation, or all indices if count >= total."""
+    if count >= total:
+        return torch.arange(total)
+    return torch.randperm(total, generator=torch.Generator().manual_seed(0))[:count].sort().values
+
+
+def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size: int = 64, device="cpu") -> tuple[np.ndarray, np.ndarray | None]:
+    """(features, logits) of ``count`` reference images, from the cache when possible."""
+    from ganforge.metrics.cache import cache_key, default_cache_dir, load_arrays, save_arrays
+
+    total = _num_images(dataset)
+    count = min(count, total)
+    key = cache_key(
+        dataset=str(dataset.content_hash),
+        extractor=extractor.name,
+        weights=extractor.weights_hash,
+        resize=extractor.resize,
+        count=count,
+    )
+    path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = path / f"real-{key[:40]}.safetensors"
+    cached = load_arrays(path)
+    if cached is not None and "features" in cached and cached["features"].shape[0] == count:
+        return cached["features"], cached.get("logits")
+    idx = real_subset_indices(total, count)
+    feats, logits = extractor.embed(dataset.images_u8[idx], batch_size=batch_size, device=device)
+    arrays = {"features": feats}
+    if logits is not None:
+        arrays["logits"] = logits
+    meta = {
+        "dataset": str(getattr(dataset, "name", "")),
+        "dataset_hash": str(dataset.content_hash),
+        "extractor": extractor.name,
+        "weights_hash": extractor.weights_hash,
+        "count": str(count),
+    }
+    try:
+        save_arrays(path, arrays, meta)
+    except OSError as e:
+        import warnings
+
+        warnings.warn(f"could not write the metrics cache {path}: {e}", stacklevel=2)
+    return feats, logits
+
+
+# ---------------------------------------------------------------------------------------------
+# compute
+
+
+def _resolve_extractor(extractor, dataset, inception_weights):
+    from ganforge.metrics.extractors import default_extractor_name, get_extractor
+
+    if extractor is None:
+        channels = int(dataset.images_u8.shape[1])
+        res = int(dataset.images_u8.shape[-1])
+        extractor = default_extractor_name(channels, res)
+    if isinstance(extractor, str):
+        weights = inception_weights if extractor == "inception-v3-fid" else None
+        return get_extractor(extractor, weights_path=weights)
+    return extractor
+
+
+def _resolve_device(device) -> str | torch.device:
+    if device is None or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _check_shapes(G, dataset) -> None:
+    c, h, w = (int(s) for s in dataset.images_u8.shape[1:])
+    gc, gr = getattr(G, "img_channels", None), getattr(G, "img_resolution", None)
+    if gc is not None and gr is not None and (int(gc), int(gr), int(gr)) != (c, h, w):
+        raise GanforgeError(
+            f"generator {type(G).__name__} makes {gc}x{gr}x{gr} images but the reference data "
+            f"{getattr(dataset, 'name', '')!r} is {c}x{h}x{w}; evaluate against data at the generator's resolution"
+        )
+
+
+class _Evaluator:
+    """Shared state of one compute call: extractor, generated-feature memo, real-feature access."""
+
+    def __init__(self, dataset, extractor, *, fake, device, batch_size, seed, num_real, cache_dir, inception_weights):
+        self.dataset = dataset
+        self.fake = fake  # callable(n) -> iterator of uint8 batches, or None
+        self.device = device
+        self.batch_size = batch_size
+        self.seed = seed
+        self.num_real = num_real
+        self.cache_dir = cache_dir
+        self._extractor_arg = extractor
+        self._inception_weights = inception_weights
+        self._extractor = None
+        self._gen_memo: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+
+    @property
+    def extractor(self):
+        if self._extractor is None:
+            self._extractor = _resolve_extractor(self._extractor_arg, self.dataset, self._inception_weights)
+        return self._extractor
+
+    def gen_images(self, n: int) -> torch.Tensor:
+        return torch.cat(list(self.fake(n)))
+
+    def gen_embed(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if n not in self._gen_memo:
+            # a longer run with the same seed starts with the same samples; reuse it
+            longer = [m for m in self._gen_memo if m >= n]
+            if longer:
+                f, lg = self._gen_memo[min(longer)]
+                self._gen_memo[n] = (f[:n], lg[:n] if lg is not None else None)
+            else:
+                feats, logits = [], []
+                for batch in self.fake(n):
+                    f, lg = self.extractor.embed(batch, batch_size=self.batch_size, device=self.device)
+                    feats.append(f)
+                    if lg is not None:
+                        logits.append(lg)
+                self._gen_memo[n] = (np.concatenate(feats), np.concatenate(logits) if logits else None)
+        return self._gen_memo[n]
+
+    def real_count(self, default: int) -> int:
+        total = _num_images(self.dataset)
+        return min(self.num_real, total) if self.num_real else min(default, total)
+
+    def real_embed(self, count: int):
+        return real_features(
+            self.dataset, self.extractor, count, cache_dir=self.cache_dir, batch_size=self.batch_size, device=self.device
+        )
+
+    def real_images(self, count: int) -> torch.Tensor:
+        total = _num_images(self.dataset)
+        return self.dataset.images_u8[real_subset_indices(total, count)]
+
+
+def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
+    """-> (value, num_gen, num_real, details)."""
+    from ganforge.metrics.fid import fid_from_features
+    from ganforge.metrics.inception_score import inception_score_from_logits
+    from ganforge.metrics.kid import kid_from_features
+    from ganforge.metrics.msssim import msssim_diversity
+    from ganforge.metrics.precision_recall import precision_recall_from_features
+    from ganforge.metrics.swd import swd_from_images
+
+    kind, n = pm.spec.kind, pm.n
+    total = _num_images(ev.dataset)
+    if kind in ("fid", "kid"):
+        gf, _ = ev.gen_embed(n)
+        nr = ev.real_count(total)
+        rf, _ = ev.real_embed(nr)
+        if kind == "fid":
+            return fid_from_features(gf, rf), len(gf), len(rf), {}
+        size = min(1000, len(gf), len(rf))
+        res = kid_from_features(gf, rf, num_subsets=100, subset_size=size, seed=ev.seed)
+        return res.mean, len(gf), len(rf), {"std": res.std, "num_subsets": 100, "subset_size": size}
+    if kind == "pr":
+        nr = ev.real_count(n)
+        gf, _ = ev.gen_embed(min(n, nr) if not ev.num_real else n)
+        rf, _ = ev.real_embed(nr)
+        pr = precision_recall_from_features(rf, gf, k=pm.k, device=ev.device)
+        return {"precision": pr["precision"], "recall": pr["recall"]}, len(gf), len(rf), {"k": pm.k}
+    if kind == "is":
+        if not getattr(ev.extractor, "num_logits", 0):
+            raise GanforgeError(f"metric {pm.name!r} needs an extractor with classifier logits; {ev.extractor.name!r} has none")
+        _, lg = ev.gen_embed(n)
+        res = inception_score_from_logits(lg, splits=10)
+        return res.mean, len(lg), 0, {"std": res.std, "splits": 10}
+    if kind.startswith("ppl"):
+        from ganforge.metrics.ppl import ppl_from_generator
+
+        if G is None:
+            raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
+        space = "w" if kind.startswith("ppl_w") else "z"
+        sampling = "end" if kind.endswith("end") else "full"
+        out = ppl_from_generator(
+            G, ev.extractor, space=space, sampling=sampling, num_samples=n,
+            batch_size=ev.batch_size, seed=ev.seed, device=ev.device,
+        )  # fmt: skip
+        value = out.pop("ppl")
+        return value, n, 0, out
+    if kind == "swd":
+        count = ev.real_count(n)
+        gen = ev.gen_images(count)
+        if gen.shape[0] < count:
+            count = gen.shape[0]
+        real = ev.real_images(count)
+        return swd_from_images(real, gen[:count], seed=ev.seed), count, count, {"nhoods_per_image": 128, "nhood_size": 7, "projections": "4 x 128"}
+    if kind == "msssim":
+        gen = ev.gen_images(n)
+        value = msssim_diversity(gen, num_pairs=n, seed=ev.seed)
+        nr = ev.real_count(n)
+        real_value = msssim_diversity(ev.real_images(nr), num_pairs=n, seed=ev.seed)
+        return value, len(gen), nr, {"num_pairs": n, "real_msssim": real_value}
+    raise AssertionError(kind)
+
+
+def _split_of(dataset) -> str | None:
+    """``dataset.split`` if present, else the suffix of names like ``"fashion-mnist:train"``."""
+    split = getattr(dataset, "split", None)
+    if split is None:
+        name = str(getattr(dataset, "name", ""))
+        if ":" in name and name.rsplit(":", 1)[1] in ("train", "test"):
+            split = name.rsplit(":", 1)[1]
+    return split
+
+
+def _evaluate(parsed, ev: _Evaluator, G, dataset, seed) -> list[MetricRecord]:
+    records = []
+    for pm in parsed:
+        t0 = time.perf_counter()
+        value, num_gen, num_real, details = _run_one(ev, pm, G)
+        uses = pm.spec.uses_extractor
+        ext = ev.extractor if uses else None
+        records.append(
+            MetricRecord(
+                metric=pm.name,
+                value=value,
+                extractor=ext.name if ext is not None else None,
+                extractor_weights_hash=ext.weights_hash if ext is not None else None,
+                resize=ext.resize if ext is not None else "none (native resolution)",
+                num_gen=int(num_gen),
+                num_real=int(num_real),
+                dataset=getattr(dataset, "name", None),
+                real_split=_split_of(dataset),
+                dataset_hash=getattr(dataset, "content_hash", None),
+                seed=int(seed),
+                wall_time_s=round(time.perf_counter() - t0, 3),
+                details=details,
+            )
+        )
+    return records
+
+
+def compute(
+    names,
+    generator,
+    dataset,
+    *,
+    extractor=None,
+    device="cpu",
+    batch_size: int = 64,
+    seed: int = 0,
+    num_real: int | None = None,
+    cache_dir=None,
+    inception_weights: str | None = None,
+) -> list[MetricRecord]:
+    """Evaluate ``generator`` against ``dataset`` for each metric name -> list of MetricRecord.
+
+    names: list or comma-separated string ("fid10k,kid10k"); all are validated before any work.
+    generator: G(z [N, z_dim], c [N] int64 | None) -> [N, C, H, W] in [-1, 1], with z_dim, num_classes.
+    dataset: object with images_u8 [N, C, H, W] uint8, content_hash, name (and optionally split).
+    extractor: None (default for the data), a registered name, or an extractor object.
+    device: "cpu", "cuda", ... or "auto"; the generator must already live on that device.
+    num_real: cap on reference images (default: all for FID/KID, N for PR/SWD).
+    """
+    parsed = parse_metrics(names)
+    if batch_size < 1:
+        raise GanforgeError(f"batch_size must be >= 1, got {batch_size}")
+    if num_real is not None and num_real < 2:
+        raise GanforgeError(f"num_real must be >= 2, got {num_real}")
+    _check_shapes(generator, dataset)
+    device = _resolve_device(device)
+    from ganforge.metrics.generation import iter_generated
+
+    def fake(n):
+        return iter_generated(generator, n, batch_size=batch_size, seed=seed, device=device)
+
+    ev = _Evaluator(
+        dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
+        num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights,
+    )  # fmt: skip
+    return _evaluate(parsed, ev, generator, dataset, seed)
+
+
+def compute_between(
+    names,
+    real_dataset,
+    fake_images_u8: torch.Tensor,
+    *,
+    extractor=None,
+    device="cpu",
+    batch_size: int = 64,
+    seed: int = 0,
+    num_real: int | None = None,
+    cache_dir=None,
+    inception_weights: str | None = None,
+) -> list[MetricRecord]:
+    """Like ``compute`` but with a fixed set of generated images [M, C, H, W] uint8 instead of a generator.
+
+    A metric asking for N samples uses the first min(N, M) images; PPL is not available.
+    """
+    parsed = parse_metrics(names)
+    fake_images_u8 = torch.as_tensor(fake_images_u8)
+    if fake_images_u8.dtype != torch.uint8 or fake_images_u8.dim() != 4:
+        raise GanforgeError("generated images must be a uint8 tensor [M, C, H, W]")
+    if tuple(fake_images_u8.shape[1:]) != tuple(real_dataset.images_u8.shape[1:]):
+        raise GanforgeError(
+            f"real images are {tuple(real_dataset.images_u8.shape[1:])} but generated ones are "
+            f"{tuple(fake_images_u8.shape[1:])} (C, H, W); bring both to the same size"
+        )
+    for pm in parsed:
+        if pm.spec.kind.startswith("ppl"):
+            raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
+    device = _resolve_device(device)
+
+    def fake(n):
+        sub = fake_images_u8[:n]
+        return iter(sub.split(max(batch_size, 1)))
+
+    ev = _Evaluator(
+        real_dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
+        num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights,
+    )  # fmt: skip
+    return _evaluate(parsed, ev, None, real_dataset, seed)

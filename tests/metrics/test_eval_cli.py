@@ -1,0 +1,143 @@
+"""The ``eval`` subcommand (data layer and generator loader replaced by test doubles)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.errors import GanforgeError
+from ganforge.metrics.cli import add_eval_parser, format_table, run_eval
+
+
+def _blobs(n, seed=0, s=32):
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 1, 4, 4, generator=g)
+    up = torch.nn.functional.interpolate(low, size=(s, s), mode="bicubic", align_corners=False)
+    return (up.clamp(0, 1) * 255).to(torch.uint8)
+
+
+@pytest.fixture
+def parser():
+    p = argparse.ArgumentParser(prog="ganforge")
+    add_eval_parser(p.add_subparsers(dest="command"))
+    return p
+
+
+@pytest.fixture
+def fake_data_layer(monkeypatch, helpers):
+    """Replace ganforge.data.load_dataset: folder/dataset names map to in-memory datasets."""
+    calls = []
+    sets = {
+        "fashion-mnist": helpers.make_dataset(_blobs(1100, 0), name="fashion-mnist"),
+        "realdir": helpers.make_dataset(_blobs(1000, 1), name="realdir"),
+        "fakedir": helpers.make_dataset(_blobs(1000, 2), name="fakedir"),
+    }
+
+    def load_dataset(cfg):
+        calls.append(cfg)
+        key = cfg.name.rstrip("/").split("/")[-1]
+        return sets[key]
+
+    mod = types.ModuleType("ganforge.data")
+    mod.load_dataset = load_dataset
+    monkeypatch.setitem(sys.modules, "ganforge.data", mod)
+    return calls
+
+
+def test_eval_folders_prints_table_and_writes_json(parser, fake_data_layer, tmp_path, capsys):
+    (tmp_path / "realdir").mkdir()
+    (tmp_path / "fakedir").mkdir()
+    out = tmp_path / "m.json"
+    args = parser.parse_args(
+        ["eval", "--real", str(tmp_path / "realdir"), "--fake", str(tmp_path / "fakedir"), "--metrics", "fid1k",
+         "--json", str(out), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
+    )  # fmt: skip
+    assert args.func is run_eval
+    assert run_eval(args) == 0
+    table = capsys.readouterr().out
+    assert "fid1k" in table and "fmnist-cnn" in table
+    recs = json.loads(out.read_text())
+    assert recs[0]["metric"] == "fid1k" and recs[0]["num_gen"] == 1000 and recs[0]["value"] > 0
+    # refuses to overwrite without --overwrite
+    with pytest.raises(GanforgeError, match="already exists.*--overwrite"):
+        run_eval(args)
+    args.overwrite = True
+    assert run_eval(args) == 0
+
+
+def test_eval_model(parser, fake_data_layer, tmp_path, monkeypatch, helpers, capsys):
+    G = helpers.TinyGenerator()
+    seen = []
+    monkeypatch.setattr(ganforge, "load_generator", lambda p: seen.append(p) or G, raising=False)
+    args = parser.parse_args(
+        ["eval", "--model", "runs/x", "--metrics", "fid1k", "--split", "test", "--cache-dir", str(tmp_path), "--device", "cpu"]
+    )
+    assert run_eval(args) == 0
+    assert seen == ["runs/x"]
+    cfg = fake_data_layer[0]
+    assert (cfg.name, cfg.split, cfg.resolution) == ("fashion-mnist", "test", 32)
+    assert "fid1k" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--model", "m", "--metrics", "fid10k,bogus"], "unknown metric 'bogus'"),
+        (["--real", "a"], "--real and --fake must be given together"),
+        (["--metrics", "fid1k"], "nothing to evaluate"),
+        (["--model", "m", "--real", "a", "--fake", "b"], "either --model or --real/--fake"),
+        (["--model", "m", "--batch-size", "0"], "--batch-size"),
+        (["--model", "m", "--device", "tpu"], "unknown device"),
+        (["--model", "m", "--extractor", "nope"], "unknown feature extractor"),
+        (["--model", "m", "--json", "/nonexistent-dir/x.json"], "does not exist"),
+    ],
+)
+def test_eval_user_errors(parser, argv, match, fake_data_layer, monkeypatch, helpers):
+    monkeypatch.setattr(ganforge, "load_generator", lambda p: helpers.TinyGenerator(), raising=False)
+    with pytest.raises(GanforgeError, match=match):
+        run_eval(parser.parse_args(["eval", *argv]))
+
+
+def test_eval_missing_folder(parser, fake_data_layer, tmp_path):
+    args = parser.parse_args(["eval", "--real", str(tmp_path / "nope"), "--fake", str(tmp_path), "--metrics", "fid1k"])
+    with pytest.raises(GanforgeError, match="does not exist"):
+        run_eval(args)
+
+
+def test_format_table_handles_dict_values():
+    from ganforge.metrics import MetricRecord
+
+    r = MetricRecord("pr1k3", {"precision": 0.5, "recall": 0.25}, "x", "h", "r", 1000, 1000, "d", "test", "hash", 0)
+    t = format_table([r])
+    assert "precision=0.5, recall=0.25" in t and t.splitlines()[0].startswith("metric")
+
+
+def test_eval_folders_with_real_data_layer(tmp_path, capsys):
+    """End to end through ganforge's CLI and data layer with two small PNG folders."""
+    data = pytest.importorskip("ganforge.data")
+    if not hasattr(data, "load_dataset"):
+        pytest.skip("ganforge.data.load_dataset is not available")
+    from PIL import Image
+
+    from ganforge.cli import main
+
+    for name, seed in (("real", 0), ("fake", 1)):
+        d = tmp_path / name
+        d.mkdir()
+        for i, img in enumerate(_blobs(30, seed=seed, s=28)):
+            Image.fromarray(img[0].numpy(), mode="L").save(d / f"{i:03d}.png")
+    out = tmp_path / "r.json"
+    argv = ["eval", "--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"), "--metrics", "kid1k,pr1k3",
+            "--json", str(out), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    recs = json.loads(out.read_text())
+    assert [r["metric"] for r in recs] == ["kid1k", "pr1k3"]
+    assert recs[0]["num_gen"] == 30 and recs[0]["num_real"] == 30 and recs[0]["extractor"] == "fmnist-cnn"
+    assert main(argv) == 2  # existing --json without --overwrite: a user error, exit status 2
+    assert "--overwrite" in capsys.readouterr().err

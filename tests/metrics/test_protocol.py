@@ -1,0 +1,199 @@
+"""Named metrics, compute(), records and the real-feature cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ganforge.errors import GanforgeError
+from ganforge.metrics import METRICS, MetricRecord, compute, compute_between, parse_metric
+from ganforge.metrics.extractors import TorchExtractor
+
+
+def _blobs(n, seed=0, s=32):
+    g = torch.Generator().manual_seed(seed)
+    low = torch.rand(n, 1, 4, 4, generator=g)
+    up = torch.nn.functional.interpolate(low, size=(s, s), mode="bicubic", align_corners=False)
+    return (up.clamp(0, 1) * 255).to(torch.uint8)
+
+
+class PoolExtractor(TorchExtractor):
+    """A cheap extractor for protocol tests: 8x8 average-pooled pixels (64-d) and 10 fixed random logits."""
+
+    name = "test-pool8"
+    feature_dim = 64
+    num_logits = 10
+    resize = "adaptive average pool to 8x8"
+
+    def __init__(self):
+        super().__init__()
+        self.images_seen = 0
+        self._w = torch.randn(64, 10, generator=torch.Generator().manual_seed(0)) / 64
+
+    @property
+    def weights_hash(self):
+        return "0000000000000000"
+
+    def _load(self):
+        return torch.nn.Identity()
+
+    def _forward(self, net, x):
+        f = torch.nn.functional.adaptive_avg_pool2d(x, 8).flatten(1) / 255
+        return f, f @ self._w
+
+
+class CountingExtractor(PoolExtractor):
+    """Counts how many images it embedded."""
+
+    def embed(self, images_u8, batch_size=64, device="cpu"):
+        self.images_seen += int(images_u8.shape[0])
+        return super().embed(images_u8, batch_size, device)
+
+
+@pytest.fixture
+def data(helpers):
+    return helpers.make_dataset(_blobs(1200), name="blobs")
+
+
+# ---------------------------------------------------------------- names
+
+
+@pytest.mark.parametrize(
+    "name,kind,n,k",
+    [
+        ("fid10k", "fid", 10000, None),
+        ("fid2k", "fid", 2000, None),
+        ("kid50k", "kid", 50000, None),
+        ("pr10k3", "pr", 10000, 3),
+        ("is5k", "is", 5000, None),
+        ("ppl_z", "ppl_z", 10000, None),
+        ("ppl2k_wend", "ppl_wend", 2000, None),
+        ("swd", "swd", 16384, None),
+        ("msssim1k", "msssim", 1000, None),
+    ],
+)
+def test_parse_metric_names(name, kind, n, k):
+    pm = parse_metric(name)
+    assert (pm.spec.kind, pm.n, pm.k) == (kind, n, k)
+
+
+@pytest.mark.parametrize("bad", ["fid", "fid10", "fid0k", "fidk", "lpips", "ppl_x", "pr10k0"])
+def test_unknown_metric_lists_valid_forms(bad):
+    with pytest.raises(GanforgeError) as info:
+        parse_metric(bad)
+    if "unknown metric" in str(info.value):
+        for form in METRICS.names():
+            assert form in str(info.value)
+
+
+# ---------------------------------------------------------------- compute
+
+
+def test_compute_feature_metrics_and_record_fields(helpers, data, tmp_path):
+    G = helpers.TinyGenerator()
+    G.train()
+    recs = compute("fid1k,is1k", G, data, cache_dir=tmp_path, batch_size=250, seed=1)  # default extractor
+    assert G.training  # mode restored
+    assert [r.metric for r in recs] == ["fid1k", "is1k"]
+    fid, is_ = recs
+    kid, pr = compute(["kid1k", "pr1k3"], G, data, extractor=PoolExtractor(), cache_dir=tmp_path, seed=1)
+    assert kid.extractor == "test-pool8" and kid.value > 0
+    assert isinstance(fid, MetricRecord) and fid.value > 0
+    assert fid.extractor == "fmnist-cnn" and len(fid.extractor_weights_hash) == 16
+    assert (fid.num_gen, fid.num_real) == (1000, 1200)  # FID/KID use all reference images
+    assert (pr.num_gen, pr.num_real) == (1000, 1000)  # PR uses equal set sizes
+    assert kid.details["subset_size"] == 1000 and kid.details["std"] >= 0
+    assert set(pr.value) == {"precision", "recall"} and pr.details["k"] == 3
+    assert 1.0 <= is_.value <= 10.0 and is_.num_real == 0
+    assert fid.dataset == "blobs" and fid.real_split == "test" and fid.dataset_hash == data.content_hash
+    assert fid.seed == 1 and fid.ganforge_version and fid.wall_time_s >= 0
+    d = json.loads(json.dumps([r.to_dict() for r in (fid, kid, pr, is_)]))
+    assert d[0]["metric"] == "fid1k" and d[2]["value"]["precision"] == pr.value["precision"]
+
+
+def test_compute_is_deterministic_in_seed(helpers, data, tmp_path):
+    G = helpers.TinyGenerator()
+    e = PoolExtractor()
+    a = compute(["fid1k"], G, data, extractor=e, cache_dir=tmp_path, seed=0)[0].value
+    b = compute(["fid1k"], G, data, extractor=e, cache_dir=tmp_path, seed=0, batch_size=100)[0].value
+    c = compute(["fid1k"], G, data, extractor=e, cache_dir=tmp_path, seed=1)[0].value
+    assert a == pytest.approx(b, rel=1e-6) and a != c
+
+
+def test_real_features_are_cached_and_invalidated(helpers, data, tmp_path):
+    G = helpers.TinyGenerator()
+    ext = CountingExtractor()
+    compute(["fid1k"], G, data, extractor=ext, cache_dir=tmp_path)
+    assert ext.images_seen == 1000 + 1200  # generated + real
+    files = sorted(tmp_path.glob("*.safetensors"))
+    assert len(files) == 1
+    ext.images_seen = 0
+    v2 = compute(["fid1k"], G, data, extractor=ext, cache_dir=tmp_path)[0].value
+    assert ext.images_seen == 1000  # real features came from the cache
+    # one changed pixel -> new content hash -> recomputed, new cache entry
+    images = data.images_u8.clone()
+    images[7, 0, 5, 5] ^= 1
+    changed = helpers.make_dataset(images, name="blobs")
+    ext.images_seen = 0
+    v3 = compute(["fid1k"], G, changed, extractor=ext, cache_dir=tmp_path)[0].value
+    assert ext.images_seen == 1000 + 1200
+    assert len(list(tmp_path.glob("*.safetensors"))) == 2
+    assert v3 != v2
+    # a different reference count is a different entry too
+    ext.images_seen = 0
+    compute(["fid1k"], G, data, extractor=ext, cache_dir=tmp_path, num_real=500)
+    assert ext.images_seen == 1000 + 500
+
+
+def test_cache_dir_from_environment(helpers, data, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.delenv("GANFORGE_METRICS_CACHE", raising=False)
+    compute(["fid1k"], helpers.TinyGenerator(), data, extractor=PoolExtractor())
+    assert list((tmp_path / "xdg" / "ganforge" / "metrics").glob("real-*.safetensors"))
+
+
+def test_compute_swd_msssim_and_conditional_generator(helpers, data, tmp_path):
+    G = helpers.TinyGenerator(num_classes=3)
+    swd, ms = compute(["swd1k", "msssim1k"], G, data, cache_dir=tmp_path)
+    assert set(swd.value) == {"32", "16", "avg"} and swd.value["avg"] > 0 and swd.extractor is None
+    assert swd.num_gen == swd.num_real == 1000
+    assert 0 < ms.value <= 1 and 0 < ms.details["real_msssim"] <= 1
+
+
+def test_compute_ppl_records_distance(helpers, data, tmp_path):
+    (rec,) = compute(["ppl1k_zend"], helpers.TinyGenerator(), data, cache_dir=tmp_path)
+    assert rec.value > 0 and rec.details["space"] == "z" and rec.details["sampling"] == "end"
+    assert "fmnist-cnn" in rec.details["distance"]
+    with pytest.raises(GanforgeError, match="only Z-space"):
+        compute(["ppl1k_w"], helpers.TinyGenerator(), data, cache_dir=tmp_path)
+    (w,) = compute(["ppl1k_w"], helpers.MappedGenerator(), data, cache_dir=tmp_path)
+    assert w.value > 0
+
+
+def test_compute_between_image_sets(helpers, data, tmp_path):
+    recs = compute_between(["fid1k", "pr1k3"], data, _blobs(1000, seed=9), extractor=PoolExtractor(), cache_dir=tmp_path)
+    assert recs[0].num_gen == 1000 and recs[0].value > 0
+    with pytest.raises(GanforgeError, match="needs a generator"):
+        compute_between(["ppl_z"], data, _blobs(10), cache_dir=tmp_path)
+    with pytest.raises(GanforgeError, match="same size"):
+        compute_between(["fid1k"], data, _blobs(10, s=28), cache_dir=tmp_path)
+
+
+def test_compute_user_errors(helpers, data, tmp_path):
+    with pytest.raises(GanforgeError, match="makes 1x28x28 images"):
+        compute(["fid1k"], helpers.TinyGenerator(resolution=28), data, cache_dir=tmp_path)
+    with pytest.raises(GanforgeError, match="unknown metric"):
+        compute(["fid1k", "fud"], helpers.TinyGenerator(), data, cache_dir=tmp_path)
+    with pytest.raises(GanforgeError, match="unknown feature extractor"):
+        compute(["fid1k"], helpers.TinyGenerator(), data, extractor="nope", cache_dir=tmp_path)
+    with pytest.raises(GanforgeError, match="no metrics"):
+        compute([], helpers.TinyGenerator(), data, cache_dir=tmp_path)
+    rgb = helpers.make_dataset(_blobs(10).repeat(1, 3, 1, 1))
+    with pytest.raises(GanforgeError, match="1-channel 28x28 or 32x32"):
+        compute(["fid1k"], helpers.TinyGenerator(channels=3), rgb, extractor="fmnist-cnn", cache_dir=tmp_path)
+    with pytest.raises(GanforgeError, match="batch_size"):
+        compute(["fid1k"], helpers.TinyGenerator(), data, batch_size=0, cache_dir=tmp_path)
+    with pytest.raises(GanforgeError, match="lacks the attribute 'z_dim'"):
+        compute(["fid1k"], torch.nn.Identity(), data, cache_dir=tmp_path)
