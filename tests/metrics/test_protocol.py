@@ -127,8 +127,9 @@ def test_real_features_are_cached_and_invalidated(helpers, data, tmp_path):
     ext = CountingExtractor()
     compute(["fid1k"], G, data, extractor=ext, cache_dir=tmp_path)
     assert ext.images_seen == 1000 + 1200  # generated + real
-    files = sorted(tmp_path.glob("*.safetensors"))
-    assert len(files) == 1
+    # one entry = the reference features and, for FID, their mean/covariance
+    assert len(list(tmp_path.glob("real-stats-*.safetensors"))) == 1
+    assert len(list(tmp_path.glob("*.safetensors"))) == 2
     ext.images_seen = 0
     v2 = compute(["fid1k"], G, data, extractor=ext, cache_dir=tmp_path)[0].value
     assert ext.images_seen == 1000  # real features came from the cache
@@ -139,7 +140,8 @@ def test_real_features_are_cached_and_invalidated(helpers, data, tmp_path):
     ext.images_seen = 0
     v3 = compute(["fid1k"], G, changed, extractor=ext, cache_dir=tmp_path)[0].value
     assert ext.images_seen == 1000 + 1200
-    assert len(list(tmp_path.glob("*.safetensors"))) == 2
+    assert len(list(tmp_path.glob("real-stats-*.safetensors"))) == 2
+    assert len(list(tmp_path.glob("*.safetensors"))) == 4
     assert v3 != v2
     # a different reference count is a different entry too
     ext.images_seen = 0

@@ -6,8 +6,12 @@ between Gaussians fitted to two sets of features:
 
     FID = |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^(1/2))
 
-Statistics are computed in float64; the matrix square root is scipy's ``sqrtm``; when the product is
-singular or the root is not finite, ``eps * I`` is added to both covariances (pytorch-fid's fallback).
+Statistics are computed in float64. The trace of the matrix square root uses the identity
+tr((S1 S2)^(1/2)) = sum_i sqrt(lambda_i(S1^(1/2) S2 S1^(1/2))), where the inner matrix is symmetric
+positive semi-definite: two symmetric eigendecompositions instead of scipy's general ``sqrtm``
+(a Schur decomposition), which is several times faster at D = 2048, never produces an imaginary part
+and needs no ``eps`` retry for singular covariances (eigenvalues are clipped at 0). It agrees with
+pytorch-fid's ``sqrtm`` route to ~1e-9 relative on well-conditioned statistics (tested).
 FID is biased upwards for finite samples (Chong & Forsyth 2020), so values are comparable only at the
 same sample counts.
 """
@@ -50,18 +54,7 @@ def feature_stats(features) -> tuple[np.ndarray, np.ndarray]:
     return a.mean(axis=0), np.cov(a, rowvar=False)
 
 
-def _sqrtm(m: np.ndarray) -> tuple[np.ndarray, bool]:
-    """scipy sqrtm; returns (root, ok) where ok is False if scipy flagged singularity or non-finite output."""
-    from scipy import linalg
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        root = linalg.sqrtm(m)
-    singular = any("singular" in str(w.message).lower() for w in caught)
-    return root, (not singular) and bool(np.isfinite(root).all())
-
-
-def fid_from_stats(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
+def fid_from_stats(mu1, sigma1, mu2, sigma2) -> float:
     """FID between N(mu1, sigma1) and N(mu2, sigma2); mu [D], sigma [D, D]. Returns a float >= 0 (up to rounding)."""
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
@@ -71,28 +64,31 @@ def fid_from_stats(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
             f"FID statistics do not match: mu1 {mu1.shape}, sigma1 {s1.shape}, mu2 {mu2.shape}, sigma2 {s2.shape}"
         )
     diff = mu1 - mu2
-    covmean, ok = _sqrtm(s1.dot(s2))
-    if not ok:
-        offset = np.eye(d) * eps
-        covmean, _ = _sqrtm((s1 + offset).dot(s2 + offset))
-    if np.iscomplexobj(covmean):
-        imag = np.max(np.abs(np.diagonal(covmean).imag))
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise GanforgeError(
-                f"FID: the matrix square root has a large imaginary component ({imag:.3g}); the feature "
-                "covariances are degenerate (too few or identical samples?)"
-            )
-        covmean = covmean.real
-    if not np.isfinite(covmean).all():
-        raise GanforgeError("FID: the matrix square root is not finite even with the eps offset")
-    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * np.trace(covmean))
+    if not (np.isfinite(s1).all() and np.isfinite(s2).all()):
+        raise GanforgeError("FID: the covariance matrices contain NaN or infinite values")
+    tr_covmean = trace_sqrt_product(s1, s2)
+    return float(diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
 
 
-def fid_from_features(a, b, eps: float = 1e-6) -> float:
+def _psd_sqrt(s: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric PSD matrix (negative round-off eigenvalues clipped)."""
+    w, v = np.linalg.eigh((s + s.T) / 2)
+    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+
+
+def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
+    """tr((s1 s2)^(1/2)) for symmetric PSD s1, s2 [D, D], via eigenvalues of s1^(1/2) s2 s1^(1/2)."""
+    r = _psd_sqrt(s1)
+    m = r @ s2 @ r
+    w = np.linalg.eigvalsh((m + m.T) / 2)
+    return float(np.sqrt(np.clip(w, 0, None)).sum())
+
+
+def fid_from_features(a, b) -> float:
     """FID between feature sets a [N1, D] and b [N2, D] (any float dtype; computed in float64)."""
     a, b = _as_features(a, "first feature set"), _as_features(b, "second feature set")
     if a.shape[1] != b.shape[1]:
         raise GanforgeError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
     mu1, s1 = feature_stats(a)
     mu2, s2 = feature_stats(b)
-    return fid_from_stats(mu1, s1, mu2, s2, eps=eps)
+    return fid_from_stats(mu1, s1, mu2, s2)

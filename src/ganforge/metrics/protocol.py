@@ -187,6 +187,32 @@ def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size:
     return feats, logits
 
 
+def real_feature_stats(dataset, extractor, count: int, *, cache_dir=None, batch_size: int = 64,
+                       device="cpu") -> tuple[np.ndarray, np.ndarray]:
+    """(mean [D], covariance [D, D]) float64 of the reference features, cached beside the features so
+    a repeated FID does not recompute a [count, D] covariance (about 0.5 TFLOP at 60k x 2048)."""
+    from ganforge.metrics.cache import cache_key, default_cache_dir, load_arrays, save_arrays
+    from ganforge.metrics.fid import feature_stats
+
+    count = min(count, _num_images(dataset))
+    key = cache_key(dataset=str(dataset.content_hash), extractor=extractor.name, weights=extractor.weights_hash,
+                    resize=extractor.resize, count=count, kind="stats")
+    path = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"real-stats-{key[:40]}.safetensors"
+    cached = load_arrays(path)
+    if cached is not None and "mu" in cached and "sigma" in cached:
+        return cached["mu"], cached["sigma"]
+    feats, _ = real_features(dataset, extractor, count, cache_dir=cache_dir, batch_size=batch_size, device=device)
+    mu, sigma = feature_stats(feats)
+    try:
+        save_arrays(path, {"mu": mu, "sigma": sigma}, {"dataset_hash": str(dataset.content_hash),
+                                                       "extractor": extractor.name, "count": str(count)})
+    except OSError as e:
+        import warnings
+
+        warnings.warn(f"could not write the metrics cache {path}: {e}", stacklevel=2)
+    return mu, sigma
+
+
 # ---------------------------------------------------------------------------------------------
 # compute
 
@@ -278,7 +304,7 @@ class _Evaluator:
 
 def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
     """-> (value, num_gen, num_real, details)."""
-    from ganforge.metrics.fid import fid_from_features
+    from ganforge.metrics.fid import feature_stats, fid_from_stats
     from ganforge.metrics.inception_score import inception_score_from_logits
     from ganforge.metrics.kid import kid_from_features
     from ganforge.metrics.msssim import msssim_diversity
@@ -287,12 +313,17 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
 
     kind, n = pm.spec.kind, pm.n
     total = _num_images(ev.dataset)
-    if kind in ("fid", "kid"):
+    if kind == "fid":
+        gf, _ = ev.gen_embed(n)
+        nr = ev.real_count(total)
+        mu_r, sigma_r = real_feature_stats(ev.dataset, ev.extractor, nr, cache_dir=ev.cache_dir,
+                                           batch_size=ev.batch_size, device=ev.device)
+        mu_g, sigma_g = feature_stats(gf)
+        return fid_from_stats(mu_g, sigma_g, mu_r, sigma_r), len(gf), nr, {}
+    if kind == "kid":
         gf, _ = ev.gen_embed(n)
         nr = ev.real_count(total)
         rf, _ = ev.real_embed(nr)
-        if kind == "fid":
-            return fid_from_features(gf, rf), len(gf), len(rf), {}
         size = min(1000, len(gf), len(rf))
         res = kid_from_features(gf, rf, num_subsets=100, subset_size=size, seed=ev.seed)
         return res.mean, len(gf), len(rf), {"std": res.std, "num_subsets": 100, "subset_size": size}
