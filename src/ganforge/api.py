@@ -125,6 +125,15 @@ def validate_experiment(cfg: Experiment) -> None:
     for key, value in positive:
         if not value > 0:
             raise GanforgeError(f"{key} must be > 0, got {value!r}")
+    if cfg.metrics.names:
+        from ganforge.metrics import EXTRACTORS, parse_metric
+
+        for name in cfg.metrics.names:
+            parse_metric(name)
+        if cfg.metrics.extractor is not None:
+            EXTRACTORS.get(cfg.metrics.extractor)
+    if cfg.metrics.interval_kimg is not None and not cfg.metrics.interval_kimg > 0:
+        raise GanforgeError(f"metrics.interval_kimg must be > 0 or none, got {cfg.metrics.interval_kimg!r}")
     bad_dev = [d for d in cfg.train.compile if d not in ("cuda", "cpu")]
     if bad_dev:
         raise GanforgeError(f"unknown device type {bad_dev[0]!r} in train.compile; valid choices: cuda, cpu")

@@ -24,7 +24,7 @@ def _dcgan_base() -> Experiment:
         model=ModelConfig(g_arch="dcgan", d_arch="dcgan", z_dim=100, g_width=64, d_width=64, d_norm="batch"),
         loss=LossConfig(kind="nonsat"),
         optim=OptimConfig(name="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999),
-        train=TrainConfig(batch_size=128, total_kimg=100, tick_kimg=10, snapshot_ticks=5,
+        train=TrainConfig(batch_size=128, total_kimg=140, tick_kimg=10, snapshot_ticks=5,
                           ema_halflife_kimg=10, ema_rampup=0.05),
     )
 
