@@ -155,20 +155,14 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from ganforge.presets import DEFAULT_PRESET, PRESETS
+    from ganforge.presets import DEFAULT_PRESET, PRESETS, loss_summary
 
     rows = [("name", "G/D", "loss", "batch", "kimg", "description")]
     for name in PRESETS.names():
         if name.endswith("-tiny") and not args.all:
             continue
         e = PRESETS.get(name).build()
-        loss = e.loss.kind
-        for extra, v in (("gp", e.loss.gp_weight), ("r1", e.loss.r1_gamma), ("r2", e.loss.r2_gamma),
-                         ("clip", e.loss.clip_value)):
-            if v is not None:
-                loss += f"+{extra}"
-        if e.model.spectral_norm:
-            loss += "+SN"
+        loss = loss_summary(e)
         desc = PRESETS.get(name).description + (" [default]" if name == DEFAULT_PRESET else "")
         rows.append((name, f"{e.model.g_arch}/{e.model.d_arch}", loss, str(e.train.batch_size),
                      f"{e.train.total_kimg:g}", desc))

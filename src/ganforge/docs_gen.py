@@ -8,7 +8,7 @@ import inspect
 import typing
 
 from ganforge.config import Experiment
-from ganforge.presets import DEFAULT_PRESET, PRESETS
+from ganforge.presets import DEFAULT_PRESET, PRESETS, loss_summary
 
 
 def _comments(cls: type) -> dict[str, str]:
@@ -55,12 +55,8 @@ def preset_table() -> str:
             "|---|---|---|---|---|---|---|---|"]
     for name in PRESETS.names():
         e = PRESETS.get(name).build()
-        loss = e.loss.kind
-        for extra, v in (("gp", e.loss.gp_weight), ("R1", e.loss.r1_gamma), ("R2", e.loss.r2_gamma),
-                         ("clip", e.loss.clip_value)):
-            if v is not None:
-                loss += f" + {extra} {v:g}"
-        arch = f"{e.model.g_arch} / {e.model.d_arch}" + (" (SN)" if e.model.spectral_norm else "")
+        loss = loss_summary(e)
+        arch = f"{e.model.g_arch} / {e.model.d_arch}"
         opt = f"{e.optim.name} {e.optim.g_lr:g}" + (f" ({e.optim.beta1:g}, {e.optim.beta2:g})"
                                                      if e.optim.name == "adam" else "")
         desc = PRESETS.get(name).description + (" **(default)**" if name == DEFAULT_PRESET else "")

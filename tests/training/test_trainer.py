@@ -252,3 +252,25 @@ def test_bad_config_writes_no_run_directory(tmp_path, tiny_dataset):
         ganforge.train(tiny_cfg("dcgan-cond-tiny", steps=2, **{"data.use_labels": False}), out=tmp_path,
                        dataset=tiny_dataset)
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path, tiny_dataset):
+    import os
+    import signal
+
+    cfg = tiny_cfg(steps=20, **{"train.tick_kimg": 1.0})
+    t = Trainer(cfg, tmp_path, dataset=tiny_dataset)
+    real_step = t.train_step
+    calls = {"n": 0}
+
+    def step_then_sigterm(acc):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_step(acc)
+
+    t.train_step = step_then_sigterm
+    before = signal.getsignal(signal.SIGTERM)
+    r = t.train()
+    assert r.interrupted and ckpt.load_latest_checkpoint(tmp_path)[1]["counters"]["step"] == r.steps
+    assert signal.getsignal(signal.SIGTERM) == before  # handler restored

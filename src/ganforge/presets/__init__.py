@@ -35,6 +35,18 @@ def register_preset(name: str, description: str):
     return deco
 
 
+def loss_summary(e: Experiment) -> str:
+    """One-line description of an experiment's objective, e.g. "wasserstein + gp 10" or "hinge + SN"."""
+    parts = [e.loss.kind]
+    for label, value in (("gp", e.loss.gp_weight), ("R1", e.loss.r1_gamma), ("R2", e.loss.r2_gamma),
+                         ("clip", e.loss.clip_value)):
+        if value is not None:
+            parts.append(f"{label} {value:g}")
+    if e.model.spectral_norm:
+        parts.append("SN")
+    return " + ".join(parts)
+
+
 def list_presets() -> list[str]:
     """Names of all registered presets."""
     return PRESETS.names()

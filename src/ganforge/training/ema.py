@@ -29,15 +29,17 @@ class EMA:
         self.net = net
         self.ema_net = copy.deepcopy(net).eval().requires_grad_(False)
         self.halflife_kimg, self.rampup = halflife_kimg, rampup
-        self._src = [p for p in net.parameters()]
-        self._dst = [p for p in self.ema_net.parameters()]
+        self._src = list(net.parameters())
+        self._dst = list(self.ema_net.parameters())
+        self._src_buffers = list(net.buffers())
+        self._dst_buffers = list(self.ema_net.buffers())
 
     @torch.no_grad()
     def update(self, cur_nimg: int, batch_nimg: int) -> None:
         beta = ema_beta(batch_nimg, cur_nimg, self.halflife_kimg, self.rampup)
         torch._foreach_lerp_(self._dst, self._src, 1.0 - beta)
-        for b_ema, b in zip(self.ema_net.buffers(), self.net.buffers()):
-            b_ema.copy_(b)
+        if self._dst_buffers:  # one fused copy instead of one launch per buffer
+            torch._foreach_copy_(self._dst_buffers, self._src_buffers)
 
 
 @torch.no_grad()

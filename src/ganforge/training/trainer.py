@@ -509,12 +509,16 @@ class _Info:
                    tuple(ds.class_names) if use else ())
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _install_sigterm():
-    """Treat SIGTERM like Ctrl-C so a killed job still writes its checkpoint."""
+    """Treat SIGTERM like Ctrl-C so a killed job (e.g. by a cluster scheduler) writes its checkpoint."""
     if os.name != "posix":
         return None
     try:
-        return signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        return signal.signal(signal.SIGTERM, _raise_interrupt)
     except ValueError:  # not in the main thread
         return None
 
