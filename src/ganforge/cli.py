@@ -249,12 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     dc.set_defaults(func=_cmd_data_check)
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
 
-    try:
-        from ganforge.metrics.cli import add_eval_parser
-    except ImportError:
-        pass
-    else:
-        add_eval_parser(sub)
+    from ganforge.metrics.cli import add_eval_parser  # light: loads no weights
+
+    add_eval_parser(sub)
     return p
 
 

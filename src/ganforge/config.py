@@ -189,12 +189,11 @@ def _parse_value(text: str, tp: Any, key: str) -> Any:
         non_none = [a for a in args if a is not type(None)]
         if type(None) in args and text.strip().lower() in ("none", "null", ""):
             return None
-        errors = []
         for a in non_none:
             try:
                 return _parse_value(text, a, key)
-            except GanforgeError as e:
-                errors.append(str(e))
+            except GanforgeError:
+                pass
         raise GanforgeError(f"bad value {text!r} for {key}: expected {_type_name(tp)} (or none)")
     if origin is tuple:
         items = [s.strip() for s in text.split(",") if s.strip()]
