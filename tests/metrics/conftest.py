@@ -23,7 +23,6 @@ If a real torchvision import works, nothing is stubbed for it.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.metadata
 import importlib.util
@@ -36,37 +35,21 @@ import pytest
 import torch
 from torch import nn
 
+from ganforge.data.dataset import ImageDataset, content_hash
+
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 @dataclass
-class FakeDataset:
-    """ImageDataset-like object (the fields ganforge.metrics uses)."""
+class FakeDataset(ImageDataset):
+    """An ``ImageDataset`` that also names its split (as the CLI's datasets do through their name)."""
 
-    images_u8: torch.Tensor
-    labels: torch.Tensor | None
-    content_hash: str
-    name: str = "fake"
     split: str = "test"
-
-    @property
-    def resolution(self) -> int:
-        return int(self.images_u8.shape[-1])
-
-    @property
-    def channels(self) -> int:
-        return int(self.images_u8.shape[1])
-
-    @property
-    def num_classes(self) -> int:
-        return 0 if self.labels is None else int(self.labels.max()) + 1
 
 
 def make_dataset(images: torch.Tensor, labels: torch.Tensor | None = None, name: str = "fake") -> FakeDataset:
-    h = hashlib.sha256(images.contiguous().numpy().tobytes())
-    if labels is not None:
-        h.update(labels.numpy().tobytes())
-    return FakeDataset(images, labels, h.hexdigest(), name)
+    class_names = tuple(str(i) for i in range(int(labels.max()) + 1)) if labels is not None else ()
+    return FakeDataset(images, labels, class_names, name, content_hash(images, labels))
 
 
 class TinyGenerator(nn.Module):
