@@ -266,9 +266,14 @@ class Trainer:
             z = self.grid_z[i:i + 256].to(self.device)
             c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
             imgs.append(to_uint8(net(z, c)).cpu())
-        scale = max(1, 256 // (self.dataset.resolution * math.ceil(math.sqrt(len(self.grid_z)))))
         return save_grid(torch.cat(imgs), self.run_dir / "samples" / f"fakes{self.cur_nimg // 1000:06d}.png",
-                         scale=max(scale, 2 if self.dataset.resolution <= 32 else 1))
+                         scale=self._grid_scale())
+
+    def _grid_scale(self) -> int:
+        """Nearest-neighbour enlargement shared by the fakes and reals grids: small grids are blown
+        up towards ~256 px wide, and images of 32 px or less at least doubled, so they can be seen."""
+        side = self.dataset.resolution * math.ceil(math.sqrt(len(self.grid_z)))
+        return max(256 // side, 2 if self.dataset.resolution <= 32 else 1, 1)
 
     def export_meta(self) -> dict[str, Any]:
         ds = self.dataset
@@ -491,8 +496,7 @@ class Trainer:
         n = len(self.grid_z)
         g = torch.Generator().manual_seed(self.cfg.train.seed + 5)
         idx = torch.randperm(len(self.dataset), generator=g)[:n]
-        scale = max(2 if self.dataset.resolution <= 32 else 1, 1)
-        save_grid(self.dataset.images_u8[idx], path, scale=scale)
+        save_grid(self.dataset.images_u8[idx], path, scale=self._grid_scale())
 
 
 @dataclass
