@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -50,15 +49,10 @@ def load_arrays(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
-    """Write arrays atomically (temp file in the same folder, then rename)."""
+    """Write arrays atomically (temp file in the same folder, fsync, then rename)."""
     from safetensors.numpy import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from ganforge.training.checkpoint import atomic_write
+
+    contiguous = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    atomic_write(Path(path), lambda tmp: save_file(contiguous, str(tmp), metadata=metadata))

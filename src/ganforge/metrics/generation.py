@@ -15,11 +15,12 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.synthesis.images import to_uint8 as synthesis_to_uint8
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """float [N, C, H, W] in [-1, 1] -> uint8 [N, C, H, W] on the CPU."""
-    return (x.detach().float() * 127.5 + 128).clamp(0, 255).to(torch.uint8).cpu()
+    """float [N, C, H, W] in [-1, 1] -> uint8 [N, C, H, W] on the CPU (the same rounding as sample grids)."""
+    return synthesis_to_uint8(x.detach()).cpu()
 
 
 def to_float255(x: torch.Tensor) -> torch.Tensor:
