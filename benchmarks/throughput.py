@@ -47,7 +47,7 @@ def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_ca
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - start
         mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
-    return {"preset": name, "batch_size": cfg.train.batch_size, "n_critic": cfg.loss.n_critic,
+    return {"preset": name, "batch_size": cfg.train.batch_size, "n_critic": getattr(cfg.loss, "n_critic", 1),
             "img_per_s": steps * cfg.train.batch_size / seconds, "ms_per_step": 1000 * seconds / steps,
             "peak_gpu_mem_gib": mem, "steps": steps, "overrides": overrides}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ganforge.config import Experiment, ModelConfig, apply_overrides, from_dict
+from ganforge.config import Experiment, apply_overrides, from_dict
 from ganforge.errors import GanforgeError
 from ganforge.presets import DEFAULT_PRESET, get_preset, list_presets
 
@@ -97,18 +97,12 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
 
 def validate_experiment(cfg: Experiment) -> None:
     """Check every choice and range in ``cfg`` up front, so mistakes surface before any work."""
-    from ganforge.losses import ADVERSARIAL_LOSSES
-    from ganforge.models import DISCRIMINATORS, GENERATORS
     from ganforge.recipes import RECIPES
     from ganforge.recipes.gan import OPTIMIZERS
 
-    RECIPES.get(cfg.recipe)
-    GENERATORS.get(cfg.model.g_arch)
-    DISCRIMINATORS.get(cfg.model.d_arch)
-    ADVERSARIAL_LOSSES.get(cfg.loss.kind)
+    recipe = RECIPES.get(cfg.recipe)
     checks = [
         ("optim.name", cfg.optim.name, OPTIMIZERS),
-        ("model.d_norm", cfg.model.d_norm, ("batch", "layer", None)),
         ("data.resize", cfg.data.resize, ("crop", "pad", "stretch")),
         ("data.on_bad_image", cfg.data.on_bad_image, ("error", "skip")),
     ]
@@ -118,9 +112,7 @@ def validate_experiment(cfg: Experiment) -> None:
                                 + ", ".join("none" if v is None else str(v) for v in valid))
     positive = [("train.batch_size", cfg.train.batch_size), ("train.total_kimg", cfg.train.total_kimg),
                 ("train.tick_kimg", cfg.train.tick_kimg), ("train.snapshot_ticks", cfg.train.snapshot_ticks),
-                ("train.grid_size", cfg.train.grid_size), ("loss.n_critic", cfg.loss.n_critic),
-                ("model.z_dim", cfg.model.z_dim), ("model.g_width", cfg.model.g_width),
-                ("model.d_width", cfg.model.d_width), ("optim.g_lr", cfg.optim.g_lr), ("optim.d_lr", cfg.optim.d_lr),
+                ("train.grid_size", cfg.train.grid_size), ("optim.g_lr", cfg.optim.g_lr), ("optim.d_lr", cfg.optim.d_lr),
                 ("train.max_bad_steps", cfg.train.max_bad_steps), ("train.keep_checkpoints", cfg.train.keep_checkpoints)]
     for key, value in positive:
         if not value > 0:
@@ -137,14 +129,10 @@ def validate_experiment(cfg: Experiment) -> None:
     bad_dev = [d for d in cfg.train.compile if d not in ("cuda", "cpu")]
     if bad_dev:
         raise GanforgeError(f"unknown device type {bad_dev[0]!r} in train.compile; valid choices: cuda, cpu")
-    if cfg.train.compile and cfg.model.spectral_norm:
-        raise GanforgeError("train.compile does not work with model.spectral_norm=true (the spectral-norm "
-                            "parametrization updates its power-iteration vectors in place); set train.compile=")
-    for key, value in (("loss.gp_weight", cfg.loss.gp_weight), ("loss.r1_gamma", cfg.loss.r1_gamma),
-                       ("loss.r2_gamma", cfg.loss.r2_gamma), ("loss.clip_value", cfg.loss.clip_value),
-                       ("train.ema_halflife_kimg", cfg.train.ema_halflife_kimg)):
-        if value is not None and not value > 0:
-            raise GanforgeError(f"{key} must be > 0 or none (disabled), got {value!r}")
+    if cfg.train.ema_halflife_kimg is not None and not cfg.train.ema_halflife_kimg > 0:
+        raise GanforgeError(f"train.ema_halflife_kimg must be > 0 or none (disabled), got "
+                            f"{cfg.train.ema_halflife_kimg!r}")
+    recipe.validate_config(cfg)  # the family's own sections
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -153,16 +141,19 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torc
     Returns the generator in eval mode with ``.meta`` holding the export's metadata. No pickle is
     involved: weights come from safetensors, the architecture from the registry.
     """
-    from ganforge.models import build_generator
+    from ganforge.config import family_sections
+    from ganforge.recipes import RECIPES
     from ganforge.training.checkpoint import read_export
 
     meta, tensors = read_export(Path(path))
     if meta.get("format") != "ganforge-generator":
         raise GanforgeError(f"{str(path)!r} is not a ganforge generator export (format={meta.get('format')!r})")
     try:
-        mcfg = ModelConfig(**meta["model"])
-        G = build_generator(mcfg, resolution=int(meta["resolution"]), channels=int(meta["channels"]),
-                            num_classes=int(meta["num_classes"]))
+        recipe = meta.get("recipe", "gan")
+        mcfg = family_sections(recipe)["model"](**meta["model"])
+        G = RECIPES.get(recipe).build_generator(mcfg, resolution=int(meta["resolution"]),
+                                                channels=int(meta["channels"]),
+                                                num_classes=int(meta["num_classes"]))
         G.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, RuntimeError) as e:
         raise GanforgeError(f"model {str(path)!r} does not match its metadata: {type(e).__name__}: {e}") from None

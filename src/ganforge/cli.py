@@ -84,21 +84,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _dry_run(cfg, overrides, args) -> int:
     from ganforge.config import apply_overrides, to_json
     from ganforge.data import load_dataset
-    from ganforge.models import build_discriminator, build_generator
+    import torch
 
     from ganforge.api import validate_experiment
+    from ganforge.recipes import RECIPES, DatasetInfo
 
     cfg = apply_overrides(cfg, overrides)
     validate_experiment(cfg)
     ds = load_dataset(cfg.data)
-    ncls = ds.num_classes if cfg.data.use_labels else 0
-    G = build_generator(cfg.model, ds.resolution, ds.channels, ncls)
-    D = build_discriminator(cfg.model, ds.resolution, ds.channels, ncls)
+    # The recipe builds every network it trains (on the CPU, nothing written), so the counts are the
+    # family's own: G and D here, more nets for families that have them.
+    recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), torch.device("cpu"), torch.Generator())
     print(to_json(cfg))
     print(f"dataset: {ds.name}: {len(ds)} images, {ds.channels}x{ds.resolution}x{ds.resolution}, "
           f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else ""))
-    print(f"G: {G.arch}, {sum(p.numel() for p in G.parameters()):,} parameters")
-    print(f"D: {D.arch}, {sum(p.numel() for p in D.parameters()):,} parameters")
+    for name, net in recipe.nets.items():
+        arch = getattr(net, "arch", type(net).__name__)
+        print(f"{name}: {arch}, {sum(p.numel() for p in net.parameters()):,} parameters")
     print("dry run: nothing trained, nothing written")
     return 0
 
@@ -155,16 +157,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
-    from ganforge.presets import DEFAULT_PRESET, PRESETS, loss_summary
+    from ganforge.presets import DEFAULT_PRESET, PRESETS, arch_and_loss
 
     rows = [("name", "G/D", "loss", "batch", "kimg", "description")]
     for name in PRESETS.names():
         if name.endswith("-tiny") and not args.all:
             continue
         e = PRESETS.get(name).build()
-        loss = loss_summary(e)
+        arch, loss = arch_and_loss(e)
         desc = PRESETS.get(name).description + (" [default]" if name == DEFAULT_PRESET else "")
-        rows.append((name, f"{e.model.g_arch}/{e.model.d_arch}", loss, str(e.train.batch_size),
+        rows.append((name, arch, loss, str(e.train.batch_size),
                      f"{e.train.total_kimg:g}", desc))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for i, r in enumerate(rows):

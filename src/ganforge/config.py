@@ -6,6 +6,12 @@ against the field's declared type, and an unknown key or a badly typed value is 
 listing the valid keys or the expected type. ``None`` always means "disabled".
 
 Interface sizes (resolution, channels, number of classes) are not here: they come from the dataset.
+
+Sections ``data``, ``optim``, ``train`` and ``metrics`` are common to every family. The sections
+``model`` and ``loss`` belong to the family: their dataclass types are declared by the recipe
+(``Recipe.config_sections``), so a StyleGAN2 experiment has StyleGAN2's model keys and a DCGAN one
+has DCGAN's, and ``--set``, ``valid_keys`` and the JSON round trip follow the recipe. ``ModelConfig``
+and ``LossConfig`` below are the classic family's (recipe ``gan``).
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The classic family's networks (recipe ``gan``: DCGAN, ResNet/SNGAN, conditional variants)."""
+
     # Registered generator architecture (see `ganforge.models.GENERATORS`).
     g_arch: str = "dcgan"
     # Registered discriminator architecture (see `ganforge.models.DISCRIMINATORS`).
@@ -64,6 +72,8 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
+    """The classic family's objective (recipe ``gan``)."""
+
     # Adversarial loss: "minimax", "nonsat", "wasserstein", "lsgan" or "hinge".
     kind: str = "nonsat"
     # WGAN-GP gradient penalty weight lambda on real/fake interpolates; None disables it.
@@ -143,11 +153,41 @@ class Experiment:
     # Registered recipe that knows how to train this family (see `ganforge.recipes.RECIPES`).
     recipe: str = "gan"
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    # The family's networks; its type is the recipe's (None: that type's defaults).
+    model: Any = None
+    # The family's objective and regularisers; its type is the recipe's (None: that type's defaults).
+    loss: Any = None
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in family_sections(self.recipe).items():
+            value = getattr(self, name)
+            if value is None:
+                object.__setattr__(self, name, cls())
+            elif type(value) is not cls:
+                raise GanforgeError(f"config section {name!r} of recipe {self.recipe!r} must be a "
+                                    f"{cls.__name__}, got a {type(value).__name__}")
+
+
+# Sections whose dataclass type is chosen by the recipe.
+FAMILY_SECTIONS = ("model", "loss")
+
+
+def family_sections(recipe: str) -> dict[str, type]:
+    """The dataclass types of the family sections (``model``, ``loss``) for ``recipe``.
+
+    Declared by the recipe class (``Recipe.config_sections``); an unknown recipe is a GanforgeError
+    listing the registered ones.
+    """
+    from ganforge.recipes import RECIPES  # recipes import this module; resolve lazily
+
+    sections = RECIPES.get(recipe).config_sections
+    missing = [s for s in FAMILY_SECTIONS if s not in sections]
+    if missing:
+        raise TypeError(f"recipe {recipe!r} declares no config section {missing[0]!r}")
+    return {s: sections[s] for s in FAMILY_SECTIONS}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -236,8 +276,17 @@ def apply_overrides(cfg: Experiment, overrides: list[str] | dict[str, Any]) -> E
                 raise GanforgeError(f"bad --set {item!r}: expected key=value, e.g. train.batch_size=32")
             k, v = item.split("=", 1)
             items.append((k.strip(), v))
-    keys = valid_keys(cfg)
+    # A recipe change re-types the family sections, so it goes first and the keys after it are
+    # checked against the new family's sections.
+    items.sort(key=lambda kv: kv[0] != "recipe")
     for key, value in items:
+        if key == "recipe":
+            if not isinstance(value, str):
+                raise GanforgeError(f"bad value {value!r} for recipe: expected a recipe name")
+            if value != cfg.recipe:
+                cfg = replace(cfg, recipe=value, **{s: None for s in FAMILY_SECTIONS})
+            continue
+        keys = valid_keys(cfg)
         if key not in keys:
             raise GanforgeError(f"unknown config key {key!r}; valid keys: {', '.join(keys)}")
         section, _, name = key.rpartition(".")
@@ -307,4 +356,6 @@ def to_json(cfg: Experiment) -> str:
 def diff(a: Experiment, b: Experiment) -> dict[str, tuple[Any, Any]]:
     """Keys whose values differ between two configs: key -> (a's value, b's value)."""
     la, lb = _leaf_keys(a), _leaf_keys(b)
-    return {k: (la[k], lb[k]) for k in sorted(la) if la[k] != lb[k]}
+    absent = "<absent>"  # keys of a family section that the other config's recipe does not have
+    return {k: (la.get(k, absent), lb.get(k, absent)) for k in sorted(set(la) | set(lb))
+            if la.get(k, absent) != lb.get(k, absent)}

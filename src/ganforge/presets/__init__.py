@@ -37,14 +37,14 @@ def register_preset(name: str, description: str):
 
 def loss_summary(e: Experiment) -> str:
     """One-line description of an experiment's objective, e.g. "wasserstein + gp 10" or "hinge + SN"."""
-    parts = [e.loss.kind]
-    for label, value in (("gp", e.loss.gp_weight), ("R1", e.loss.r1_gamma), ("R2", e.loss.r2_gamma),
-                         ("clip", e.loss.clip_value)):
-        if value is not None:
-            parts.append(f"{label} {value:g}")
-    if e.model.spectral_norm:
-        parts.append("SN")
-    return " + ".join(parts)
+    return arch_and_loss(e)[1]
+
+
+def arch_and_loss(e: Experiment) -> tuple[str, str]:
+    """(networks, objective) in a few words each, as the experiment's recipe describes them."""
+    from ganforge.recipes import RECIPES
+
+    return RECIPES.get(e.recipe).summary(e)
 
 
 def list_presets() -> list[str]:

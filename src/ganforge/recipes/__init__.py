@@ -1,7 +1,7 @@
 """Recipes: how each family is trained. A recipe owns the networks, optimizers and training-time
 state and hands the trainer a list of ``Phase`` objects; the trainer knows no model."""
 
-from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe
+from ganforge.recipes.base import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
 from ganforge.recipes import gan as _gan  # noqa: F401  (registers "gan")
 
-__all__ = ["RECIPES", "Batch", "Phase", "Recipe"]
+__all__ = ["RECIPES", "Batch", "DatasetInfo", "Phase", "Recipe", "StepContext"]

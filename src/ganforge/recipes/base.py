@@ -23,6 +23,40 @@ class Batch:
     c: torch.Tensor | None
 
 
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The dataset's interface sizes as the recipe sees them (classes only when labels are used)."""
+
+    resolution: int
+    channels: int
+    num_classes: int
+    class_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, ds: Any, cfg: Experiment) -> "DatasetInfo":
+        use = cfg.data.use_labels and ds.labels is not None
+        return cls(ds.resolution, ds.channels, ds.num_classes if use else 0,
+                   tuple(ds.class_names) if use else ())
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """Where training stands, handed to the recipe before every step (``Recipe.begin_step``).
+
+    Schedules that depend on progress (fade-in alpha, level of detail, learning-rate decay, ADA's p)
+    are pure functions of these numbers, so a resumed run continues exactly where it stopped and the
+    trainer needs to know nothing about them.
+
+    cur_nimg: images shown to G before this step; step: steps done before this one; batch_size: the
+    global batch (images per step); total_nimg: the run's planned length in images.
+    """
+
+    cur_nimg: int
+    step: int
+    batch_size: int
+    total_nimg: int
+
+
 LossFn = Callable[[Batch | None], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
@@ -57,6 +91,8 @@ class Recipe:
     """
 
     generator: str = "G"
+    # The dataclass types of this family's config sections ("model", "loss"); see ganforge.config.
+    config_sections: dict[str, type] = {}
 
     def __init__(self, cfg: Experiment, dataset_info: Any, device: torch.device, rng: torch.Generator):
         self.cfg, self.info, self.device, self.rng = cfg, dataset_info, device, rng
@@ -66,6 +102,30 @@ class Recipe:
         self.fwd: dict[str, Callable[..., torch.Tensor]] = {}
         # Per-process batch; the trainer divides the global batch by the world size.
         self.local_batch_size = cfg.train.batch_size
+        self.ctx = StepContext(0, 0, cfg.train.batch_size, int(round(cfg.train.total_kimg * 1000)))
+
+    # -- class-level hooks: what the trainer, the CLI and the docs ask a family without building it --
+
+    @classmethod
+    def validate_config(cls, cfg: Experiment) -> None:
+        """Check the family sections' choices and ranges; raise GanforgeError naming the key."""
+
+    @classmethod
+    def summary(cls, cfg: Experiment) -> tuple[str, str]:
+        """(networks, objective) in a few words, for the presets table and docs."""
+        return cfg.recipe, cfg.recipe
+
+    @classmethod
+    def build_generator(cls, model_cfg: Any, resolution: int, channels: int, num_classes: int) -> nn.Module:
+        """The family's generator for a model section and the dataset's interface sizes (used to
+        rebuild exported generators)."""
+        raise NotImplementedError
+
+    # -- per-run hooks --
+
+    def begin_step(self, ctx: StepContext) -> None:
+        """Called by the trainer before each step (and once after construction/resume)."""
+        self.ctx = ctx
 
     def phases(self) -> list[Phase]:
         raise NotImplementedError

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ganforge.config import Experiment, LossConfig, ModelConfig
 from ganforge.errors import GanforgeError, choices_error
 from ganforge.losses import ADVERSARIAL_LOSSES, gradient_penalty, r1_penalty, r2_penalty
 from ganforge.models import build_discriminator, build_generator
@@ -34,6 +35,47 @@ def make_optimizer(name: str, params, lr: float, beta1: float, beta2: float,
 
 @RECIPES.register("gan")
 class GANRecipe(Recipe):
+    """The classic family: DCGAN, WGAN, WGAN-GP, LSGAN, hinge/SNGAN, R1/R2; phases D (n_critic) and G."""
+
+    config_sections = {"model": ModelConfig, "loss": LossConfig}
+
+    @classmethod
+    def validate_config(cls, cfg: Experiment) -> None:
+        from ganforge.models import DISCRIMINATORS, GENERATORS
+
+        m, lc = cfg.model, cfg.loss
+        GENERATORS.get(m.g_arch)
+        DISCRIMINATORS.get(m.d_arch)
+        ADVERSARIAL_LOSSES.get(lc.kind)
+        if m.d_norm not in ("batch", "layer", None):
+            raise GanforgeError(f"unknown model.d_norm {m.d_norm!r}; valid choices: batch, layer, none")
+        for key, value in (("loss.n_critic", lc.n_critic), ("model.z_dim", m.z_dim),
+                           ("model.g_width", m.g_width), ("model.d_width", m.d_width)):
+            if not value > 0:
+                raise GanforgeError(f"{key} must be > 0, got {value!r}")
+        if cfg.train.compile and m.spectral_norm:
+            raise GanforgeError("train.compile does not work with model.spectral_norm=true (the spectral-norm "
+                                "parametrization updates its power-iteration vectors in place); set train.compile=")
+        for key, value in (("loss.gp_weight", lc.gp_weight), ("loss.r1_gamma", lc.r1_gamma),
+                           ("loss.r2_gamma", lc.r2_gamma), ("loss.clip_value", lc.clip_value)):
+            if value is not None and not value > 0:
+                raise GanforgeError(f"{key} must be > 0 or none (disabled), got {value!r}")
+
+    @classmethod
+    def summary(cls, cfg: Experiment) -> tuple[str, str]:
+        parts = [cfg.loss.kind]
+        for label, value in (("gp", cfg.loss.gp_weight), ("R1", cfg.loss.r1_gamma), ("R2", cfg.loss.r2_gamma),
+                             ("clip", cfg.loss.clip_value)):
+            if value is not None:
+                parts.append(f"{label} {value:g}")
+        if cfg.model.spectral_norm:
+            parts.append("SN")
+        return f"{cfg.model.g_arch}/{cfg.model.d_arch}", " + ".join(parts)
+
+    @classmethod
+    def build_generator(cls, model_cfg, resolution, channels, num_classes):
+        return build_generator(model_cfg, resolution, channels, num_classes)
+
     def __init__(self, cfg, dataset_info, device, rng):
         super().__init__(cfg, dataset_info, device, rng)
         m, lc, oc = cfg.model, cfg.loss, cfg.optim

@@ -30,7 +30,7 @@ from ganforge.config import Experiment, diff, from_dict, to_dict, to_json
 from ganforge.data import load_dataset
 from ganforge.data.sampler import InfiniteSampler
 from ganforge.errors import GanforgeError
-from ganforge.recipes import RECIPES, Batch, Phase, Recipe
+from ganforge.recipes import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
 from ganforge.synthesis.images import save_grid, to_uint8
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import EMA, recalibrate_batchnorm
@@ -157,7 +157,7 @@ class Trainer:
         # One generator owns every random draw of training (latents, penalties' interpolation).
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(tc.seed + 1000 * self.rank)
-        self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, _Info.of(ds, cfg), self.device, self.rng)
+        self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), self.device, self.rng)
         self.recipe.local_batch_size = tc.batch_size // self.world_size
         self.emas = {name: EMA(self.recipe.nets[src], tc.ema_halflife_kimg, tc.ema_rampup)
                      for name, src in self.recipe.ema_sources.items()}
@@ -173,6 +173,7 @@ class Trainer:
         self.last_checkpoint: Path | None = None
         if resume_state is not None:
             self._load_state(resume_state)
+        self.recipe.begin_step(self._context())
 
         gen = self._sample_source()
         self.grid_z = torch.randn(tc.grid_size, gen.z_dim, generator=torch.Generator().manual_seed(tc.seed + 7))
@@ -360,8 +361,13 @@ class Trainer:
             acc["#" + k] = acc.get("#" + k, 0) + 1
         return True
 
+    def _context(self) -> StepContext:
+        tc = self.cfg.train
+        return StepContext(self.cur_nimg, self.step, tc.batch_size, int(round(tc.total_kimg * 1000)))
+
     def train_step(self, acc: dict[str, torch.Tensor]) -> bool:
         """One step: every phase due at this step, with its repeats. Returns False if skipped."""
+        self.recipe.begin_step(self._context())
         ok = True
         for phase in self.phases:
             if self.step % phase.interval != 0:
@@ -497,20 +503,6 @@ class Trainer:
         g = torch.Generator().manual_seed(self.cfg.train.seed + 5)
         idx = torch.randperm(len(self.dataset), generator=g)[:n]
         save_grid(self.dataset.images_u8[idx], path, scale=self._grid_scale())
-
-
-@dataclass
-class _Info:
-    resolution: int
-    channels: int
-    num_classes: int
-    class_names: tuple[str, ...]
-
-    @classmethod
-    def of(cls, ds, cfg: Experiment) -> "_Info":
-        use = cfg.data.use_labels and ds.labels is not None
-        return cls(ds.resolution, ds.channels, ds.num_classes if use else 0,
-                   tuple(ds.class_names) if use else ())
 
 
 def _raise_interrupt(signum, frame):
