@@ -1,0 +1,308 @@
+"""StyleGAN2 training (Karras et al. 2020, "Analyzing and Improving the Image Quality of StyleGAN"),
+as the official StyleGAN2-ADA / StyleGAN3 code trains ``--cfg=stylegan2``.
+
+Phases per step, in the official order: ``G`` (non-saturating loss, style mixing), ``G_pl``
+(path-length regularization every ``loss.pl_interval`` steps on ``batch / pl_batch_shrink`` samples,
+its running mean kept as recipe state), ``D`` (non-saturating loss on reals and fakes) and ``D_r1``
+(R1 on reals every ``loss.r1_interval`` steps). Lazy regularization scales each regularizer by its
+interval and corrects Adam for it: lr * k / (k + 1), betas ** (k / (k + 1)) with k the interval.
+Generating fakes for D updates the mapping network's W average (``update_emas``), as officially.
+
+Deliberate differences from the official loop: each D phase draws its own real batch (the official
+loop reuses one batch for D and D_r1 within a step), and conditional fakes get uniformly drawn
+labels (officially they follow the training set's label frequencies).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ganforge.config import Experiment
+from ganforge.errors import GanforgeError
+from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe
+
+ARCHITECTURES = ("orig", "skip", "resnet")
+
+
+@dataclass(frozen=True)
+class StyleGAN2Model:
+    # Dimensionality of the input latent z.
+    z_dim: int = 512
+    # Dimensionality of the intermediate latent w (and of each layer's style input).
+    w_dim: int = 512
+    # Fully connected layers of the mapping network (8 in the paper; the official small-data configs use 2).
+    map_layers: int = 8
+    # Learning-rate multiplier of the mapping network (equalized learning rate; 0.01 in the paper).
+    map_lr_mult: float = 0.01
+    # Channel budget: a layer at resolution r has min(cbase // r, cmax) feature maps.
+    cbase: int = 32768
+    # Cap on the feature maps of any layer.
+    cmax: int = 512
+    # Generator architecture: "skip" (output skips, the paper's choice), "resnet" or "orig".
+    g_arch: str = "skip"
+    # Discriminator architecture: "resnet" (the paper's choice), "skip" or "orig".
+    d_arch: str = "resnet"
+    # Minibatch standard deviation group size in D (capped at the batch); None disables the layer.
+    mbstd_group: int | None = 4
+    # Feature maps the minibatch standard deviation layer adds.
+    mbstd_channels: int = 1
+    # Clamp every convolution's output to +-this value (the official 256); None disables clamping.
+    conv_clamp: float | None = 256.0
+    # Run the top N resolutions of G and D in float16 on CUDA (official: 4); 0 keeps float32 everywhere.
+    num_fp16_res: int = 0
+    # Class-conditional G (label embedding into the mapping network) and D (projection); needs data.use_labels.
+    conditional: bool = False
+
+
+@dataclass(frozen=True)
+class StyleGAN2Loss:
+    # R1 penalty weight gamma on reals (the per-dataset knob: 0.01 for 32 px gray, 10 at 1024 px).
+    r1_gamma: float = 10.0
+    # D steps between R1 computations (lazy regularization; 1 computes it every step).
+    r1_interval: int = 16
+    # Path-length regularization weight; None disables it.
+    pl_weight: float | None = 2.0
+    # G steps between path-length computations (lazy regularization).
+    pl_interval: int = 4
+    # The path-length batch is the batch divided by this.
+    pl_batch_shrink: int = 2
+    # Decay of the running mean of path lengths (the penalty's target).
+    pl_decay: float = 0.01
+    # Probability that a G batch mixes the styles of two latents at a random layer; None disables.
+    style_mixing_prob: float | None = 0.9
+
+
+def _num_classes(model: StyleGAN2Model, num_classes: int) -> int:
+    return num_classes if model.conditional else 0
+
+
+def build_generator(m: StyleGAN2Model, resolution: int, channels: int, num_classes: int):
+    from ganforge.models.stylegan2 import Generator
+
+    G = Generator(z_dim=m.z_dim, c_dim=_num_classes(m, num_classes), w_dim=m.w_dim, img_resolution=resolution,
+                  img_channels=channels, mapping_kwargs={"num_layers": m.map_layers, "lr_multiplier": m.map_lr_mult},
+                  architecture=m.g_arch, channel_base=m.cbase, channel_max=m.cmax, num_fp16_res=m.num_fp16_res,
+                  conv_clamp=m.conv_clamp)
+    G.arch = f"stylegan2-{m.g_arch}"
+    return G
+
+
+def build_discriminator(m: StyleGAN2Model, resolution: int, channels: int, num_classes: int):
+    from ganforge.models.stylegan2 import Discriminator
+
+    D = Discriminator(c_dim=_num_classes(m, num_classes), img_resolution=resolution, img_channels=channels,
+                      architecture=m.d_arch, channel_base=m.cbase, channel_max=m.cmax, num_fp16_res=m.num_fp16_res,
+                      conv_clamp=m.conv_clamp,
+                      epilogue_kwargs={"mbstd_group_size": m.mbstd_group, "mbstd_num_channels": m.mbstd_channels})
+    D.arch = f"stylegan2-{m.d_arch}"
+    return D
+
+
+def lazy_adam(params, lr: float, beta1: float, beta2: float, interval: int, device: torch.device):
+    """Adam for a network regularized every ``interval`` steps: the regularizer's steps count as
+    extra minibatches, so lr and betas are rescaled by k / (k + 1) as in the official code.
+    ``interval`` 0 means the network has no lazy regularizer (plain Adam)."""
+    ratio = interval / (interval + 1) if interval else 1.0
+    return torch.optim.Adam(params, lr=lr * ratio, betas=(beta1 ** ratio, beta2 ** ratio), eps=1e-8,
+                            fused=device.type == "cuda")
+
+
+def path_lengths(gen_img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Per-sample path length |J_w^T y| for y = ``noise`` (already scaled by 1/sqrt(H*W)).
+
+    Args:
+        gen_img: [N, C, H, W] generated from ``ws`` (in the graph); ws: [N, num_ws, w_dim];
+        noise: like gen_img. Returns [N], differentiable (create_graph=True).
+    """
+    (grads,) = torch.autograd.grad((gen_img * noise).sum(), ws, create_graph=True)
+    return grads.square().sum(2).mean(1).sqrt()
+
+
+@RECIPES.register("stylegan2")
+class StyleGAN2Recipe(Recipe):
+    """StyleGAN2: mapping + modulated synthesis, lazy R1 and path-length regularization, style mixing."""
+
+    config_sections = {"model": StyleGAN2Model, "loss": StyleGAN2Loss}
+
+    @classmethod
+    def validate_config(cls, cfg: Experiment) -> None:
+        m, lc = cfg.model, cfg.loss
+        for key, value in (("model.g_arch", m.g_arch), ("model.d_arch", m.d_arch)):
+            if value not in ARCHITECTURES:
+                raise GanforgeError(f"unknown {key} {value!r}; valid choices: {', '.join(ARCHITECTURES)}")
+        if cfg.optim.name != "adam":
+            raise GanforgeError(f"recipe stylegan2 trains with Adam only; got optim.name={cfg.optim.name!r} "
+                                f"(valid choices: adam)")
+        for key, value in (("model.z_dim", m.z_dim), ("model.w_dim", m.w_dim), ("model.map_layers", m.map_layers),
+                           ("model.cbase", m.cbase), ("model.cmax", m.cmax), ("model.mbstd_channels", m.mbstd_channels),
+                           ("loss.r1_interval", lc.r1_interval), ("loss.pl_interval", lc.pl_interval),
+                           ("loss.pl_batch_shrink", lc.pl_batch_shrink)):
+            if not value >= 1:
+                raise GanforgeError(f"{key} must be >= 1, got {value!r}")
+        for key, value in (("model.map_lr_mult", m.map_lr_mult), ("model.conv_clamp", m.conv_clamp),
+                           ("loss.pl_weight", lc.pl_weight)):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise GanforgeError(f"{key} must be a finite number > 0" + (" or none" if key != "model.map_lr_mult"
+                                                                              else "") + f", got {value!r}")
+        if m.mbstd_group is not None and not m.mbstd_group >= 1:
+            raise GanforgeError(f"model.mbstd_group must be >= 1 or none, got {m.mbstd_group!r}")
+        if not m.num_fp16_res >= 0:
+            raise GanforgeError(f"model.num_fp16_res must be >= 0, got {m.num_fp16_res!r}")
+        if not (math.isfinite(lc.r1_gamma) and lc.r1_gamma >= 0):
+            raise GanforgeError(f"loss.r1_gamma must be a finite number >= 0 (0 disables R1), got {lc.r1_gamma!r}")
+        if not 0 < lc.pl_decay <= 1:
+            raise GanforgeError(f"loss.pl_decay must be in (0, 1], got {lc.pl_decay!r}")
+        p = lc.style_mixing_prob
+        if p is not None and not 0 <= p <= 1:
+            raise GanforgeError(f"loss.style_mixing_prob must be in [0, 1] or none, got {p!r}")
+        if lc.pl_weight is not None and cfg.train.batch_size < lc.pl_batch_shrink:
+            raise GanforgeError(f"train.batch_size={cfg.train.batch_size} is smaller than loss.pl_batch_shrink="
+                                f"{lc.pl_batch_shrink}: the path-length batch would be empty")
+
+    @classmethod
+    def summary(cls, cfg: Experiment) -> tuple[str, str]:
+        m, lc = cfg.model, cfg.loss
+        parts = ["nonsat"]
+        if lc.r1_gamma > 0:
+            parts.append(f"R1 {lc.r1_gamma:g}/{lc.r1_interval}")
+        if lc.pl_weight is not None:
+            parts.append(f"PL {lc.pl_weight:g}/{lc.pl_interval}")
+        if lc.style_mixing_prob:
+            parts.append(f"mix {lc.style_mixing_prob:g}")
+        return f"sg2 {m.g_arch}/{m.d_arch}", " + ".join(parts)
+
+    @classmethod
+    def build_generator(cls, model_cfg, resolution, channels, num_classes):
+        return build_generator(model_cfg, resolution, channels, num_classes)
+
+    def __init__(self, cfg, dataset_info, device, rng):
+        super().__init__(cfg, dataset_info, device, rng)
+        m, lc, oc = cfg.model, cfg.loss, cfg.optim
+        if m.conditional and dataset_info.num_classes == 0:
+            raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true "
+                                "and use a labelled dataset (built-in, or sub-folders as classes)")
+        r = dataset_info.resolution
+        if r < 4 or r & (r - 1):
+            raise GanforgeError(f"recipe stylegan2 needs a power-of-two resolution >= 4, got {r} "
+                                f"(set data.resolution, e.g. 32, 64, 256)")
+        sizes = dict(resolution=r, channels=dataset_info.channels, num_classes=dataset_info.num_classes)
+        self.G = build_generator(m, **sizes).to(device)
+        self.D = build_discriminator(m, **sizes).to(device)
+        self.nets = {"G": self.G, "D": self.D}
+        self.fwd = {"G": self.G, "D": self.D}
+        g_interval = lc.pl_interval if lc.pl_weight is not None else 0
+        d_interval = lc.r1_interval if lc.r1_gamma > 0 else 0
+        self.optimizers = {
+            "G": lazy_adam(self.G.parameters(), oc.g_lr, oc.beta1, oc.beta2, g_interval, device),
+            "D": lazy_adam(self.D.parameters(), oc.d_lr, oc.beta1, oc.beta2, d_interval, device),
+        }
+        if cfg.train.ema_halflife_kimg is not None:
+            self.ema_sources = {"G_ema": "G"}
+        self.num_classes = self.G.num_classes
+        self.z_dim = self.G.z_dim
+        self.pl_mean = torch.zeros([], device=device)
+        self._pl_mean_next: torch.Tensor | None = None
+
+    # -- sampling --
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.z_dim, device=self.device, generator=self.rng)
+
+    def _c(self, n: int) -> torch.Tensor | None:
+        if self.num_classes == 0:
+            return None
+        return torch.randint(0, self.num_classes, (n,), device=self.device, generator=self.rng)
+
+    def _mapping(self, z: torch.Tensor, c: torch.Tensor | None, update_emas: bool) -> torch.Tensor:
+        """ws [N, num_ws, w_dim] with style mixing: with probability ``style_mixing_prob`` the layers
+        from a random cutoff in [1, num_ws) on take the styles of a second latent (one cutoff per
+        batch, as officially). Drawn on the device, without a host sync."""
+        ws = self.G.mapping(z, c, update_emas=update_emas)
+        p = self.cfg.loss.style_mixing_prob
+        if p:
+            num_ws = ws.shape[1]
+            cutoff = torch.randint(1, num_ws, (), device=self.device, generator=self.rng)
+            keep = torch.rand((), device=self.device, generator=self.rng) >= p
+            cutoff = torch.where(keep, torch.full_like(cutoff, num_ws), cutoff)
+            ws2 = self.G.mapping(self._z(z.shape[0]), c, update_emas=False)
+            mix = (torch.arange(num_ws, device=self.device) >= cutoff)[None, :, None]
+            ws = torch.where(mix, ws2, ws)
+        return ws
+
+    def _generate(self, z, c, update_emas: bool = False):
+        ws = self._mapping(z, c, update_emas)
+        return self.G.synthesis(ws, update_emas=update_emas), ws
+
+    # -- phases --
+
+    def g_main(self, batch: Batch | None):
+        n = self.local_batch_size
+        c = self._c(n)
+        gen_img, _ = self._generate(self._z(n), c)
+        loss = F.softplus(-self.fwd["D"](gen_img, c)).mean()
+        return loss, {"G/adv": loss}
+
+    def g_pl(self, batch: Batch | None):
+        lc = self.cfg.loss
+        n = max(1, self.local_batch_size // lc.pl_batch_shrink)
+        c = self._c(n)
+        gen_img, ws = self._generate(self._z(n), c)
+        noise = torch.randn(gen_img.shape, device=self.device, generator=self.rng) / math.sqrt(
+            gen_img.shape[2] * gen_img.shape[3])
+        lengths = path_lengths(gen_img, ws, noise)
+        pl_mean = self.pl_mean.lerp(lengths.mean().detach(), lc.pl_decay)
+        self._pl_mean_next = pl_mean  # committed only if this phase's step succeeds
+        penalty = (lengths - pl_mean).square().mean() * lc.pl_weight
+        # Lazy regularization: the penalty stands for pl_interval steps.
+        return penalty * lc.pl_interval, {"G/pl": penalty, "G/pl_mean": pl_mean}
+
+    def _commit_pl_mean(self) -> None:
+        if self._pl_mean_next is not None:
+            self.pl_mean.copy_(self._pl_mean_next)
+            self._pl_mean_next = None
+
+    def d_main(self, batch: Batch | None):
+        assert batch is not None
+        c = batch.c if self.num_classes else None
+        with torch.no_grad():
+            gen_img, _ = self._generate(self._z(batch.real_img.shape[0]), c, update_emas=True)
+        D = self.fwd["D"]
+        gen_logits = D(gen_img, c)
+        real_logits = D(batch.real_img, c)
+        loss = F.softplus(gen_logits).mean() + F.softplus(-real_logits).mean()
+        return loss, {"D/adv": loss, "D/real_logit": real_logits.detach().mean(),
+                      "D/gen_logit": gen_logits.detach().mean()}
+
+    def d_r1(self, batch: Batch | None):
+        assert batch is not None
+        lc = self.cfg.loss
+        c = batch.c if self.num_classes else None
+        real = batch.real_img.detach().requires_grad_(True)
+        logits = self.D(real, c)  # eager: R1 differentiates twice
+        (grads,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
+        penalty = grads.square().sum([1, 2, 3]).mean() * (lc.r1_gamma / 2)
+        return penalty * lc.r1_interval, {"D/r1": penalty}
+
+    def phases(self) -> list[Phase]:
+        lc = self.cfg.loss
+        out = [Phase("G", self.G, self.optimizers["G"], self.g_main, needs_reals=False)]
+        if lc.pl_weight is not None:
+            out.append(Phase("G_pl", self.G, self.optimizers["G"], self.g_pl, interval=lc.pl_interval,
+                             needs_reals=False, after_step=self._commit_pl_mean))
+        out.append(Phase("D", self.D, self.optimizers["D"], self.d_main, needs_reals=True))
+        if lc.r1_gamma > 0:
+            out.append(Phase("D_r1", self.D, self.optimizers["D"], self.d_r1, interval=lc.r1_interval,
+                             needs_reals=True))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"pl_mean": self.pl_mean.detach().cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "pl_mean" in state:
+            self.pl_mean.copy_(state["pl_mean"].to(self.device))
