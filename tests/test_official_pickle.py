@@ -81,7 +81,7 @@ class EasyDict(dict):
     def __setattr__(self, name, value):
         self[name] = value
 
-    def __getstate__(self):  # makes the pickle carry an empty BUILD state after the items, as some Pythons do
+    def __getstate__(self):  # the pickle then also carries an (empty) BUILD state after the items: a variant to accept
         return {}
 '''
 
