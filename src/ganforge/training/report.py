@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from ganforge.errors import GanforgeError
+from ganforge.training.bookkeeping import sample_grids
 
 
 def read_stats(run_dir: Path) -> list[dict]:
@@ -28,8 +29,9 @@ def read_stats(run_dir: Path) -> list[dict]:
 
 
 def progress_gif(run_dir: Path, out: Path | None = None, frame_ms: int = 300) -> Path:
-    """Animate ``samples/fakes*.png`` in training order; the last frame is held longer."""
-    frames_paths = sorted((Path(run_dir) / "samples").glob("fakes*.png"))
+    """Animate ``samples/fakes*.png`` in training order (by the image count in their names); the last
+    frame is held longer."""
+    frames_paths = sample_grids(run_dir)
     if not frames_paths:
         raise GanforgeError(f"{str(run_dir)!r} has no samples/fakes*.png to animate")
     frames = [Image.open(p).convert("L" if Image.open(p).mode == "L" else "RGB") for p in frames_paths]

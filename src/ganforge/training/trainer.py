@@ -32,6 +32,7 @@ from ganforge.data.sampler import InfiniteSampler
 from ganforge.errors import GanforgeError
 from ganforge.recipes import RECIPES, Batch, Phase, Recipe
 from ganforge.synthesis.images import save_grid, to_uint8
+from ganforge.training import bookkeeping as bk
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import EMA, recalibrate_batchnorm
 from ganforge.training.stats import StatsWriter
@@ -266,7 +267,7 @@ class Trainer:
             z = self.grid_z[i:i + 256].to(self.device)
             c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
             imgs.append(to_uint8(net(z, c)).cpu())
-        return save_grid(torch.cat(imgs), self.run_dir / "samples" / f"fakes{self.cur_nimg // 1000:06d}.png",
+        return save_grid(torch.cat(imgs), self.run_dir / bk.SAMPLES_DIR / bk.sample_name(self.cur_nimg),
                          scale=self._grid_scale())
 
     def _grid_scale(self) -> int:
@@ -302,7 +303,7 @@ class Trainer:
             return None
         net = net or self.snapshot_generator()
         meta = self.export_meta()
-        ckpt.save_export(self.run_dir / "exports", net, meta, stem=f"generator-{self.cur_nimg // 1000:06d}kimg")
+        ckpt.save_export(self.run_dir / bk.EXPORTS_DIR, net, meta, stem=bk.export_stem(self.cur_nimg))
         return ckpt.save_export(self.run_dir, net, meta)
 
     # ------------------------------------------------------------------------------------------
