@@ -23,7 +23,7 @@ def read_stats(run_dir: Path) -> list[dict]:
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            if "kimg" in row:
+            if "kimg" in row and "warning" not in row:
                 rows.append(row)
     return rows
 
