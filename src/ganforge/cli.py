@@ -177,14 +177,16 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ganforge.training.report import plot_losses, progress_gif
+    from ganforge.training.report import GIF_NAME, LOSSES_NAME, plot_losses, progress_gif, refuse_to_overwrite
 
     run = Path(args.run)
     if not run.is_dir():
         raise GanforgeError(f"run directory {args.run!r} does not exist")
-    print(f"wrote {progress_gif(run)}")
+    if not args.overwrite:
+        refuse_to_overwrite([run / GIF_NAME, run / LOSSES_NAME], how="--overwrite")  # before writing either
+    print(f"wrote {progress_gif(run, overwrite=args.overwrite)}")
     try:
-        print(f"wrote {plot_losses(run)}")
+        print(f"wrote {plot_losses(run, overwrite=args.overwrite)}")
     except GanforgeError as e:
         if "matplotlib" not in str(e):
             raise
@@ -240,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="write progress.gif (sample grids over time) and losses.png for a run")
     rp.add_argument("run", help="run directory")
+    rp.add_argument("--overwrite", action="store_true", help="replace an existing progress.gif / losses.png")
     rp.set_defaults(func=_cmd_report)
 
     d = sub.add_parser("data", help="dataset tools")

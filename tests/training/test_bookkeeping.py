@@ -13,7 +13,9 @@ import torch
 from PIL import Image
 
 import ganforge
+from ganforge.cli import main
 from ganforge.config import apply_overrides
+from ganforge.errors import GanforgeError
 from ganforge.metrics import EXTRACTORS
 from ganforge.metrics.extractors import TorchExtractor
 from ganforge.training import bookkeeping as bk
@@ -232,6 +234,46 @@ def test_report_orders_frames_by_image_count(tmp_path):
         gif.seek(i)
         seen.append(gif.convert("L").getpixel((0, 0)))
     assert seen == [40, 80, 120, 160, 200]
+    with pytest.raises(GanforgeError, match="progress.gif already exists; pass overwrite=True"):
+        progress_gif(tmp_path)
+    assert progress_gif(tmp_path, overwrite=True) == tmp_path / "progress.gif"
+
+
+def _fake_run(root: Path, frames: int = 2) -> Path:
+    for i in range(frames):
+        _solid(root / "samples" / bk.sample_name(8 * i), 60 * i)
+    (root / "stats.jsonl").write_text("".join(
+        json.dumps({"kimg": 0.008 * i, "G/adv": 1.0 / i, "D/adv": 0.5, "img_per_s": 100.0}) + "\n"
+        for i in range(1, frames)) + json.dumps({"warning": "x", "kimg": 0.008}) + "\n")
+    return root
+
+
+def test_report_refuses_to_overwrite_and_replaces_with_the_flag(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    run = _fake_run(tmp_path / "run")
+    assert main(["report", str(run)]) == 0
+    gif, png = (run / "progress.gif").read_bytes(), (run / "losses.png").read_bytes()
+    capsys.readouterr()
+
+    _solid(run / "samples" / bk.sample_name(16), 200)  # training went on
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert str(run / "progress.gif") in err and str(run / "losses.png") in err and "--overwrite" in err
+    assert "Traceback" not in err
+    assert (run / "progress.gif").read_bytes() == gif and (run / "losses.png").read_bytes() == png
+
+    assert main(["report", str(run), "--overwrite"]) == 0
+    assert Image.open(run / "progress.gif").n_frames == 3
+    assert not list(run.glob(".*tmp*"))
+
+
+def test_report_writes_nothing_when_only_one_output_exists(tmp_path, capsys):
+    run = _fake_run(tmp_path / "run")
+    (run / "losses.png").write_bytes(b"mine")
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert str(run / "losses.png") in err and "progress.gif" not in err
+    assert not (run / "progress.gif").exists() and (run / "losses.png").read_bytes() == b"mine"
 
 
 def test_read_stats_skips_warning_rows(tmp_path):
