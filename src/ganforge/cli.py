@@ -49,6 +49,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ganforge import api
     from ganforge.config import apply_overrides
     from ganforge.presets import DEFAULT_PRESET, get_preset
+    from ganforge.training.bookkeeping import sample_grids
 
     overrides = list(args.set or [])
     if args.data is not None:
@@ -70,7 +71,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {result.run_dir}")
     print(f"trained to {result.cur_nimg / 1000:.1f} kimg in {result.steps} steps"
           + (f" ({result.bad_steps} non-finite steps skipped)" if result.bad_steps else ""))
-    samples = sorted((Path(result.run_dir) / "samples").glob("fakes*.png"))
+    samples = sample_grids(result.run_dir)  # by image count: fakes000001.200.png is after fakes000001.png
     if samples:
         print(f"latest samples: {samples[-1]}")
     if (Path(result.run_dir) / "generator.safetensors").exists():

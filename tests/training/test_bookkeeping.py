@@ -294,3 +294,12 @@ def test_a_row_cut_short_by_a_kill_is_set_aside_too(tmp_path):
     assert aside == [{**good[3], "superseded_at_kimg": 0.016},
                      {"unparsed_line": '{"kimg": 0.03', "superseded_at_kimg": 0.016}]
     assert not bk.supersede_after(tmp_path, 16)  # nothing left to move: nothing rewritten
+
+
+def test_cli_train_names_the_latest_grid_by_image_count(tmp_path, image_folder, capsys):
+    code = main(["train", "--preset", "dcgan-tiny", "--resolution", "16", "--data", str(image_folder),
+                 "--out", str(tmp_path / "runs"), "--kimg", "1.2", "--set", "train.batch_size=200",
+                 "--set", "train.tick_kimg=0.2", "--set", "train.progress=false"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "latest samples: " + str(tmp_path / "runs" / "00000-dcgan-tiny" / "samples" / "fakes000001.200.png") in out
