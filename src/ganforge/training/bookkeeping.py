@@ -15,13 +15,17 @@ Resume. A checkpoint can be older than the last tick the run recorded: the proce
 between snapshots, the newest checkpoint was damaged so the previous one was loaded, or an older
 checkpoint file was chosen on purpose. The re-run then repeats those ticks. Before it writes
 anything, ``supersede_after`` moves what the abandoned stretch left behind into ``superseded/``:
-the rows of ``stats.jsonl`` and ``metrics.jsonl`` past the resume point (appended to files of the
-same names there, each tagged with ``superseded_at_kimg``; a line a kill cut short goes there too,
-as ``unparsed_line``), and the sample grids, exports and
-checkpoints named for an image count past it (under their own names, with ``~N`` added before the
-extension if that name is taken). The live files are rewritten atomically; the side files are
-written and synced first, so a crash in between can duplicate rows in ``superseded/`` but never lose
-them.
+
+- the rows of ``stats.jsonl`` and ``metrics.jsonl`` (warnings included) past the resume point,
+  appended to files of the same names there, each tagged with ``superseded_at_kimg``; a line that a
+  kill cut short goes there too, as ``unparsed_line``;
+- the sample grids, exports and checkpoints named for an image count past it, under their own
+  names, with ``~N`` added before the extension if that name is taken there. Checkpoints go too
+  because a newer one of the abandoned stretch would otherwise outrank the resumed run's own, both
+  for ``--resume auto`` and when old checkpoints are pruned.
+
+The live files are rewritten atomically; the side files are written and synced first, so a crash in
+between can duplicate rows in ``superseded/`` but never lose them.
 """
 
 from __future__ import annotations
