@@ -49,6 +49,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ganforge import api
     from ganforge.config import apply_overrides
     from ganforge.presets import DEFAULT_PRESET, get_preset
+    from ganforge.training.bookkeeping import sample_grids
 
     overrides = list(args.set or [])
     if args.data is not None:
@@ -70,7 +71,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"run directory: {result.run_dir}")
     print(f"trained to {result.cur_nimg / 1000:.1f} kimg in {result.steps} steps"
           + (f" ({result.bad_steps} non-finite steps skipped)" if result.bad_steps else ""))
-    samples = sorted((Path(result.run_dir) / "samples").glob("fakes*.png"))
+    samples = sample_grids(result.run_dir)  # by image count: fakes000001.200.png is after fakes000001.png
     if samples:
         print(f"latest samples: {samples[-1]}")
     if (Path(result.run_dir) / "generator.safetensors").exists():
@@ -179,14 +180,16 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ganforge.training.report import plot_losses, progress_gif
+    from ganforge.training.report import GIF_NAME, LOSSES_NAME, plot_losses, progress_gif, refuse_to_overwrite
 
     run = Path(args.run)
     if not run.is_dir():
         raise GanforgeError(f"run directory {args.run!r} does not exist")
-    print(f"wrote {progress_gif(run)}")
+    if not args.overwrite:
+        refuse_to_overwrite([run / GIF_NAME, run / LOSSES_NAME], how="--overwrite")  # before writing either
+    print(f"wrote {progress_gif(run, overwrite=args.overwrite)}")
     try:
-        print(f"wrote {plot_losses(run)}")
+        print(f"wrote {plot_losses(run, overwrite=args.overwrite)}")
     except GanforgeError as e:
         if "matplotlib" not in str(e):
             raise
@@ -242,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="write progress.gif (sample grids over time) and losses.png for a run")
     rp.add_argument("run", help="run directory")
+    rp.add_argument("--overwrite", action="store_true", help="replace an existing progress.gif / losses.png")
     rp.set_defaults(func=_cmd_report)
 
     d = sub.add_parser("data", help="dataset tools")

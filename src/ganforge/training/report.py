@@ -1,7 +1,8 @@
 """Looking at a run: loss curves from ``stats.jsonl`` and an animation of the sample grids.
 
 ``ganforge report RUN_DIR`` writes ``losses.png`` (needs matplotlib: the ``plot`` extra) and
-``progress.gif`` (Pillow only) into the run directory.
+``progress.gif`` (Pillow only) into the run directory. Neither replaces an existing file unless asked
+to (``--overwrite``), and then atomically.
 """
 
 from __future__ import annotations
@@ -12,6 +13,25 @@ from pathlib import Path
 from PIL import Image
 
 from ganforge.errors import GanforgeError
+from ganforge.training.bookkeeping import sample_grids
+
+GIF_NAME = "progress.gif"
+LOSSES_NAME = "losses.png"
+
+
+def refuse_to_overwrite(paths: list[Path], how: str = "overwrite=True") -> None:
+    """Raise naming those of ``paths`` that already exist (if any), and ``how`` to replace them."""
+    existing = [str(p) for p in paths if Path(p).exists()]
+    if existing:
+        them = "it" if len(existing) == 1 else "them"
+        raise GanforgeError(f"{' and '.join(existing)} already exist{'s' * (len(existing) == 1)}; "
+                            f"pass {how} to replace {them}")
+
+
+def _write_atomically(path: Path, write) -> None:
+    from ganforge.training.checkpoint import atomic_write
+
+    atomic_write(path, write)
 
 
 def read_stats(run_dir: Path) -> list[dict]:
@@ -22,25 +42,36 @@ def read_stats(run_dir: Path) -> list[dict]:
     for line in path.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            if "kimg" in row:
+            if "kimg" in row and "warning" not in row:
                 rows.append(row)
     return rows
 
 
-def progress_gif(run_dir: Path, out: Path | None = None, frame_ms: int = 300) -> Path:
-    """Animate ``samples/fakes*.png`` in training order; the last frame is held longer."""
-    frames_paths = sorted((Path(run_dir) / "samples").glob("fakes*.png"))
+def progress_gif(run_dir: Path, out: Path | None = None, frame_ms: int = 300,
+                 overwrite: bool = False) -> Path:
+    """Animate ``samples/fakes*.png`` in training order (by the image count in their names); the last
+    frame is held longer."""
+    frames_paths = sample_grids(run_dir)
     if not frames_paths:
         raise GanforgeError(f"{str(run_dir)!r} has no samples/fakes*.png to animate")
-    frames = [Image.open(p).convert("L" if Image.open(p).mode == "L" else "RGB") for p in frames_paths]
-    out = Path(out or Path(run_dir) / "progress.gif")
+    out = Path(out or Path(run_dir) / GIF_NAME)
+    if not overwrite:
+        refuse_to_overwrite([out])
+    frames = []
+    for p in frames_paths:
+        with Image.open(p) as im:
+            frames.append(im.convert("L" if im.mode == "L" else "RGB"))
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 6]
-    frames[0].save(out, save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    _write_atomically(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True,
+                                                      append_images=frames[1:], duration=durations, loop=0))
     return out
 
 
-def plot_losses(run_dir: Path, out: Path | None = None) -> Path:
+def plot_losses(run_dir: Path, out: Path | None = None, overwrite: bool = False) -> Path:
     """Plot every loss term and img/s against kimg."""
+    out = Path(out or Path(run_dir) / LOSSES_NAME)
+    if not overwrite:
+        refuse_to_overwrite([out])
     try:
         import matplotlib
 
@@ -63,7 +94,6 @@ def plot_losses(run_dir: Path, out: Path | None = None) -> Path:
     axes[1].set_xlabel("kimg")
     axes[1].set_title("throughput (img/s)")
     fig.tight_layout()
-    out = Path(out or Path(run_dir) / "losses.png")
-    fig.savefig(out, dpi=100)
+    _write_atomically(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
     return out

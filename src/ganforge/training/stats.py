@@ -80,11 +80,13 @@ class StatsWriter:
         if self.enabled:
             tqdm.write(f"ganforge: {msg}", file=sys.stderr)
 
-    def warn(self, msg: str) -> None:
+    def warn(self, msg: str, kimg: float) -> None:
+        """Show ``msg`` and log it as a row ``{"warning": msg, "kimg": kimg}`` (training progress when
+        it happened, so a resume can set it aside with the ticks of the same stretch)."""
         if self.enabled:
             tqdm.write(f"ganforge: warning: {msg}", file=sys.stderr)
             with self.path.open("a") as f:
-                f.write(json.dumps({"warning": msg}) + "\n")
+                f.write(json.dumps({"warning": msg, "kimg": round(kimg, 3)}) + "\n")
 
     def close(self) -> None:
         if self.tb is not None:

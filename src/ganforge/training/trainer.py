@@ -32,6 +32,7 @@ from ganforge.data.sampler import InfiniteSampler
 from ganforge.errors import GanforgeError
 from ganforge.recipes import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
 from ganforge.synthesis.images import save_grid, to_uint8
+from ganforge.training import bookkeeping as bk
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import EMA, recalibrate_batchnorm
 from ganforge.training.stats import StatsWriter
@@ -171,6 +172,7 @@ class Trainer:
         self.bad_steps_total = 0
         self.consecutive_bad = 0
         self.last_checkpoint: Path | None = None
+        self.resumed = resume_state is not None
         if resume_state is not None:
             self._load_state(resume_state)
         self.recipe.begin_step(self._context())
@@ -267,7 +269,7 @@ class Trainer:
             z = self.grid_z[i:i + 256].to(self.device)
             c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
             imgs.append(to_uint8(net(z, c)).cpu())
-        return save_grid(torch.cat(imgs), self.run_dir / "samples" / f"fakes{self.cur_nimg // 1000:06d}.png",
+        return save_grid(torch.cat(imgs), self.run_dir / bk.SAMPLES_DIR / bk.sample_name(self.cur_nimg),
                          scale=self._grid_scale())
 
     def _grid_scale(self) -> int:
@@ -303,7 +305,7 @@ class Trainer:
             return None
         net = net or self.snapshot_generator()
         meta = self.export_meta()
-        ckpt.save_export(self.run_dir / "exports", net, meta, stem=f"generator-{self.cur_nimg // 1000:06d}kimg")
+        ckpt.save_export(self.run_dir / bk.EXPORTS_DIR, net, meta, stem=bk.export_stem(self.cur_nimg))
         return ckpt.save_export(self.run_dir, net, meta)
 
     # ------------------------------------------------------------------------------------------
@@ -388,7 +390,7 @@ class Trainer:
             self.bad_steps_total += 1
             self.consecutive_bad += 1
             self.stats.warn(f"non-finite {self._bad_term} at step {self.step}: step skipped "
-                            f"({self.consecutive_bad} in a row)")
+                            f"({self.consecutive_bad} in a row)", kimg=self.cur_nimg / 1000)
             if self.consecutive_bad >= self.cfg.train.max_bad_steps:
                 where = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
                 raise TrainingDiverged(
@@ -415,6 +417,8 @@ class Trainer:
             self.stats.info(f"run already at {self.cur_nimg / 1000:.1f} kimg >= target {tc.total_kimg} kimg; "
                             f"nothing to do")
             return result
+        if self.resumed and self.is_main:
+            self._supersede_abandoned()
         bar = self.stats.progress(total_kimg=tc.total_kimg, start_kimg=self.cur_nimg / 1000,
                                   enabled=tc.progress and self.is_main)
         tick = 0
@@ -461,6 +465,14 @@ class Trainer:
         result.cur_nimg, result.steps, result.bad_steps = self.cur_nimg, self.step, self.bad_steps_total
         result.interrupted = interrupted
         return result
+
+    def _supersede_abandoned(self) -> None:
+        """Set aside what the run recorded after the checkpoint it resumes from (see bookkeeping)."""
+        moved = bk.supersede_after(self.run_dir, self.cur_nimg)
+        if moved:
+            self.stats.info(f"resumed at {self.cur_nimg / 1000:g} kimg, earlier than the run had got: moved "
+                            f"what was written after it ({moved.describe()}) to "
+                            f"{self.run_dir / bk.SUPERSEDED_DIR}")
 
     def _tick_row(self, acc: dict[str, torch.Tensor], tick_start_nimg: int, seconds: float) -> dict[str, Any]:
         row: dict[str, Any] = {"kimg": round(self.cur_nimg / 1000, 3), "step": self.step}
