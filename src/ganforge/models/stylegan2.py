@@ -386,6 +386,17 @@ class Generator(nn.Module):
     def num_classes(self) -> int:
         return self.c_dim
 
+    @property
+    def layer_resolutions(self) -> list[int]:
+        """For each of the ``num_ws`` style inputs, the lowest resolution of the layers reading it
+        (an index shared by a block's toRGB and the next block's first conv counts as the lower one);
+        the latent-space tools group layers into coarse / middle / fine by it."""
+        res = [0] * self.num_ws
+        for name, idx in self.synthesis.ws_layout().items():
+            r = int(name.split(".")[0][1:])
+            res[idx] = r if res[idx] == 0 else min(res[idx], r)
+        return res
+
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None, truncation_psi: float = 1,
                 truncation_cutoff: int | None = None, update_emas: bool = False, noise_mode: str = "random",
                 force_fp32: bool = False, fused_modconv: bool | str | None = None) -> torch.Tensor:

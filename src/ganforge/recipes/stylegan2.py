@@ -87,7 +87,7 @@ def build_generator(m: StyleGAN2Model, resolution: int, channels: int, num_class
     G = Generator(z_dim=m.z_dim, c_dim=_num_classes(m, num_classes), w_dim=m.w_dim, img_resolution=resolution,
                   img_channels=channels, mapping_kwargs={"num_layers": m.map_layers, "lr_multiplier": m.map_lr_mult},
                   architecture=m.g_arch, channel_base=m.cbase, channel_max=m.cmax, num_fp16_res=m.num_fp16_res,
-                  conv_clamp=m.conv_clamp)
+                  conv_clamp=m.conv_clamp, fused_modconv_default="inference_only")
     G.arch = f"stylegan2-{m.g_arch}"
     return G
 

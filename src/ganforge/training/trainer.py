@@ -244,6 +244,12 @@ class Trainer:
             return next(iter(self.emas.values())).ema_net
         return self.recipe.nets[self.recipe.generator]
 
+    def _observing(self):
+        """Grids, exports and metrics run inside this: whatever they draw from the global RNG
+        (e.g. a generator's per-layer noise) is given back, so observing a run never changes it and
+        how often it is observed does not matter for resume."""
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
+
     def snapshot_generator(self) -> torch.nn.Module:
         """A copy of the generator used for samples, exports and metrics (EMA if enabled), with its
         batchnorm statistics re-estimated, in eval mode. Training state is not touched."""
@@ -429,7 +435,8 @@ class Trainer:
         old_handler = _install_sigterm()
         try:
             if self.cur_nimg == 0 and self.is_main:
-                self.write_samples()
+                with self._observing():
+                    self.write_samples()
             while self.cur_nimg < total_nimg:
                 self.train_step(acc)
                 bar.update(self.cfg.train.batch_size / 1000)
@@ -440,16 +447,18 @@ class Trainer:
                     row = self._tick_row(acc, tick_start_nimg, now - tick_start_time)
                     acc = {}
                     snap = done or tick % tc.snapshot_ticks == 0
-                    net = self.snapshot_generator() if self.is_main else None
-                    self.write_samples(net)
                     if snap:
                         self.save_checkpoint()
-                        self.export(net)
-                    if next_metric is not None and (self.cur_nimg >= next_metric or done):
-                        row.update(self._metrics(net))
-                        next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg
-                    elif done and mc.names:
-                        row.update(self._metrics(net))
+                    with self._observing():
+                        net = self.snapshot_generator() if self.is_main else None
+                        self.write_samples(net)
+                        if snap:
+                            self.export(net)
+                        if next_metric is not None and (self.cur_nimg >= next_metric or done):
+                            row.update(self._metrics(net))
+                            next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg
+                        elif done and mc.names:
+                            row.update(self._metrics(net))
                     self.stats.write(row)
                     result.stats.append(row)
                     bar.set_postfix(row)
