@@ -1,8 +1,9 @@
 """The ``ganforge`` command line: thin parsing on top of the library.
 
-Subcommands: ``train``, ``generate``, ``presets``, ``data check``, ``eval``. Every user mistake ends
-in one message on stderr and exit code 2 (no traceback); training that diverges exits 3; Ctrl-C
-writes a checkpoint and exits 130.
+Subcommands: ``train``, ``generate``, ``presets``, ``data check``, ``eval``, ``report``, ``import``,
+the latent-space tools ``mix``, ``truncation``, ``variation``, ``interpolate``, ``project``.
+Every user mistake ends in one message on stderr and exit code 2 (no traceback); training that
+diverges exits 3; Ctrl-C writes a checkpoint and exits 130.
 """
 
 from __future__ import annotations
@@ -197,6 +198,15 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from ganforge.io.import_stylegan import import_official
+
+    path = import_official(args.pkl, args.out, overwrite=args.overwrite)
+    print(f"wrote {path} and {path.with_name('model.json')}; try: ganforge generate --model {args.out} "
+          f"--seeds 0-15 --grid --out samples")
+    return 0
+
+
 def _cmd_data_check(args: argparse.Namespace) -> int:
     from ganforge.data import check_path
 
@@ -256,8 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
 
     from ganforge.metrics.cli import add_eval_parser  # light: loads no weights
+    from ganforge.synthesis.cli import add_style_parsers
 
     add_eval_parser(sub)
+    add_style_parsers(sub)
+
+    im = sub.add_parser("import", help="convert an official StyleGAN2 / StyleGAN2-ADA network-snapshot-*.pkl "
+                                       "into a ganforge model folder (no code from the pickle runs)")
+    im.add_argument("pkl", help="the official .pkl snapshot")
+    im.add_argument("--out", required=True, help="folder to write generator.safetensors and model.json into")
+    im.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
+    im.set_defaults(func=_cmd_import)
     return p
 
 
