@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ganforge.config import DataConfig
 from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, load_builtin_arrays
 from ganforge.data.folder import ImageSource, check_resize_policy, resize_array, to_channels
-from ganforge.data.scan import MAX_PIXELS, apply_bad_image_policy, check_bad_image_policy, scan_source
+from ganforge.data.scan import apply_bad_image_policy, check_bad_image_policy, scan_source
 from ganforge.errors import GanforgeError
 
 
@@ -89,6 +89,10 @@ def _check_cfg(cfg: DataConfig) -> None:
     if cfg.channels not in (None, 1, 3):
         raise GanforgeError(f"bad data.channels {cfg.channels!r}: valid choices: 1, 3, none")
     check_bad_image_policy(cfg.on_bad_image)
+    for key in ("max_file_bytes", "max_image_pixels"):
+        v = getattr(cfg, key)
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise GanforgeError(f"bad data.{key} {v!r}: expected a positive integer")
 
 
 def _resize_square_batch(x: torch.Tensor, r: int, resize: str) -> torch.Tensor:
@@ -127,10 +131,14 @@ def _load_builtin(cfg: DataConfig) -> ImageDataset:
     return ImageDataset(x, y, class_names, f"{cfg.name}:{cfg.split}", content_hash(x, y))
 
 
-def _load_folder(cfg: DataConfig, path: Path, max_pixels: int) -> ImageDataset:
+def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
     transform = partial(resize_array, resolution=cfg.resolution, resize=cfg.resize) if cfg.resolution else (lambda a: a)
+    arrays: list[np.ndarray] = []
     with ImageSource(path) as src:
-        report, arrays = scan_source(src, max_pixels=max_pixels, transform=transform)
+        report = scan_source(
+            src, max_pixels=cfg.max_image_pixels, max_file_bytes=cfg.max_file_bytes, transform=transform,
+            consume=lambda entry, array: arrays.append(array),
+        )
     skipped = apply_bad_image_policy(report, cfg.on_bad_image)
     if cfg.resolution is None:
         sizes = {}
@@ -157,15 +165,15 @@ def _load_folder(cfg: DataConfig, path: Path, max_pixels: int) -> ImageDataset:
     return ImageDataset(x, y, report.class_names, str(cfg.name), content_hash(x, y), skipped=skipped)
 
 
-def load_dataset(cfg: DataConfig, *, max_pixels: int = MAX_PIXELS) -> ImageDataset:
+def load_dataset(cfg: DataConfig) -> ImageDataset:
     """Load the dataset described by ``cfg``.
 
     Built-in names (``fashion-mnist``, ``mnist``) take precedence over a same-named local path;
-    write ``./mnist`` to mean the folder.
+    write ``./mnist`` to mean the folder. Folders / archives are read within ``cfg.max_file_bytes``
+    per file and ``cfg.max_image_pixels`` per image.
 
     Args:
         cfg: the data section of the experiment config.
-        max_pixels: per-image pixel limit for folders / archives ("oversized" above it).
 
     Returns:
         An ``ImageDataset`` with uint8 ``[N, C, R, R]`` images (R = ``cfg.resolution``, or the native
@@ -186,7 +194,7 @@ def load_dataset(cfg: DataConfig, *, max_pixels: int = MAX_PIXELS) -> ImageDatas
                 f"unknown dataset {cfg.name!r}: not a built-in name ({', '.join(BUILTIN_DATASETS.names())}) "
                 f"and no such file or folder"
             )
-        ds = _load_folder(cfg, path, max_pixels)
+        ds = _load_folder(cfg, path)
     if cfg.use_labels and ds.labels is None:
         raise GanforgeError(
             f"data.use_labels is true but dataset {ds.name!r} has no labels; put the images in one "
