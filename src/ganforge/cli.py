@@ -207,10 +207,27 @@ def _cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str | None, flag: str, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise GanforgeError(f"bad {flag} {text!r}: expected a positive integer (default {default})")
+    return value
+
+
 def _cmd_data_check(args: argparse.Namespace) -> int:
+    from ganforge.config import DataConfig
     from ganforge.data import check_path
 
-    report = check_path(args.path)
+    report = check_path(
+        args.path,
+        max_file_bytes=_positive_int(args.max_file_bytes, "--max-file-bytes", DataConfig.max_file_bytes),
+        max_pixels=_positive_int(args.max_image_pixels, "--max-image-pixels", DataConfig.max_image_pixels),
+    )
     print(report.format())
     return 2 if report.bad else 0
 
@@ -262,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     dc = dsub.add_parser("check", help="scan a folder, zip or built-in dataset for bad images")
     dc.add_argument("path")
+    dc.add_argument("--max-file-bytes", default=None, metavar="N",
+                    help="bytes per file / zip member above which it is a bad file (data.max_file_bytes)")
+    dc.add_argument("--max-image-pixels", default=None, metavar="N",
+                    help="pixels per image above which it is a bad file (data.max_image_pixels)")
     dc.set_defaults(func=_cmd_data_check)
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
 

@@ -46,6 +46,10 @@ class DataConfig:
     use_labels: bool = False
     # Largest dataset (in bytes of uint8 pixels) kept on the training device; larger ones stay on the host.
     device_cache_max_bytes: int = 2 * 1024**3
+    # Largest file (or zip member, uncompressed) read from an image folder / archive; larger ones are bad files.
+    max_file_bytes: int = 64 * 1024**2
+    # Largest image in pixels (width x height, checked from the header before decoding); larger ones are bad files.
+    max_image_pixels: int = 8192 * 8192
 
 
 @dataclass(frozen=True)

@@ -49,18 +49,22 @@ def test_oversized_by_header_with_small_limit(tmp_path):
     save_image(tmp_path / "d" / "a.png", solid("L", (64, 64), 1))
     save_image(tmp_path / "d" / "b.png", solid("L", (16, 16), 1))
     report = scan_images(tmp_path / "d", max_pixels=1000)
-    assert _reasons(report) == {"a.png": "oversized: 64x64 = 4096 pixels, limit 1000"}
-    ds = load_dataset(DataConfig(name=str(tmp_path / "d"), resolution=16, on_bad_image="skip"), max_pixels=1000)
+    assert _reasons(report) == {"a.png": "oversized: 4096 pixels, limit 1000 pixels (data.max_image_pixels)"}
+    ds = load_dataset(DataConfig(name=str(tmp_path / "d"), resolution=16, on_bad_image="skip", max_image_pixels=1000))
     assert len(ds) == 1 and ds.skipped == 1
 
 
-def test_pil_decompression_bomb_warning_maps_to_oversized(tmp_path, monkeypatch):
+def test_one_pixel_limit_pil_follows_ours(tmp_path, monkeypatch):
     save_image(tmp_path / "d" / "a.png", solid("L", (40, 40), 1))  # 1600 px
-    save_image(tmp_path / "d" / "b.png", solid("L", (8, 8), 1))
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 > 1000: PIL warns (below 2x: no error)
-    r = _reasons(scan_images(tmp_path / "d"))
-    assert r["a.png"].startswith("oversized (decompression bomb)")
-    assert "b.png" not in r
+    save_image(tmp_path / "d" / "b.png", solid("L", (50, 50), 1))  # 2500 px
+    save_image(tmp_path / "d" / "c.png", solid("L", (8, 8), 1))
+    # PIL's own limit lower than ours (it warns above 1000 px and refuses above 2000 px): ours rules.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert _reasons(scan_images(tmp_path / "d", max_pixels=5000)) == {}
+    r = _reasons(scan_images(tmp_path / "d", max_pixels=1500))
+    assert r == {"a.png": "oversized: 1600 pixels, limit 1500 pixels (data.max_image_pixels)",
+                 "b.png": "oversized: 2500 pixels, limit 1500 pixels (data.max_image_pixels)"}
+    assert Image.MAX_IMAGE_PIXELS == 1000  # restored after the scan
 
 
 def test_policy_error_lists_files_and_hint(messy):

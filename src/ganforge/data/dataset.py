@@ -2,6 +2,15 @@
 
 The whole dataset is decoded once into a single uint8 tensor ``[N, C, H, W]``; GAN datasets at the
 resolutions this toolkit targets fit comfortably in memory, and uint8 is 4x smaller than float.
+
+Memory is checked before it is spent. A too-large ``data.resolution`` (say 4096 on a folder of
+thousands of images) would otherwise be found out by the kernel's OOM killer minutes into decoding.
+So before decoding a folder, and before resizing a built-in, the bytes of the final tensor plus the
+transient peak are estimated (worst case: 3 channels unless ``data.channels`` is 1, every candidate
+image file usable) and compared with the memory available (``MemAvailable`` in ``/proc/meminfo``,
+else ``FALLBACK_AVAILABLE_BYTES``); a dataset that cannot fit is refused with both numbers and what
+to lower. Folder images are copied into one preallocated tensor as the scan yields them (no list of
+arrays plus a stacked copy), so the peak is about one copy of the dataset.
 """
 
 from __future__ import annotations
@@ -17,9 +26,14 @@ import torch.nn.functional as F
 
 from ganforge.config import DataConfig
 from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, load_builtin_arrays
-from ganforge.data.folder import ImageSource, check_resize_policy, resize_array, to_channels
-from ganforge.data.scan import MAX_PIXELS, apply_bad_image_policy, check_bad_image_policy, scan_source
+from ganforge.data.folder import ImageSource, check_resize_policy, has_allowed_extension, resize_array, to_channels
+from ganforge.data.scan import ScanEntry, apply_bad_image_policy, check_bad_image_policy, max_in_flight, scan_source
 from ganforge.errors import GanforgeError
+
+# Memory assumed available where /proc/meminfo has no MemAvailable (not Linux): a cautious laptop.
+FALLBACK_AVAILABLE_BYTES = 8 * 1024**3
+# Budget for the float32 temporaries of one chunk of the built-in resize.
+_RESIZE_TEMP_BYTES = 256 * 1024**2
 
 
 @dataclass
@@ -89,27 +103,118 @@ def _check_cfg(cfg: DataConfig) -> None:
     if cfg.channels not in (None, 1, 3):
         raise GanforgeError(f"bad data.channels {cfg.channels!r}: valid choices: 1, 3, none")
     check_bad_image_policy(cfg.on_bad_image)
+    for key in ("max_file_bytes", "max_image_pixels"):
+        v = getattr(cfg, key)
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise GanforgeError(f"bad data.{key} {v!r}: expected a positive integer")
 
 
-def _resize_square_batch(x: torch.Tensor, r: int, resize: str) -> torch.Tensor:
-    """Resize uint8 ``[N, C, s, s]`` square images to ``[N, C, r, r]`` without PIL.
+# ------------------------------------------------------------------------------------------------
+# Memory estimate.
+
+
+def available_memory() -> tuple[int, str]:
+    """Bytes available for new allocations, and where that number comes from (for messages)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024, "MemAvailable in /proc/meminfo"
+    except (OSError, ValueError, IndexError):
+        pass
+    return FALLBACK_AVAILABLE_BYTES, "assumed: this system reports no MemAvailable"
+
+
+def _size(n: int) -> str:
+    return f"{n:,} bytes ({n / 1024**3:.2f} GiB)"
+
+
+def ensure_fits(need: int, what: str, change: str) -> None:
+    """Raise GanforgeError when ``need`` bytes exceed the available memory.
+
+    Args:
+        need: estimated bytes of new allocations (final tensor plus transient peak).
+        what: what would be allocated, e.g. "60000 images of 3 x 1024 x 1024 uint8".
+        change: what the user should change, e.g. "lower data.resolution".
+    """
+    avail, source = available_memory()
+    if need > avail:
+        raise GanforgeError(
+            f"{what} would need about {_size(need)} of memory, but only {_size(avail)} is available "
+            f"({source}); {change}"
+        )
+
+
+def folder_bytes_needed(n: int, resolution: int, channels: int | None) -> int:
+    """Worst-case peak bytes for decoding ``n`` folder images to ``resolution`` (see module docstring).
+
+    The final tensor ``n x C x R x R`` (C = 3 unless ``channels`` is 1); with ``channels`` None also
+    a 1-channel copy, held while a gray-so-far buffer is widened once the first color image shows
+    up; plus the resized images in flight in the scan.
+    """
+    c = 1 if channels == 1 else 3
+    plane = resolution * resolution
+    widen = n * plane if channels is None else 0
+    return n * c * plane + widen + max_in_flight() * 3 * plane
+
+
+def _check_folder_fits(n: int, resolution: int, channels: int | None, path: Path, native: bool) -> None:
+    c = 1 if channels == 1 else 3
+    at = f"their native {resolution}x{resolution} (data.resolution is none)" if native else (
+        f"data.resolution={resolution}")
+    change = ("set data.resolution to a smaller size" if native else "lower data.resolution") + (
+        "" if channels == 1 else ", or set data.channels=1 for grayscale") + ", or use fewer images"
+    ensure_fits(
+        folder_bytes_needed(n, resolution, channels),
+        f"loading {n} image files from {path} at {at} ({c} x {resolution} x {resolution} uint8 each, "
+        f"worst case)",
+        change,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Built-ins.
+
+
+def _resize_square_batch(x: torch.Tensor, r: int, resize: str, *, channels_out: int | None = None) -> torch.Tensor:
+    """Resize uint8 ``[N, C, s, s]`` square images to ``[N, channels_out or C, r, r]`` without PIL.
 
     ``pad`` never upscales: a smaller image is centered on black (28 -> 32 adds a 2 px border).
     Otherwise (``crop``/``stretch``, or ``pad`` when shrinking) a square source makes every policy
-    the same plain resize: antialiased bicubic, rounded and clamped back to uint8.
+    the same plain resize: antialiased bicubic, rounded and clamped back to uint8. ``channels_out=3``
+    on 1-channel input repeats the gray plane, written straight into the output (no extra copy).
+
+    Raises:
+        GanforgeError: the output plus the float32 temporaries would not fit in the available
+            memory (checked before anything is allocated).
     """
-    s = x.shape[-1]
-    if s == r:
+    n, c, s = x.shape[0], x.shape[1], x.shape[-1]
+    co = channels_out or c
+    if co not in (c, 3):
+        raise ValueError(f"cannot turn {c} channels into {co}")
+    if s == r and co == c:
         return x
-    if resize == "pad" and r > s:
+    upscale_pad = resize == "pad" and r > s
+    per_image_temp = c * (4 * s * s + 5 * r * r)  # float32 input and output, uint8 result, per image
+    step = max(1, min(4096, _RESIZE_TEMP_BYTES // per_image_temp))  # bounded float32 temporaries
+    temp = 0 if (s == r or upscale_pad) else min(step, n) * per_image_temp
+    ensure_fits(
+        n * co * r * r + temp,
+        f"resizing {n} images to {co} x {r} x {r} uint8 (data.resolution={r})",
+        "lower data.resolution" + (", or leave data.channels at none" if co != c else ""),
+    )
+    out = torch.empty((n, co, r, r), dtype=torch.uint8)
+    if s == r:
+        out.copy_(x.expand(-1, co, -1, -1))
+    elif upscale_pad:
         lo = (r - s) // 2
-        return F.pad(x, (lo, r - s - lo, lo, r - s - lo), value=0).contiguous()
-    out = torch.empty((x.shape[0], x.shape[1], r, r), dtype=torch.uint8)
-    step = 4096  # bounded float32 temporaries
-    for i in range(0, x.shape[0], step):
-        chunk = x[i : i + step].float()
-        y = F.interpolate(chunk, size=(r, r), mode="bicubic", antialias=True, align_corners=False)
-        out[i : i + step] = y.round_().clamp_(0, 255).to(torch.uint8)
+        out.zero_()
+        out[:, :, lo : lo + s, lo : lo + s] = x
+    else:
+        for i in range(0, n, step):
+            chunk = x[i : i + step].float()
+            y = F.interpolate(chunk, size=(r, r), mode="bicubic", antialias=True, align_corners=False)
+            out[i : i + step] = y.round_().clamp_(0, 255).to(torch.uint8)
     return out
 
 
@@ -118,19 +223,68 @@ def _load_builtin(cfg: DataConfig) -> ImageDataset:
         raise GanforgeError(f"unknown split {cfg.split!r} for {cfg.name}; valid choices: {', '.join(SPLITS)}")
     images, labels, class_names, _ = load_builtin_arrays(cfg.name, cfg.split, cfg.root)
     x = torch.from_numpy(images)
-    if cfg.resolution is not None:
-        x = _resize_square_batch(x, cfg.resolution, cfg.resize)
-    if cfg.channels == 3:
-        x = x.expand(-1, 3, -1, -1)
-    x = x.contiguous()
+    r = cfg.resolution if cfg.resolution is not None else x.shape[-1]
+    x = _resize_square_batch(x, r, cfg.resize, channels_out=3 if cfg.channels == 3 else None).contiguous()
     y = torch.from_numpy(labels)
     return ImageDataset(x, y, class_names, f"{cfg.name}:{cfg.split}", content_hash(x, y))
 
 
-def _load_folder(cfg: DataConfig, path: Path, max_pixels: int) -> ImageDataset:
+class _Filler:
+    """Copies each usable image, as the scan yields it, into one preallocated ``[N, C, H, W]`` buffer.
+
+    ``capacity`` is the number of candidate image files (an upper bound on usable images). With
+    ``channels`` None the buffer starts with the first image's channels and is widened to 3 once, at
+    the first color image (earlier gray rows repeated, as ``to_channels`` would). With native sizes
+    (``resolution`` None) the buffer is sized by the first image, after the memory check; an image
+    of another size (or a non-square first image) stops the filling, and ``_load_folder`` reports
+    the mismatch after the scan, as before.
+    """
+
+    def __init__(self, capacity: int, channels: int | None, resolution: int | None, path: Path):
+        self.capacity, self.channels, self.resolution, self.path = capacity, channels, resolution, path
+        self.buf: np.ndarray | None = None
+        self.n = 0
+        self.stopped = False
+
+    def __call__(self, entry: ScanEntry, arr: np.ndarray) -> None:
+        if self.stopped:
+            return
+        h, w, c = arr.shape
+        if self.buf is None:
+            if h != w:
+                self.stopped = True
+                return
+            if self.resolution is None:
+                _check_folder_fits(self.capacity, h, self.channels, self.path, native=True)
+            self.buf = np.empty((self.capacity, self.channels or c, h, w), dtype=np.uint8)
+        elif (h, w) != self.buf.shape[2:]:
+            self.stopped, self.buf = True, None
+            return
+        if self.channels is None and c == 3 and self.buf.shape[1] == 1:
+            wide = np.empty((self.capacity, 3, h, w), dtype=np.uint8)
+            wide[: self.n] = self.buf[: self.n]  # broadcast: gray repeated into R, G and B
+            self.buf = wide
+        self.buf[self.n] = to_channels(arr, self.buf.shape[1]).transpose(2, 0, 1)
+        self.n += 1
+
+    def result(self) -> np.ndarray:
+        """The filled rows: a view, not a copy. Rows past ``n`` (skipped files) were never
+        written, so in a large buffer their pages were never committed either."""
+        assert self.buf is not None and not self.stopped
+        return self.buf[: self.n]
+
+
+def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
     transform = partial(resize_array, resolution=cfg.resolution, resize=cfg.resize) if cfg.resolution else (lambda a: a)
     with ImageSource(path) as src:
-        report, arrays = scan_source(src, max_pixels=max_pixels, transform=transform)
+        candidates = sum(1 for f in src.files if has_allowed_extension(f))
+        if cfg.resolution is not None:
+            _check_folder_fits(candidates, cfg.resolution, cfg.channels, path, native=False)
+        filler = _Filler(candidates, cfg.channels, cfg.resolution, path)
+        report = scan_source(
+            src, max_pixels=cfg.max_image_pixels, max_file_bytes=cfg.max_file_bytes, transform=transform,
+            consume=filler,
+        )
     skipped = apply_bad_image_policy(report, cfg.on_bad_image)
     if cfg.resolution is None:
         sizes = {}
@@ -148,24 +302,22 @@ def _load_folder(cfg: DataConfig, path: Path, max_pixels: int) -> ImageDataset:
                 f"images in {path} are {w}x{h}, not square, and data.resolution is none; set "
                 f"data.resolution (and data.resize: crop, pad, stretch)"
             )
-    channels = cfg.channels or (1 if all(e.channels == 1 for e in report.good) else 3)
-    stacked = np.stack([to_channels(a, channels) for a in arrays])  # [N, H, W, C]
-    x = torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous()
+    x = torch.from_numpy(filler.result())  # [N, C, H, W], contiguous
     y = None
     if report.class_names:
         y = torch.tensor([e.label for e in report.good], dtype=torch.int64)
     return ImageDataset(x, y, report.class_names, str(cfg.name), content_hash(x, y), skipped=skipped)
 
 
-def load_dataset(cfg: DataConfig, *, max_pixels: int = MAX_PIXELS) -> ImageDataset:
+def load_dataset(cfg: DataConfig) -> ImageDataset:
     """Load the dataset described by ``cfg``.
 
     Built-in names (``fashion-mnist``, ``mnist``) take precedence over a same-named local path;
-    write ``./mnist`` to mean the folder.
+    write ``./mnist`` to mean the folder. Folders / archives are read within ``cfg.max_file_bytes``
+    per file and ``cfg.max_image_pixels`` per image.
 
     Args:
         cfg: the data section of the experiment config.
-        max_pixels: per-image pixel limit for folders / archives ("oversized" above it).
 
     Returns:
         An ``ImageDataset`` with uint8 ``[N, C, R, R]`` images (R = ``cfg.resolution``, or the native
@@ -173,8 +325,8 @@ def load_dataset(cfg: DataConfig, *, max_pixels: int = MAX_PIXELS) -> ImageDatas
 
     Raises:
         GanforgeError: invalid config values, an unknown name / missing path, missing built-in files,
-            bad images under ``on_bad_image="error"``, no usable image, or ``use_labels`` on an
-            unlabelled dataset.
+            bad images under ``on_bad_image="error"``, no usable image, a dataset that would not
+            fit in the available memory, or ``use_labels`` on an unlabelled dataset.
     """
     _check_cfg(cfg)
     if cfg.name in BUILTIN_DATASETS:
@@ -186,7 +338,7 @@ def load_dataset(cfg: DataConfig, *, max_pixels: int = MAX_PIXELS) -> ImageDatas
                 f"unknown dataset {cfg.name!r}: not a built-in name ({', '.join(BUILTIN_DATASETS.names())}) "
                 f"and no such file or folder"
             )
-        ds = _load_folder(cfg, path, max_pixels)
+        ds = _load_folder(cfg, path)
     if cfg.use_labels and ds.labels is None:
         raise GanforgeError(
             f"data.use_labels is true but dataset {ds.name!r} has no labels; put the images in one "

@@ -27,11 +27,31 @@ Resizing (``resize_image``), to ``resolution`` x ``resolution``:
   * ``stretch``: resize both sides to ``resolution`` (aspect ratio not kept).
   Resampling is LANCZOS with ``reducing_gap=3``: for large downscales PIL first box-reduces by an
   integer factor (fast, alias-free), then LANCZOS does the remaining <= 3x step.
+
+Bounds (a hostile folder or archive ends in a report, never a hang or an out-of-memory kill):
+  * Only regular files are opened. A named pipe (opening one for reading blocks forever), a device,
+    a socket, a dangling symlink or a symlink loop is a bad file, decided by ``stat`` (which follows
+    symlinks) without opening it; after opening, ``fstat`` checks again in case the file was swapped.
+    Symlinked folders are not walked (``os.walk`` default), so link cycles cannot hang the listing.
+  * At most ``max_bytes`` (``data.max_file_bytes``) are read per file: the size is checked with
+    ``stat`` first and the read stops at ``max_bytes + 1`` bytes, so a file that grows meanwhile (or
+    whose reported size is wrong) is still bounded.
+  * Zip members are read in memory only; nothing is ever extracted to disk. A member's uncompressed
+    size is checked from its header before inflating, and the same byte limit is enforced while
+    inflating (chunked reads), so a header that understates the size cannot inflate unboundedly.
+    Members with an absolute path, a drive letter or a ``..`` component are reported as "unsafe
+    path in archive" (never litter, class folders or part of the top-folder stripping); members
+    whose data overlaps another member's (the trick behind small zips that inflate to terabytes)
+    are reported too; an archive with more than ``MAX_ARCHIVE_ENTRIES`` entries is refused after
+    counting its central directory records, before ``zipfile`` builds an object per entry.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import struct
 import threading
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -39,12 +59,131 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
+from ganforge.config import DataConfig
 from ganforge.errors import GanforgeError
 
 ALLOWED_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 RESIZE_POLICIES = ("crop", "pad", "stretch")
 _LITTER_NAMES = {".ds_store", "thumbs.db", "desktop.ini", "ehthumbs.db"}
 _GRAY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+# Default byte limit per file / zip member (data.max_file_bytes; the default lives in DataConfig).
+MAX_FILE_BYTES: int = DataConfig.max_file_bytes
+# Most entries read from one zip archive. Listing costs zipfile ~0.5 KB of memory and several us per
+# entry, so a million is about half a GB and seconds; a bigger dataset can be unpacked into a folder.
+MAX_ARCHIVE_ENTRIES = 1_000_000
+# Reads from files and zip members go in chunks of this size once past the declared size.
+_CHUNK = 1 << 20
+_FILE_TYPES = (
+    (stat.S_ISFIFO, "named pipe"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISDIR, "directory"),
+)
+_CD_LENGTHS = struct.Struct("<HHH")  # name, extra, comment lengths at offset 28 of a central record
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+
+
+class BadFile(Exception):
+    """A file ``ImageSource`` refuses to open or to finish reading; ``str(e)`` is the reason shown."""
+
+
+def too_large_reason(size: int | None, limit: int) -> str:
+    """The "too large" reason; ``size`` None when only "more than ``limit``" is known."""
+    got = f"{size} bytes" if size is not None else f"more than {limit} bytes"
+    return f"too large: {got}, limit {limit} bytes (data.max_file_bytes)"
+
+
+def _file_type(mode: int) -> str:
+    for test, name in _FILE_TYPES:
+        if test(mode):
+            return name
+    return "special file"
+
+
+def is_unsafe_member(name: str) -> bool:
+    """True for an archive member name that points outside the archive's own tree: an absolute path,
+    a Windows drive letter, or a ``..`` component (``\\`` counts as a separator too)."""
+    s = name.replace("\\", "/")
+    if s.startswith("/") or (len(s) >= 2 and s[1] == ":" and s[0].isalpha()):
+        return True
+    return ".." in s.split("/")
+
+
+def _read_capped(f, declared: int, limit: int) -> bytes:
+    """Read from binary file ``f`` until EOF or ``limit + 1`` bytes, whichever comes first.
+
+    The first request is the declared size (+1 to notice growth), later ones ``_CHUNK``: no buffer
+    is ever sized by the limit alone, and a stream longer than declared stops past the limit. A
+    short read ends it: regular files and zip members return one only at the end, so a file that
+    matches its declared size costs one read of that size.
+    """
+    parts: list[bytes] = []
+    total, want = 0, min(declared, limit) + 1
+    while total <= limit:
+        ask = min(want, limit + 1 - total)
+        chunk = f.read(ask)
+        if chunk:
+            parts.append(chunk)
+            total += len(chunk)
+        if len(chunk) < ask:
+            break
+        want = _CHUNK
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _count_zip_records(path: Path, stop_after: int) -> int:
+    """Central-directory records of a zip, counted from their fixed headers without building any
+    object per entry; stops counting once past ``stop_after``. 0 when the directory cannot be found
+    (``zipfile`` then reports the archive as broken)."""
+    end_record = getattr(zipfile, "_EndRecData", None)  # stable since Python 2; absent: do not count
+    if end_record is None:
+        return 0
+    with open(path, "rb") as f:
+        end = end_record(f)
+        if not end:
+            return 0
+        size_cd, location = end[5], end[9]
+        start = location - size_cd - (76 if end[0] == b"PK\x06\x06" else 0)  # zip64 record + locator
+        if start < 0:
+            return 0
+        f.seek(start)
+        count = consumed = pos = 0
+        buf = b""
+        while consumed + 46 <= size_cd and count <= stop_after:
+            if pos + 46 > len(buf):  # refill: block reads, not one read per record
+                if pos > len(buf):  # the previous record's name/extra/comment ran past the block
+                    f.seek(pos - len(buf), os.SEEK_CUR)
+                    buf = b""
+                else:
+                    buf = buf[pos:]
+                buf += f.read(_CHUNK)
+                pos = 0
+                if len(buf) < 46:
+                    break
+            if not buf.startswith(b"PK\x01\x02", pos):
+                break
+            name_len, extra_len, comment_len = _CD_LENGTHS.unpack_from(buf, pos + 28)
+            step = 46 + name_len + extra_len + comment_len
+            pos += step
+            consumed += step
+            count += 1
+    return count
+
+
+def _overlapping(infos: list[zipfile.ZipInfo]) -> set[str]:
+    """Names of members whose local header + data range runs into the next member's header.
+
+    A well-formed archive stores members one after another; overlapping ranges let a few KB of
+    compressed data be inflated once per entry (a "non-recursive zip bomb"). 30 bytes is the fixed
+    local header; names and extras only make the real range longer, so this never flags a sane zip.
+    """
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    bad: set[str] = set()
+    for a, b in zip(ordered, ordered[1:]):
+        if a.header_offset + 30 + a.compress_size > b.header_offset:
+            bad.update((a.filename, b.filename))
+    return bad
 
 
 def is_litter(rel: str) -> bool:
@@ -60,27 +199,35 @@ def has_allowed_extension(rel: str) -> bool:
 
 
 class ImageSource:
-    """Uniform read access to the files of an image folder or zip archive.
+    """Uniform, bounded read access to the files of an image folder or zip archive.
 
     Attributes:
         path: the folder or archive given.
         kind: ``"folder"`` or ``"zip"``.
-        files: sorted relative POSIX paths of every non-litter file (images and non-images).
+        files: sorted relative POSIX paths of every non-litter file (images and non-images); for a
+            folder this includes non-regular entries (pipes, devices, broken links), which ``size``
+            and ``read`` refuse.
+        unsafe: zip member names with an absolute path, drive letter or ``..`` component (never
+            read, never in ``files``); empty for folders.
         ignored_litter: how many litter files were skipped.
         prefix: top-level folder stripped from every zip entry ("" if none).
 
     Use as a context manager (closes the zip).
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, max_entries: int = MAX_ARCHIVE_ENTRIES):
         self.path = Path(path).expanduser()
         if not self.path.exists():
             raise GanforgeError(f"dataset path {str(self.path)!r} does not exist")
         self._zip: zipfile.ZipFile | None = None
+        self._infos: dict[str, zipfile.ZipInfo] = {}
+        self._overlap: set[str] = set()
         self._lock = threading.Lock()
         self.prefix = ""
+        self.unsafe: list[str] = []
         names: list[str]
-        if self.path.is_dir():
+        mode = self.path.stat().st_mode
+        if stat.S_ISDIR(mode):
             self.kind = "folder"
             names = []
             for dirpath, dirnames, filenames in os.walk(self.path):
@@ -88,13 +235,14 @@ class ImageSource:
                 rel_dir = Path(dirpath).relative_to(self.path)
                 for fn in filenames:
                     names.append((rel_dir / fn).as_posix())
+        elif not stat.S_ISREG(mode):
+            raise GanforgeError(
+                f"dataset path {str(self.path)!r} is a {_file_type(mode)}, not a folder or a zip archive; give "
+                f"a folder of images, a .zip of images, or a built-in name"
+            )
         elif zipfile.is_zipfile(self.path):
             self.kind = "zip"
-            try:
-                self._zip = zipfile.ZipFile(self.path)
-                names = [i.filename for i in self._zip.infolist() if not i.is_dir()]
-            except (zipfile.BadZipFile, OSError) as e:
-                raise GanforgeError(f"cannot read zip archive {str(self.path)!r}: {e}") from None
+            names = self._open_zip(max_entries)
         else:
             raise GanforgeError(
                 f"dataset path {str(self.path)!r} is a file but not a zip archive; give a folder of "
@@ -108,6 +256,32 @@ class ImageSource:
                 self.prefix = tops.pop() + "/"
         self._full = {n[len(self.prefix):]: n for n in kept}
         self.files = sorted(self._full)
+
+    def _open_zip(self, max_entries: int) -> list[str]:
+        """Open the archive (after bounding its entry count); return the safe file member names."""
+        try:
+            records = _count_zip_records(self.path, max_entries)
+            if records > max_entries:
+                raise GanforgeError(
+                    f"zip archive {str(self.path)!r} has more than {max_entries} entries, the most ganforge "
+                    f"reads from one archive; unpack it and give the folder instead"
+                )
+            self._zip = zipfile.ZipFile(self.path)
+            infos = self._zip.infolist()
+        except (zipfile.BadZipFile, OSError, NotImplementedError) as e:
+            raise GanforgeError(f"cannot read zip archive {str(self.path)!r}: {e}") from None
+        self._overlap = _overlapping(infos)
+        names = []
+        for info in infos:
+            if info.is_dir():
+                continue
+            if is_unsafe_member(info.filename):
+                self.unsafe.append(info.filename)
+            else:
+                names.append(info.filename)
+                self._infos[info.filename] = info  # duplicates: the last one wins, as in zipfile
+        self.unsafe.sort()
+        return names
 
     def __enter__(self) -> "ImageSource":
         return self
@@ -124,15 +298,63 @@ class ImageSource:
         """Path shown to users: the real file path, or ``archive.zip:member``."""
         if self.kind == "folder":
             return str(self.path / rel)
-        return f"{self.path}:{self._full[rel]}"
+        return f"{self.path}:{self._full.get(rel, rel)}"
 
-    def read(self, rel: str, max_bytes: int | None = None) -> bytes:
-        """Raw bytes of one file. Raises OSError (or zipfile errors) on failure."""
+    def size(self, rel: str) -> int:
+        """Size in bytes from ``stat`` / the zip header, without opening anything.
+
+        Raises:
+            BadFile: not a regular file (pipe, device, socket, dangling symlink, symlink loop), or a
+                zip member overlapping another one.
+            OSError: other failures to stat.
+        """
+        if self.kind == "zip":
+            name = self._full[rel]
+            if name in self._overlap:
+                raise BadFile("overlaps another member of the archive (a zip bomb construction)")
+            return self._infos[name].file_size
+        p = self.path / rel
+        try:
+            st = os.stat(p)  # follows symlinks
+        except FileNotFoundError:
+            if os.path.islink(p):
+                raise BadFile("not a regular file (dangling symlink: its target does not exist)") from None
+            raise
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise BadFile("not a regular file (symlink loop)") from None
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            via = "symlink to a " if os.path.islink(p) else ""
+            raise BadFile(f"not a regular file ({via}{_file_type(st.st_mode)})")
+        return st.st_size
+
+    def read(self, rel: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+        """Raw bytes of one file, at most ``max_bytes`` of them.
+
+        Raises:
+            BadFile: what ``size`` refuses, or more than ``max_bytes`` bytes (by the size checked
+                first, or by what was actually read / inflated).
+            OSError, zipfile.BadZipFile, zlib.error, EOFError: unreadable or corrupt data.
+        """
+        declared = self.size(rel)
+        if declared > max_bytes:
+            raise BadFile(too_large_reason(declared, max_bytes))
         if self.kind == "folder":
-            return (self.path / rel).read_bytes()
-        assert self._zip is not None
-        with self._lock:  # one shared file handle: serialize member reads across threads
-            return self._zip.read(self._full[rel])
+            fd = os.open(self.path / rel, _OPEN_FLAGS)  # O_NONBLOCK: a pipe swapped in cannot block
+            with open(fd, "rb", buffering=0) as f:
+                mode = os.fstat(fd).st_mode  # the file opened may not be the one stat-ed
+                if not stat.S_ISREG(mode):
+                    raise BadFile(f"not a regular file ({_file_type(mode)})")
+                data = _read_capped(f, declared, max_bytes)
+        else:
+            assert self._zip is not None
+            with self._lock:  # one shared file handle: serialize member reads across threads
+                with self._zip.open(self._infos[self._full[rel]]) as f:
+                    data = _read_capped(f, declared, max_bytes)
+        if len(data) > max_bytes:
+            raise BadFile(too_large_reason(None, max_bytes))
+        return data
 
     def labels(self) -> tuple[tuple[str, ...], dict[str, int] | None]:
         """Class names and rel path -> label index, from first-level sub-folders of image files.
@@ -142,7 +364,7 @@ class ImageSource:
         Raises:
             GanforgeError: images both at the top level and inside sub-folders.
         """
-        images = [f for f in self.files if has_allowed_extension(f)]
+        images = [f for f in self.files if has_allowed_extension(f)]  # unsafe members are not in files
         top = [f for f in images if "/" not in f]
         nested = [f for f in images if "/" in f]
         if not nested:

@@ -2,10 +2,19 @@
 
 Every file is classified before any training starts, so a dataset with broken files fails in
 seconds with the full list of problems instead of crashing hours into a run. A file is *bad* when
-it is: a disallowed format (by extension), zero bytes, unreadable, not an image, oversized (its
-header declares more than ``max_pixels`` pixels; checked from the header before decoding, and
-PIL's own decompression-bomb warning/error map to the same reason) or truncated/corrupt (decoding
-fails).
+it is: not a regular file (pipe, device, socket, broken symlink; never opened), an unsafe or
+overlapping zip member, a disallowed format (by extension), too large (more than ``max_file_bytes``
+bytes, ``data.max_file_bytes``), zero bytes, unreadable, not an image, oversized (more than
+``max_pixels`` pixels, ``data.max_image_pixels``) or truncated/corrupt (decoding fails).
+
+There is ONE pixel limit. PIL has its own (``Image.MAX_IMAGE_PIXELS``, checked from the header when
+an image is opened and again for frames/tiles while decoding); during a scan it is set to
+``max_pixels`` and its warning made an error, so PIL and our own header check refuse exactly the
+same images and every message quotes our limit and the key that raises it. PIL's setting is
+process-global, so scans hold a lock while it is changed and restore it afterwards.
+
+Results are consumed in file order while at most ``max_in_flight()`` files are in flight, so memory
+does not grow with the number of files decoded ahead of a slow one.
 
 ``scan_images`` returns a ``ScanReport``; ``apply_bad_image_policy`` turns bad files into either a
 ``GanforgeError`` (``on_bad_image="error"``) or a skip count (``"skip"``). A dataset without any
@@ -18,27 +27,42 @@ import hashlib
 import io
 import gzip
 import os
+import re
+import threading
 import warnings
-from collections import Counter
+import zipfile
+import zlib
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ganforge.config import DataConfig
 from ganforge.data.folder import (
     ALLOWED_EXTENSIONS,
+    MAX_FILE_BYTES,
+    BadFile,
     ImageSource,
     decode_to_array,
     has_allowed_extension,
+    too_large_reason,
 )
 from ganforge.errors import GanforgeError
 
-# Default decompression-bomb limit: 8192 x 8192 = 67 Mpx (a 201 MB RGB buffer). Datasets for this
-# toolkit are at most a few hundred pixels per side; anything beyond this is a mistake or an attack.
-MAX_PIXELS = 8192 * 8192
+# Default decompression-bomb limit (data.max_image_pixels, default in DataConfig): 8192 x 8192 =
+# 67 Mpx (a 201 MB RGB buffer). Datasets for this toolkit are at most a few hundred pixels per side;
+# anything beyond this is a mistake or an attack.
+MAX_PIXELS: int = DataConfig.max_image_pixels
+# MAX_FILE_BYTES (data.max_file_bytes, default 64 MiB) is re-exported from ganforge.data.folder. Real
+# dataset images are far smaller (a 4096 x 4096 RGB BMP is 48 MiB, a 24 Mpx JPEG about 10 MiB),
+# and with up to 8 reader threads the raw bytes in flight stay under 512 MiB.
+# Guards PIL's process-global pixel limit and the warnings filter while a scan changes them.
+_PIL_STATE_LOCK = threading.Lock()
+_PIL_PIXELS = re.compile(r"\((\d+) pixels\)")
 BAD_IMAGE_POLICIES = ("error", "skip")
 # How many bad files an error message lists before summarising the rest.
 MAX_LISTED = 20
@@ -151,11 +175,26 @@ class _Result:
     array: np.ndarray | None = None
 
 
+def oversized_reason(pixels: int | None, max_pixels: int, size: tuple[int, int] | None = None) -> str:
+    """The "oversized" reason, naming our limit and its config key."""
+    got = f"more than {max_pixels} pixels" if pixels is None else f"{pixels} pixels"
+    if size is not None:
+        got = f"{size[0]}x{size[1]} = {got}"
+    return f"oversized: {got}, limit {max_pixels} pixels (data.max_image_pixels)"
+
+
+def _bomb_reason(e: Exception, max_pixels: int) -> str:
+    # PIL's message: "Image size (N pixels) exceeds limit of M pixels, ..." (M is PIL's, not quoted).
+    m = _PIL_PIXELS.search(str(e))
+    return oversized_reason(int(m.group(1)) if m else None, max_pixels)
+
+
 def inspect_file(
     src: ImageSource,
     rel: str,
     *,
     max_pixels: int = MAX_PIXELS,
+    max_file_bytes: int = MAX_FILE_BYTES,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> _Result:
     """Classify one file; when ``transform`` is given also decode it and keep ``transform(array)``.
@@ -164,24 +203,38 @@ def inspect_file(
         src: the open folder / archive.
         rel: the file's relative path in ``src``.
         max_pixels: images whose header declares more pixels are "oversized" (not decoded).
+        max_file_bytes: files (zip members: uncompressed) larger than this are "too large" (not read
+            beyond ``max_file_bytes + 1`` bytes).
         transform: applied to the decoded uint8 ``[H, W, C]`` array (e.g. resizing); the result is
             kept in ``_Result.array``. None: only validate (``load()``), keep nothing.
     """
     shown = src.display(rel)
+    try:
+        size = src.size(rel)  # stat / zip header only: pipes, devices, broken links are never opened
+    except BadFile as e:
+        return _Result(rel, reason=str(e))
+    except Exception as e:  # noqa: BLE001 - permission errors, ...
+        return _Result(rel, reason=f"unreadable: {type(e).__name__}: {e}")
     if not has_allowed_extension(rel):
         ext = Path(rel).suffix.lower() or "no extension"
         allowed = ", ".join(e.lstrip(".") for e in ALLOWED_EXTENSIONS)
         return _Result(rel, reason=f"disallowed format ({ext}); allowed: {allowed}")
+    if size > max_file_bytes:
+        return _Result(rel, reason=too_large_reason(size, max_file_bytes))
     try:
-        data = src.read(rel)
-    except Exception as e:  # noqa: BLE001 - permission errors, bad zip members, ...
+        data = b"" if (size == 0 and src.kind == "zip") else src.read(rel, max_file_bytes)
+    except BadFile as e:
+        return _Result(rel, reason=str(e))
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        return _Result(rel, reason=f"corrupt archive member: {type(e).__name__}: {e}")
+    except Exception as e:  # noqa: BLE001 - permission errors, ...
         return _Result(rel, reason=f"unreadable: {type(e).__name__}: {e}")
     if not data:
         return _Result(rel, reason="zero-byte file")
     try:
         img = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        return _Result(rel, reason=f"oversized (decompression bomb): {e}")
+        return _Result(rel, reason=_bomb_reason(e, max_pixels))
     except UnidentifiedImageError:
         return _Result(rel, reason="not an image: the content is not a recognised image format")
     except Exception as e:  # noqa: BLE001
@@ -190,14 +243,14 @@ def inspect_file(
         w, h = img.size
         # Header-only size check: a 100000 x 100000 PNG is a few KB on disk; never decode it.
         if w * h > max_pixels:
-            return _Result(rel, reason=f"oversized: {w}x{h} = {w * h} pixels, limit {max_pixels}")
+            return _Result(rel, reason=oversized_reason(w * h, max_pixels, (w, h)))
         if w <= 0 or h <= 0:
             return _Result(rel, reason=f"empty image ({w}x{h})")
         try:
             img.load()
             arr = decode_to_array(img)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            return _Result(rel, reason=f"oversized (decompression bomb): {e}")
+            return _Result(rel, reason=_bomb_reason(e, max_pixels))
         except Exception as e:  # noqa: BLE001 - PIL raises OSError/SyntaxError/ValueError/...
             return _Result(rel, reason=f"truncated or corrupt: {type(e).__name__}: {e}")
         entry = ScanEntry(shown, rel, w, h, img.mode, img.format or "?", channels=arr.shape[-1])
@@ -216,39 +269,70 @@ def _workers() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
+def max_in_flight() -> int:
+    """Most files in flight (being read/decoded, or done and waiting for their turn)."""
+    return 2 * _workers()
+
+
+def _ordered_map(fn: Callable[[str], _Result], items: Iterable[str]) -> Iterator[_Result]:
+    """``map(fn, items)`` on a thread pool, in order, with at most ``max_in_flight()`` results pending."""
+    with ThreadPoolExecutor(_workers()) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= max_in_flight():
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def scan_source(
     src: ImageSource,
     *,
     max_pixels: int = MAX_PIXELS,
+    max_file_bytes: int = MAX_FILE_BYTES,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> tuple[ScanReport, list[np.ndarray]]:
+    consume: Callable[[ScanEntry, np.ndarray], None] | None = None,
+) -> ScanReport:
     """Inspect every file of ``src`` (in sorted order, decoding in a thread pool).
 
+    Args:
+        src: the open folder / archive.
+        max_pixels: per-image pixel limit (``data.max_image_pixels``).
+        max_file_bytes: per-file byte limit (``data.max_file_bytes``).
+        transform: applied to each decoded image (see ``inspect_file``).
+        consume: called in file order, in the calling thread, with each usable image's entry and
+            ``transform``-ed array; the scan keeps no array itself.
+
     Returns:
-        ``(report, arrays)`` where ``arrays[i]`` belongs to ``report.good[i]`` (empty without
-        ``transform``).
+        The ``ScanReport``.
     """
     class_names, label_map = src.labels()
-    # PIL signals "too many pixels" with a warning below 2x its limit; make it an exception so it is
-    # reported as oversized. Filters are process-global, so set them once here, not per thread.
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with ThreadPoolExecutor(_workers()) as pool:
-            results = list(
-                pool.map(lambda r: inspect_file(src, r, max_pixels=max_pixels, transform=transform), src.files)
-            )
     report = ScanReport(str(src.path), src.kind, ignored_litter=src.ignored_litter, class_names=class_names)
-    arrays: list[np.ndarray] = []
-    for res in results:
-        if res.entry is not None:
-            if label_map is not None:
-                res.entry.label = label_map[res.rel]
-            report.good.append(res.entry)
-            if res.array is not None:
-                arrays.append(res.array)
-        else:
-            report.bad.append((src.display(res.rel), res.reason or "unknown problem"))
-    return report, arrays
+    report.bad += [(f"{src.path}:{name}", "unsafe path in archive") for name in src.unsafe]
+
+    def inspect(rel: str) -> _Result:
+        return inspect_file(src, rel, max_pixels=max_pixels, max_file_bytes=max_file_bytes, transform=transform)
+
+    # PIL's pixel limit becomes ours and its "too many pixels" warning an exception, so it is
+    # reported as oversized. Both are process-global: set once here (not per thread), under a lock.
+    with _PIL_STATE_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        pil_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            for res in _ordered_map(inspect, src.files):
+                if res.entry is not None:
+                    if label_map is not None:
+                        res.entry.label = label_map[res.rel]
+                    report.good.append(res.entry)
+                    if consume is not None and res.array is not None:
+                        consume(res.entry, res.array)
+                else:
+                    report.bad.append((src.display(res.rel), res.reason or "unknown problem"))
+        finally:
+            Image.MAX_IMAGE_PIXELS = pil_limit
+    return report
 
 
 def empty_error(report: ScanReport) -> GanforgeError:
@@ -292,14 +376,20 @@ def apply_bad_image_policy(report: ScanReport, policy: str) -> int:
 
 
 def scan_images(
-    path: str | os.PathLike, *, on_bad_image: str | None = None, max_pixels: int = MAX_PIXELS
+    path: str | os.PathLike,
+    *,
+    on_bad_image: str | None = None,
+    max_pixels: int = MAX_PIXELS,
+    max_file_bytes: int = MAX_FILE_BYTES,
 ) -> ScanReport:
     """Pre-flight scan of an image folder or zip archive.
 
     Args:
         path: folder or ``.zip`` archive.
         on_bad_image: None to only report; ``"error"`` / ``"skip"`` to also enforce that policy.
-        max_pixels: pixel limit above which an image is "oversized".
+        max_pixels: pixel limit above which an image is "oversized" (``data.max_image_pixels``).
+        max_file_bytes: byte limit above which a file / zip member is "too large"
+            (``data.max_file_bytes``).
 
     Returns:
         The ``ScanReport`` (usable images, bad files with reasons, litter count, classes).
@@ -309,7 +399,7 @@ def scan_images(
             image; mixed top-level and class-folder images; or the policy rejects bad files.
     """
     with ImageSource(path) as src:
-        report, _ = scan_source(src, max_pixels=max_pixels)
+        report = scan_source(src, max_pixels=max_pixels, max_file_bytes=max_file_bytes)
     if on_bad_image is not None:
         apply_bad_image_policy(report, on_bad_image)
     elif not report.good:
@@ -368,11 +458,14 @@ def check_builtin(name: str, root: str | os.PathLike | None = None, *, download:
     return report
 
 
-def check_path(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> ScanReport:
+def check_path(
+    path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, max_file_bytes: int = MAX_FILE_BYTES
+) -> ScanReport:
     """What ``ganforge data check PATH`` runs: a built-in name or a folder / zip archive.
 
     Bad files are reported in the returned report (not raised); a missing path or a dataset without
-    any usable image raises ``GanforgeError``.
+    any usable image raises ``GanforgeError``. The limits apply to folders / archives (built-in IDX
+    files have their own header checks).
     """
     from ganforge.data.builtin import BUILTIN_DATASETS
 
@@ -384,4 +477,4 @@ def check_path(path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> Scan
             f"unknown dataset {s!r}: not a built-in name ({', '.join(BUILTIN_DATASETS.names())}) "
             f"and no such file or folder"
         )
-    return scan_images(path, max_pixels=max_pixels)
+    return scan_images(path, max_pixels=max_pixels, max_file_bytes=max_file_bytes)
