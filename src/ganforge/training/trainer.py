@@ -255,7 +255,18 @@ class Trainer:
                  if net.num_classes else None)
             return z, c
 
-        return recalibrate_batchnorm(net, inputs)
+        with self._rng_fork():
+            return recalibrate_batchnorm(net, inputs)
+
+    def _rng_fork(self):
+        """A context in which sampling for grids, batchnorm recalibration and metrics draws from a
+        copy of torch's global RNG state: generators with random inputs inside the forward pass
+        (StyleGAN's noise) would otherwise advance the training stream, and a resumed run would
+        depend on where the ticks of the interrupted one fell."""
+        devices = []
+        if self.device.type == "cuda":
+            devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+        return torch.random.fork_rng(devices=devices)
 
     @torch.no_grad()
     def write_samples(self, net: torch.nn.Module | None = None) -> Path | None:
@@ -263,10 +274,11 @@ class Trainer:
             return None
         net = net or self.snapshot_generator()
         imgs = []
-        for i in range(0, len(self.grid_z), 256):
-            z = self.grid_z[i:i + 256].to(self.device)
-            c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
-            imgs.append(to_uint8(net(z, c)).cpu())
+        with self._rng_fork():
+            for i in range(0, len(self.grid_z), 256):
+                z = self.grid_z[i:i + 256].to(self.device)
+                c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
+                imgs.append(to_uint8(net(z, c)).cpu())
         return save_grid(torch.cat(imgs), self.run_dir / "samples" / f"fakes{self.cur_nimg // 1000:06d}.png",
                          scale=self._grid_scale())
 
@@ -285,7 +297,8 @@ class Trainer:
             "ganforge_version": __version__,
             "recipe": self.cfg.recipe,
             "preset": self.cfg.preset,
-            "arch": getattr(net, "arch", self.cfg.model.g_arch),
+            # The builder names the architecture; the default is evaluated only when it did not.
+            "arch": net.arch if hasattr(net, "arch") else getattr(self.cfg.model, "g_arch", self.cfg.recipe),
             "model": to_dict(self.cfg)["model"],
             "resolution": ds.resolution,
             "channels": ds.channels,
@@ -481,8 +494,9 @@ class Trainer:
             return {}
         from ganforge.metrics import compute
 
-        records = compute(list(self.cfg.metrics.names), net, self.dataset, extractor=self.cfg.metrics.extractor,
-                          device=str(self.device), seed=self.cfg.train.seed)
+        with self._rng_fork():
+            records = compute(list(self.cfg.metrics.names), net, self.dataset, extractor=self.cfg.metrics.extractor,
+                              device=str(self.device), seed=self.cfg.train.seed)
         out: dict[str, Any] = {}
         for r in records:
             rd = r.to_dict()
