@@ -59,3 +59,4 @@ def get_preset(name: str) -> Experiment:
 
 from ganforge.presets import classic as _classic  # noqa: E402,F401  (registers)
 from ganforge.presets import stylegan as _stylegan  # noqa: E402,F401  (registers)
+from ganforge.presets import progressive as _progressive  # noqa: E402,F401  (registers)

@@ -4,5 +4,6 @@ state and hands the trainer a list of ``Phase`` objects; the trainer knows no mo
 from ganforge.recipes.base import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
 from ganforge.recipes import gan as _gan  # noqa: F401  (registers "gan")
 from ganforge.recipes import stylegan2 as _stylegan2  # noqa: F401  (registers "stylegan2")
+from ganforge.recipes import progressive as _progressive  # noqa: F401  (registers "progan", "stylegan")
 
 __all__ = ["RECIPES", "Batch", "DatasetInfo", "Phase", "Recipe", "StepContext"]

@@ -244,12 +244,6 @@ class Trainer:
             return next(iter(self.emas.values())).ema_net
         return self.recipe.nets[self.recipe.generator]
 
-    def _observing(self):
-        """Grids, exports and metrics run inside this: whatever they draw from the global RNG
-        (e.g. a generator's per-layer noise) is given back, so observing a run never changes it and
-        how often it is observed does not matter for resume."""
-        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
-
     def snapshot_generator(self) -> torch.nn.Module:
         """A copy of the generator used for samples, exports and metrics (EMA if enabled), with its
         batchnorm statistics re-estimated, in eval mode. Training state is not touched."""
@@ -263,7 +257,18 @@ class Trainer:
                  if net.num_classes else None)
             return z, c
 
-        return recalibrate_batchnorm(net, inputs)
+        with self._rng_fork():
+            return recalibrate_batchnorm(net, inputs)
+
+    def _rng_fork(self):
+        """A context in which sampling for grids, batchnorm recalibration and metrics draws from a
+        copy of torch's global RNG state: generators with random inputs inside the forward pass
+        (StyleGAN's noise) would otherwise advance the training stream, and a resumed run would
+        depend on where the ticks of the interrupted one fell."""
+        devices = []
+        if self.device.type == "cuda":
+            devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+        return torch.random.fork_rng(devices=devices)
 
     @torch.no_grad()
     def write_samples(self, net: torch.nn.Module | None = None) -> Path | None:
@@ -271,10 +276,11 @@ class Trainer:
             return None
         net = net or self.snapshot_generator()
         imgs = []
-        for i in range(0, len(self.grid_z), 256):
-            z = self.grid_z[i:i + 256].to(self.device)
-            c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
-            imgs.append(to_uint8(net(z, c)).cpu())
+        with self._rng_fork():
+            for i in range(0, len(self.grid_z), 256):
+                z = self.grid_z[i:i + 256].to(self.device)
+                c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
+                imgs.append(to_uint8(net(z, c)).cpu())
         return save_grid(torch.cat(imgs), self.run_dir / bk.SAMPLES_DIR / bk.sample_name(self.cur_nimg),
                          scale=self._grid_scale())
 
@@ -293,7 +299,8 @@ class Trainer:
             "ganforge_version": __version__,
             "recipe": self.cfg.recipe,
             "preset": self.cfg.preset,
-            "arch": getattr(net, "arch", self.cfg.model.g_arch),
+            # The builder names the architecture; the default is evaluated only when it did not.
+            "arch": net.arch if hasattr(net, "arch") else getattr(self.cfg.model, "g_arch", self.cfg.recipe),
             "model": to_dict(self.cfg)["model"],
             "resolution": ds.resolution,
             "channels": ds.channels,
@@ -435,8 +442,7 @@ class Trainer:
         old_handler = _install_sigterm()
         try:
             if self.cur_nimg == 0 and self.is_main:
-                with self._observing():
-                    self.write_samples()
+                self.write_samples()
             while self.cur_nimg < total_nimg:
                 self.train_step(acc)
                 bar.update(self.cfg.train.batch_size / 1000)
@@ -449,16 +455,15 @@ class Trainer:
                     snap = done or tick % tc.snapshot_ticks == 0
                     if snap:
                         self.save_checkpoint()
-                    with self._observing():
-                        net = self.snapshot_generator() if self.is_main else None
-                        self.write_samples(net)
-                        if snap:
-                            self.export(net)
-                        if next_metric is not None and (self.cur_nimg >= next_metric or done):
-                            row.update(self._metrics(net))
-                            next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg
-                        elif done and mc.names:
-                            row.update(self._metrics(net))
+                    net = self.snapshot_generator() if self.is_main else None
+                    self.write_samples(net)
+                    if snap:
+                        self.export(net)
+                    if next_metric is not None and (self.cur_nimg >= next_metric or done):
+                        row.update(self._metrics(net))
+                        next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg
+                    elif done and mc.names:
+                        row.update(self._metrics(net))
                     self.stats.write(row)
                     result.stats.append(row)
                     bar.set_postfix(row)
@@ -502,8 +507,9 @@ class Trainer:
             return {}
         from ganforge.metrics import compute
 
-        records = compute(list(self.cfg.metrics.names), net, self.dataset, extractor=self.cfg.metrics.extractor,
-                          device=str(self.device), seed=self.cfg.train.seed)
+        with self._rng_fork():
+            records = compute(list(self.cfg.metrics.names), net, self.dataset, extractor=self.cfg.metrics.extractor,
+                              device=str(self.device), seed=self.cfg.train.seed)
         out: dict[str, Any] = {}
         for r in records:
             rd = r.to_dict()
