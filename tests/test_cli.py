@@ -123,3 +123,84 @@ def test_module_entry_point_exit_code_without_traceback(tmp_path):
     p = subprocess.run([sys.executable, "-m", "ganforge.cli", "train", "--preset", "nope"], capture_output=True,
                        text=True, cwd=tmp_path)
     assert p.returncode == 2 and "Traceback" not in p.stderr and "unknown preset" in p.stderr
+
+
+# ---------------------------------------------------------------- every bad value: one message, exit 2
+
+
+def _one_error(err: str) -> str:
+    """The single 'ganforge: error:' line of ``err`` (asserting there is exactly one, and no traceback)."""
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("ganforge: error: "), err
+    return lines[0]
+
+
+def _tree(root):
+    """{relative path: (size, mtime_ns)} of every file and folder under ``root``."""
+    from pathlib import Path
+
+    root = Path(root)
+    return {str(p.relative_to(root)): (p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))} if root.exists() else None
+
+
+@pytest.mark.parametrize("setting,needle", [
+    ("train.total_kimg=nan", "train.total_kimg must be a finite number >= 0.001 and <= 10000000, got nan"),
+    ("train.total_kimg=inf", "train.total_kimg must be a finite number >= 0.001 and <= 10000000, got inf"),
+    ("train.total_kimg=1e8", "got 100000000.0"),
+    ("train.tick_kimg=nan", "train.tick_kimg must be a finite number > 0 and <= 10000000, got nan"),
+    ("optim.g_lr=0", "optim.g_lr must be a finite number > 0, got 0.0"),
+    ("optim.d_lr=nan", "optim.d_lr must be a finite number > 0, got nan"),
+    ("optim.beta1=1", "optim.beta1 must be a finite number >= 0 and < 1, got 1.0"),
+    ("optim.beta2=-0.5", "optim.beta2 must be a finite number >= 0 and < 1, got -0.5"),
+    ("train.ema_rampup=-1", "train.ema_rampup must be a finite number >= 0, or none (disabled), got -1.0"),
+    ("train.ema_halflife_kimg=inf", "train.ema_halflife_kimg must be a finite number > 0 and <= 10000000, or none"),
+    ("train.seed=-1", "train.seed must be an integer >= 0 and <= 4294967295, got -1"),
+    ("train.seed=18446744073709551616", "train.seed must be an integer >= 0 and <= 4294967295, got 18446744073709551616"),
+    ("train.device=cuda:3", "device 'cuda:3' (train.device) is not available"),
+    ("train.device=gpu", "unknown device 'gpu' (train.device); valid choices on this machine: auto, cpu"),
+    ("train.grid_size=5000", "train.grid_size must be an integer >= 1 and <= 4096, got 5000"),
+    ("train.batch_size=0", "train.batch_size must be an integer >= 1 and <= 65536, got 0"),
+    ("train.keep_checkpoints=0", "train.keep_checkpoints must be an integer >= 1, got 0"),
+    ("train.max_bad_steps=0", "train.max_bad_steps must be an integer >= 1, got 0"),
+    ("data.device_cache_max_bytes=-1", "data.device_cache_max_bytes must be an integer >= 0, got -1"),
+    ("model.z_dim=1000000000", "model.z_dim must be an integer >= 1 and <= 8192, got 1000000000"),
+    ("model.g_width=0", "model.g_width must be an integer >= 1 and <= 1024, got 0"),
+    ("loss.n_critic=1000", "loss.n_critic must be an integer >= 1 and <= 100, got 1000"),
+    ("metrics.interval_kimg=nan", "metrics.interval_kimg must be a finite number > 0 and <= 10000000, or none"),
+    ("data.split=val", "unknown data.split 'val'; valid choices: train, test"),
+    ("preset=../x", "preset must be 1-100 letters"),
+])
+@pytest.mark.parametrize("dry", [True, False])
+def test_bad_setting_is_one_error_and_writes_nothing(setting, needle, dry, tmp_path, image_folder, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    before = _tree(tmp_path)
+    code, out, err = run_cli(["train", *TINY, "--data", str(image_folder), "--set", setting]
+                             + (["--dry-run"] if dry else []), capsys)
+    assert code == 2 and needle in _one_error(err)
+    assert not (tmp_path / "runs").exists() and _tree(tmp_path) == before
+
+
+def test_kimg_flag_nan_is_refused(tmp_path, image_folder, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["train", *TINY, "--data", str(image_folder), "--kimg", "nan"], capsys)
+    assert code == 2 and "train.total_kimg must be a finite number" in _one_error(err)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_device_message_is_the_same_for_train_generate_and_eval(tmp_path, image_folder, capsys, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)
+    msgs = []
+    for argv in (["train", *TINY, "--data", str(image_folder), "--device", "gpu", "--dry-run"],
+                 ["generate", "--model", str(tmp_path / "nope"), "--out", "o", "--device", "gpu"],
+                 ["eval", "--model", str(tmp_path / "nope"), "--device", "gpu"]):
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2
+        msgs.append(_one_error(err))
+    assert msgs[0].endswith("unknown device 'gpu' (train.device); valid choices on this machine: auto, cpu")
+    assert msgs[1].endswith("unknown device 'gpu' (--device); valid choices on this machine: auto, cpu")
+    assert msgs[2] == msgs[1]
+    assert not (tmp_path / "o").exists() and not (tmp_path / "runs").exists()

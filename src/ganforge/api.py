@@ -12,6 +12,7 @@ import torch
 from ganforge.config import Experiment, ModelConfig, apply_overrides, from_dict
 from ganforge.errors import GanforgeError
 from ganforge.presets import DEFAULT_PRESET, get_preset, list_presets
+from ganforge.validation import validate_experiment
 
 __all__ = ["train", "load_generator", "list_presets", "get_preset", "resolve_resume", "validate_experiment"]
 
@@ -93,58 +94,6 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return trainer.train()
-
-
-def validate_experiment(cfg: Experiment) -> None:
-    """Check every choice and range in ``cfg`` up front, so mistakes surface before any work."""
-    from ganforge.losses import ADVERSARIAL_LOSSES
-    from ganforge.models import DISCRIMINATORS, GENERATORS
-    from ganforge.recipes import RECIPES
-    from ganforge.recipes.gan import OPTIMIZERS
-
-    RECIPES.get(cfg.recipe)
-    GENERATORS.get(cfg.model.g_arch)
-    DISCRIMINATORS.get(cfg.model.d_arch)
-    ADVERSARIAL_LOSSES.get(cfg.loss.kind)
-    checks = [
-        ("optim.name", cfg.optim.name, OPTIMIZERS),
-        ("model.d_norm", cfg.model.d_norm, ("batch", "layer", None)),
-        ("data.resize", cfg.data.resize, ("crop", "pad", "stretch")),
-        ("data.on_bad_image", cfg.data.on_bad_image, ("error", "skip")),
-    ]
-    for key, value, valid in checks:
-        if value not in valid:
-            raise GanforgeError(f"unknown {key} {value!r}; valid choices: "
-                                + ", ".join("none" if v is None else str(v) for v in valid))
-    positive = [("train.batch_size", cfg.train.batch_size), ("train.total_kimg", cfg.train.total_kimg),
-                ("train.tick_kimg", cfg.train.tick_kimg), ("train.snapshot_ticks", cfg.train.snapshot_ticks),
-                ("train.grid_size", cfg.train.grid_size), ("loss.n_critic", cfg.loss.n_critic),
-                ("model.z_dim", cfg.model.z_dim), ("model.g_width", cfg.model.g_width),
-                ("model.d_width", cfg.model.d_width), ("optim.g_lr", cfg.optim.g_lr), ("optim.d_lr", cfg.optim.d_lr),
-                ("train.max_bad_steps", cfg.train.max_bad_steps), ("train.keep_checkpoints", cfg.train.keep_checkpoints)]
-    for key, value in positive:
-        if not value > 0:
-            raise GanforgeError(f"{key} must be > 0, got {value!r}")
-    if cfg.metrics.names:
-        from ganforge.metrics import EXTRACTORS, parse_metric
-
-        for name in cfg.metrics.names:
-            parse_metric(name)
-        if cfg.metrics.extractor is not None:
-            EXTRACTORS.get(cfg.metrics.extractor)
-    if cfg.metrics.interval_kimg is not None and not cfg.metrics.interval_kimg > 0:
-        raise GanforgeError(f"metrics.interval_kimg must be > 0 or none, got {cfg.metrics.interval_kimg!r}")
-    bad_dev = [d for d in cfg.train.compile if d not in ("cuda", "cpu")]
-    if bad_dev:
-        raise GanforgeError(f"unknown device type {bad_dev[0]!r} in train.compile; valid choices: cuda, cpu")
-    if cfg.train.compile and cfg.model.spectral_norm:
-        raise GanforgeError("train.compile does not work with model.spectral_norm=true (the spectral-norm "
-                            "parametrization updates its power-iteration vectors in place); set train.compile=")
-    for key, value in (("loss.gp_weight", cfg.loss.gp_weight), ("loss.r1_gamma", cfg.loss.r1_gamma),
-                       ("loss.r2_gamma", cfg.loss.r2_gamma), ("loss.clip_value", cfg.loss.clip_value),
-                       ("train.ema_halflife_kimg", cfg.train.ema_halflife_kimg)):
-        if value is not None and not value > 0:
-            raise GanforgeError(f"{key} must be > 0 or none (disabled), got {value!r}")
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:

@@ -112,10 +112,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     from ganforge.api import load_generator
     from ganforge.synthesis.images import save_grid, save_image, to_uint8
-    from ganforge.training.trainer import resolve_device
+    from ganforge.devices import resolve_device
 
     seeds = parse_seeds(args.seeds)
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, "--device")
     G = load_generator(args.model, device=device)
     if args.class_idx is not None:
         if G.num_classes == 0:

@@ -246,7 +246,7 @@ def test_tensorboard_scalars_written(tmp_path, tiny_dataset):
 
 
 def test_bad_config_writes_no_run_directory(tmp_path, tiny_dataset):
-    with pytest.raises(GanforgeError, match="train.batch_size must be > 0"):
+    with pytest.raises(GanforgeError, match="train.batch_size must be an integer >= 1"):
         ganforge.train(tiny_cfg(steps=2, **{"train.batch_size": 0}), out=tmp_path, dataset=tiny_dataset)
     with pytest.raises(GanforgeError, match="data.use_labels"):
         ganforge.train(tiny_cfg("dcgan-cond-tiny", steps=2, **{"data.use_labels": False}), out=tmp_path,

@@ -44,15 +44,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _device(name: str) -> str:
-    import torch
+    """``--device`` -> a device name available here (the same rules and message as train.device)."""
+    from ganforge.devices import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GanforgeError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    if name != "cpu" and not name.startswith("cuda") and name != "mps":
-        raise GanforgeError(f"unknown device {name!r}; valid choices: auto, cpu, cuda, cuda:N")
-    return name
+    return str(resolve_device(name, "--device"))
 
 
 def _fmt(v) -> str:

@@ -1,0 +1,174 @@
+"""Every config field has a type/choice/range check, devices resolve the same way everywhere, and an
+export's metadata is checked before anything is allocated."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+
+from ganforge.api import validate_experiment
+from ganforge.config import Experiment, valid_keys
+from ganforge.devices import resolve_device
+from ganforge.errors import GanforgeError
+from ganforge.presets import PRESETS, get_preset
+from ganforge.validation import RULES
+
+NAN, INF = math.nan, math.inf
+
+# Bad values per field. Every key of the config must be here (a new field needs its own rule and
+# its own bad values); each value must be refused with a message naming the key and the value.
+BAD: dict[str, list] = {
+    "preset": ["", "../up", "a/b", ".hidden", "x" * 101, 5],
+    "recipe": ["nope", None],
+    "data.name": ["", "   ", None, 3],
+    "data.root": ["", 3],
+    "data.split": ["val", None],
+    "data.resolution": [0, -32, 4097, True, 32.0, "32"],
+    "data.resize": ["zoom", None],
+    "data.channels": [2, 0, True, "1"],
+    "data.on_bad_image": ["ignore"],
+    "data.use_labels": [1, "yes", None],
+    "data.device_cache_max_bytes": [-1, True, 1.5, None],
+    "model.g_arch": ["stylegan9"],
+    "model.d_arch": ["nope"],
+    "model.z_dim": [0, 8193, 10**9, True, 100.0],
+    "model.g_width": [0, 1025, False],
+    "model.d_width": [0, 2**20],
+    "model.d_norm": ["instance"],
+    "model.spectral_norm": [1, "true"],
+    "model.conditional": [0],
+    "loss.kind": ["wat"],
+    "loss.gp_weight": [0.0, -1.0, NAN, INF, True],
+    "loss.r1_gamma": [0.0, NAN, -INF],
+    "loss.r2_gamma": [-0.5, INF],
+    "loss.clip_value": [0.0, NAN],
+    "loss.n_critic": [0, 101, True],
+    "optim.name": ["sgd"],
+    "optim.g_lr": [0.0, -1e-4, NAN, INF, None],
+    "optim.d_lr": [0.0, INF],
+    "optim.beta1": [1.0, -0.1, NAN, 1.5],
+    "optim.beta2": [1.0, -1e-9, INF],
+    "train.batch_size": [0, -1, 65537, True, 64.0],
+    "train.total_kimg": [0.0, 0.0004, NAN, INF, -1.0, 1e7 + 1, None],
+    "train.tick_kimg": [0.0, NAN, INF, 2e7],
+    "train.snapshot_ticks": [0, True],
+    "train.seed": [-1, 2**32, 2**63, True, 1.0],
+    "train.ema_halflife_kimg": [0.0, NAN, INF, -1.0],
+    "train.ema_rampup": [-0.1, NAN, INF],
+    "train.device": ["gpu", "cuda:x", "meta", "cpu:1", "", "mps:0", "cuda:99"],
+    "train.mixed_precision": [1],
+    "train.compile": [("tpu",), ("cuda", "x")],
+    "train.max_bad_steps": [0, -3],
+    "train.grid_size": [0, 4097],
+    "train.tensorboard": ["no"],
+    "train.keep_checkpoints": [0],
+    "train.progress": [None],
+    "metrics.names": [("fid",), ("fid10k", "lpips")],
+    "metrics.interval_kimg": [0.0, NAN, INF],
+    "metrics.extractor": ["nope"],
+}
+
+
+def _set(cfg: Experiment, key: str, value) -> Experiment:
+    """``cfg`` with one field replaced, bypassing apply_overrides' own type checks."""
+    section, _, name = key.rpartition(".")
+    if not section:
+        return replace(cfg, **{name: value})
+    return replace(cfg, **{section: replace(getattr(cfg, section), **{name: value})})
+
+
+def _named(value, msg: str) -> bool:
+    if isinstance(value, tuple):
+        return any(repr(v) in msg for v in value)
+    return repr(value) in msg or str(value) in msg
+
+
+def test_every_field_has_a_rule_and_bad_values():
+    assert set(RULES) == set(valid_keys())
+    assert set(BAD) == set(valid_keys())
+
+
+def test_every_preset_is_valid():
+    for name in PRESETS.names():
+        validate_experiment(get_preset(name))
+
+
+@pytest.mark.parametrize("key,value", [(k, v) for k, vs in BAD.items() for v in vs])
+def test_bad_value_is_refused_with_key_and_value(key, value):
+    cfg = _set(get_preset("dcgan-tiny"), key, value)
+    with pytest.raises(GanforgeError) as e:
+        validate_experiment(cfg)
+    msg = str(e.value)
+    assert key in msg and _named(value, msg), msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("key,value", [("train.seed", 2**32 - 1), ("train.total_kimg", 1e7), ("optim.beta1", 0.0),
+                                       ("train.ema_rampup", 0.0), ("train.ema_rampup", None),
+                                       ("data.device_cache_max_bytes", 0), ("model.z_dim", 8192),
+                                       ("train.grid_size", 4096), ("train.batch_size", 65536),
+                                       ("data.resolution", None), ("train.device", "cpu:0"),
+                                       ("metrics.extractor", None), ("data.root", None)])
+def test_edges_of_the_ranges_are_accepted(key, value):
+    validate_experiment(_set(get_preset("dcgan-tiny"), key, value))
+
+
+def test_range_message_states_the_range():
+    with pytest.raises(GanforgeError, match=r"train.total_kimg must be a finite number >= 0.001 and <= 10000000, "
+                                            r"got nan"):
+        validate_experiment(_set(get_preset("dcgan-tiny"), "train.total_kimg", NAN))
+    with pytest.raises(GanforgeError, match=r"train.seed must be an integer >= 0 and <= 4294967295, got 4294967296"):
+        validate_experiment(_set(get_preset("dcgan-tiny"), "train.seed", 2**32))
+    with pytest.raises(GanforgeError, match=r"optim.beta2 must be a finite number >= 0 and < 1, got 1.0"):
+        validate_experiment(_set(get_preset("dcgan-tiny"), "optim.beta2", 1.0))
+
+
+def test_conditional_without_labels_and_missing_tensorboard(monkeypatch):
+    with pytest.raises(GanforgeError, match="model.conditional=true needs class labels: set data.use_labels=true"):
+        validate_experiment(_set(get_preset("dcgan-cond-tiny"), "data.use_labels", False))
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
+    with pytest.raises(GanforgeError, match="train.tensorboard=true needs the tensorboard package"):
+        validate_experiment(_set(get_preset("dcgan-tiny"), "train.tensorboard", True))
+
+
+# ---------------------------------------------------------------- devices
+
+
+def _cuda(monkeypatch, count: int):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+
+
+def test_device_without_cuda(monkeypatch):
+    _cuda(monkeypatch, 0)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    for name in ("cuda", "cuda:0", "cuda:3"):
+        with pytest.raises(GanforgeError) as e:
+            resolve_device(name, "train.device")
+        assert str(e.value) == (f"device {name!r} (train.device) is not available: CUDA is not available on this "
+                                f"machine; valid choices on this machine: auto, cpu")
+    assert resolve_device("auto", "train.device") == torch.device("cpu")
+
+
+def test_device_index_beyond_the_gpus(monkeypatch):
+    _cuda(monkeypatch, 1)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(GanforgeError) as e:
+        validate_experiment(_set(get_preset("dcgan-tiny"), "train.device", "cuda:3"))
+    assert str(e.value) == ("device 'cuda:3' (train.device) is not available: this machine has 1 CUDA device; "
+                            "valid choices on this machine: auto, cpu, cuda, cuda:0")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+
+
+def test_mps_unavailable_and_garbage(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(GanforgeError, match=r"device 'mps' \(--device\) is not available: the MPS backend"):
+        resolve_device("mps", "--device")
+    with pytest.raises(GanforgeError, match=r"unknown device 'gpu0' \(--device\); valid choices on this machine: auto, cpu"):
+        resolve_device("gpu0", "--device")
