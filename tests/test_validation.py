@@ -3,14 +3,15 @@ export's metadata is checked before anything is allocated."""
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
 
 import pytest
 import torch
 
-from ganforge.api import validate_experiment
-from ganforge.config import Experiment, valid_keys
+from ganforge.api import load_generator, validate_experiment
+from ganforge.config import Experiment, ModelConfig, to_dict, valid_keys
 from ganforge.devices import resolve_device
 from ganforge.errors import GanforgeError
 from ganforge.presets import PRESETS, get_preset
@@ -172,3 +173,87 @@ def test_mps_unavailable_and_garbage(monkeypatch):
         resolve_device("mps", "--device")
     with pytest.raises(GanforgeError, match=r"unknown device 'gpu0' \(--device\); valid choices on this machine: auto, cpu"):
         resolve_device("gpu0", "--device")
+
+
+# ---------------------------------------------------------------- exported generator metadata
+
+
+def _export(tmp_path, **meta_changes):
+    """A real (tiny) export whose metadata is then changed as given; returns the weights path."""
+    from ganforge.models import build_generator
+    from ganforge.training.checkpoint import save_export
+
+    mcfg = ModelConfig(z_dim=8, g_width=8)
+    G = build_generator(mcfg, resolution=16, channels=1, num_classes=0)
+    meta = {"format": "ganforge-generator", "version": 1, "model": to_dict(Experiment(model=mcfg))["model"],
+            "resolution": 16, "channels": 1, "num_classes": 0, "class_names": [], "z_dim": 8}
+    model = dict(meta["model"])
+    for k, v in meta_changes.items():
+        if k.startswith("model."):
+            model[k[len("model."):]] = v
+        else:
+            meta[k] = v
+    meta["model"] = model if "model" not in meta_changes else meta_changes["model"]
+    return save_export(tmp_path, G, meta)
+
+
+def _record_builds(monkeypatch) -> list[str]:
+    """Record the default device (meta or cpu) of every build_generator call load_generator makes."""
+    import ganforge.models
+
+    built: list[str] = []
+    real = ganforge.models.build_generator
+    monkeypatch.setattr(ganforge.models, "build_generator",
+                        lambda *a, **k: built.append(torch.empty(0).device.type) or real(*a, **k))
+    return built
+
+
+def test_good_export_loads(tmp_path, monkeypatch):
+    path = _export(tmp_path)
+    built = _record_builds(monkeypatch)
+    G = load_generator(path)
+    assert built == ["meta", "cpu"]
+    assert G.z_dim == 8 and G(torch.randn(2, 8)).shape == (2, 1, 16, 16)
+
+
+@pytest.mark.parametrize("changes,needle", [
+    ({"model.z_dim": 10**9}, "model.z_dim must be an integer >= 1 and <= 8192, got 1000000000"),
+    ({"model.g_width": 2**20}, "model.g_width must be an integer >= 1 and <= 1024"),
+    ({"resolution": 2**20}, "resolution must be an integer >= 1 and <= 4096, got 1048576"),
+    ({"resolution": "16"}, "bad value '16' for resolution: expected int"),
+    ({"channels": 2}, "unknown channels 2; valid choices: 1, 3"),
+    ({"num_classes": -1}, "num_classes must be an integer >= 0"),
+    ({"num_classes": True}, "bad value True for num_classes"),
+    ({"model": [1, 2]}, "'model' must be an object of model.* settings"),
+    ({"model.bogus": 1}, "unknown config key 'model.bogus'"),
+    ({"model.z_dim": "lots"}, "bad value 'lots' for model.z_dim"),
+    ({"model.g_arch": "stylegan9"}, "unknown model.g_arch 'stylegan9'"),
+    ({"z_dim": 9}, "z_dim 9 differs from model.z_dim 8"),
+])
+def test_bad_metadata_fails_before_building(tmp_path, monkeypatch, changes, needle):
+    path = _export(tmp_path, **changes)
+    built = _record_builds(monkeypatch)
+    with pytest.raises(GanforgeError) as e:
+        load_generator(path)
+    assert needle in str(e.value) and "has bad metadata" in str(e.value)
+    assert built == []
+
+
+def test_metadata_that_does_not_match_the_tensors_is_caught_on_the_meta_device(tmp_path, monkeypatch):
+    path = _export(tmp_path, **{"model.g_width": 512, "model.z_dim": 4096, "resolution": 128, "z_dim": 4096})
+    built = _record_builds(monkeypatch)
+    with pytest.raises(GanforgeError) as e:
+        load_generator(path)
+    msg = str(e.value)
+    assert "does not match its metadata (dcgan, z_dim 4096, 1x128x128, 0 classes)" in msg
+    assert "input.weight: the file has shape [8, 16, 4, 4], the metadata implies [4096, 8192, 4, 4]" in msg
+    assert built == ["meta"]  # the 4096 x 8192 x 4 x 4 layer (2 GB) was never allocated
+
+
+def test_metadata_json_is_not_an_object(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "g.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"ganforge": json.dumps([1, 2])})
+    with pytest.raises(GanforgeError, match="is not a ganforge generator export"):
+        load_generator(path)

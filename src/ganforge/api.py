@@ -96,24 +96,86 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
     return trainer.train()
 
 
+def _export_interface(meta: Any, path: str | Path) -> tuple[ModelConfig, int, int, int]:
+    """Check an export's metadata (types and ranges, with the config's own rules) -> (model config,
+    resolution, channels, num_classes)."""
+    from ganforge.validation import NUM_CLASSES_MAX, RESOLUTION_MAX, Choice, Int, check_field
+
+    where = f"model {str(path)!r}"
+    model = meta.get("model")
+    if not isinstance(model, dict):
+        raise GanforgeError(f"{where} has bad metadata: 'model' must be an object of model.* settings, "
+                            f"got {model!r}")
+    try:
+        cfg = apply_overrides(Experiment(), {f"model.{k}": v for k, v in model.items()})
+        for key, value in vars(cfg.model).items():
+            check_field(f"model.{key}", value)
+    except GanforgeError as e:
+        raise GanforgeError(f"{where} has bad metadata: {e}") from None
+    sizes = []
+    for key, rule in (("resolution", Int(1, RESOLUTION_MAX)), ("channels", Choice((1, 3))),
+                      ("num_classes", Int(0, NUM_CLASSES_MAX))):
+        if key not in meta:
+            raise GanforgeError(f"{where} has bad metadata: {key!r} is missing")
+        value = meta[key]
+        try:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise GanforgeError(f"bad value {value!r} for {key}: expected int")
+            rule.check(key, value)
+        except GanforgeError as e:
+            raise GanforgeError(f"{where} has bad metadata: {e}") from None
+        sizes.append(value)
+    z_dim = meta.get("z_dim", cfg.model.z_dim)
+    if z_dim != cfg.model.z_dim or isinstance(z_dim, bool):
+        raise GanforgeError(f"{where} has bad metadata: z_dim {z_dim!r} differs from model.z_dim "
+                            f"{cfg.model.z_dim!r}")
+    return cfg.model, sizes[0], sizes[1], sizes[2]
+
+
+def _compare_shapes(net: torch.nn.Module, tensors: dict[str, torch.Tensor], limit: int = 5) -> list[str]:
+    """Differences between ``net``'s state_dict and ``tensors`` (names and shapes), first ``limit``."""
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in tensors.items()}
+    problems = [f"{k}: the file has shape {list(have[k])}, the metadata implies {list(want[k])}"
+                for k in want if k in have and have[k] != want[k]]
+    problems += [f"{k} is missing from the file" for k in want if k not in have]
+    problems += [f"the file has an unexpected tensor {k}" for k in have if k not in want]
+    if len(problems) > limit:
+        problems = problems[:limit] + [f"... and {len(problems) - limit} more"]
+    return problems
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Load an exported generator (a run directory, a ``.safetensors`` export or its ``model.json``).
 
     Returns the generator in eval mode with ``.meta`` holding the export's metadata. No pickle is
-    involved: weights come from safetensors, the architecture from the registry.
+    involved: weights come from safetensors, the architecture from the registry. The metadata is
+    checked (types, ranges) and the generator it describes is first built on the ``meta`` device (no
+    memory) and compared, tensor by tensor, with the file; only a match is built for real, so a
+    corrupt or hostile ``model.json`` cannot make it allocate more than the file's own tensors.
     """
+    from ganforge.devices import resolve_device
     from ganforge.models import build_generator
     from ganforge.training.checkpoint import read_export
 
+    if isinstance(device, str):
+        device = resolve_device(device, "device")
     meta, tensors = read_export(Path(path))
-    if meta.get("format") != "ganforge-generator":
-        raise GanforgeError(f"{str(path)!r} is not a ganforge generator export (format={meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != "ganforge-generator":
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        raise GanforgeError(f"{str(path)!r} is not a ganforge generator export (format={fmt!r})")
+    mcfg, resolution, channels, num_classes = _export_interface(meta, path)
+    with torch.device("meta"):
+        shell = build_generator(mcfg, resolution=resolution, channels=channels, num_classes=num_classes)
+    problems = _compare_shapes(shell, tensors)
+    if problems:
+        raise GanforgeError(f"model {str(path)!r} does not match its metadata ({mcfg.g_arch}, z_dim "
+                            f"{mcfg.z_dim}, {channels}x{resolution}x{resolution}, {num_classes} classes): "
+                            + "; ".join(problems))
     try:
-        mcfg = ModelConfig(**meta["model"])
-        G = build_generator(mcfg, resolution=int(meta["resolution"]), channels=int(meta["channels"]),
-                            num_classes=int(meta["num_classes"]))
+        G = build_generator(mcfg, resolution=resolution, channels=channels, num_classes=num_classes)
         G.load_state_dict(tensors, strict=True)
-    except (KeyError, TypeError, RuntimeError) as e:
+    except RuntimeError as e:
         raise GanforgeError(f"model {str(path)!r} does not match its metadata: {type(e).__name__}: {e}") from None
     G.meta = meta
     return G.to(device).eval().requires_grad_(False)
