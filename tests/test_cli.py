@@ -204,3 +204,58 @@ def test_device_message_is_the_same_for_train_generate_and_eval(tmp_path, image_
     assert msgs[1].endswith("unknown device 'gpu' (--device); valid choices on this machine: auto, cpu")
     assert msgs[2] == msgs[1]
     assert not (tmp_path / "o").exists() and not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------- --dry-run with --resume
+
+
+@pytest.fixture
+def trained_run(tmp_path, image_folder, capsys):
+    out = tmp_path / "runs"
+    code, stdout, _ = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--kimg", "0.016"],
+                              capsys)
+    assert code == 0, stdout
+    return out / "00000-dcgan-tiny"
+
+
+@pytest.mark.parametrize("how", ["auto", "run", "checkpoint"])
+def test_dry_run_resume_prints_the_resumed_config_and_writes_nothing(how, trained_run, tmp_path, capsys,
+                                                                      monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = trained_run.parent
+    target = {"auto": "auto", "run": str(trained_run),
+              "checkpoint": str(sorted((trained_run / "checkpoints").glob("state-*.pt"))[-1])}[how]
+    before = _tree(tmp_path)
+    code, stdout, err = run_cli(["train", "--resume", target, "--out", str(out), "--dry-run",
+                                 "--set", "train.total_kimg=0.064", "--set", "optim.g_lr=0.001"], capsys)
+    assert code == 0, err
+    cfg = json.loads(stdout[:stdout.index("\n}\n") + 2])
+    # the run's own config (its data folder and 16 px), with the overrides applied
+    assert cfg["preset"] == "dcgan-tiny" and cfg["data"]["resolution"] == 16
+    assert cfg["data"]["name"] == str(tmp_path / "images")
+    assert cfg["train"]["total_kimg"] == 0.064 and cfg["optim"]["g_lr"] == 0.001
+    assert f"resume: would continue {trained_run} from 0.016 kimg to 0.064 kimg" in stdout
+    assert "dry run: nothing trained, nothing written" in stdout
+    assert _tree(tmp_path) == before
+
+
+def test_dry_run_resume_checks_compatibility_and_ranges(trained_run, tmp_path, capsys):
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["train", "--resume", str(trained_run), "--dry-run", "--set", "model.g_width=16"], capsys)
+    assert code == 2 and "model.g_width: checkpoint has 8, requested 16" in err and "Traceback" not in err
+    code, _, err = run_cli(["train", "--resume", str(trained_run), "--dry-run", "--set", "train.total_kimg=nan"],
+                           capsys)
+    assert code == 2 and "train.total_kimg must be a finite number" in _one_error(err)
+    assert _tree(tmp_path) == before
+
+
+def test_resume_auto_that_finds_nothing_says_it_starts_a_new_run(tmp_path, image_folder, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "runs"
+    code, stdout, _ = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--resume", "auto",
+                               "--dry-run"], capsys)
+    note = f"--resume auto: no run with a checkpoint of preset 'dcgan-tiny' under {str(out)!r}; starting a new run"
+    assert code == 0 and note in stdout and not out.exists()
+    code, stdout, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--resume", "auto",
+                                 "--kimg", "0.008"], capsys)
+    assert code == 0 and f"ganforge: {note}" in err and (out / "00000-dcgan-tiny").is_dir()

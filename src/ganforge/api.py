@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ from ganforge.errors import GanforgeError
 from ganforge.presets import DEFAULT_PRESET, get_preset, list_presets
 from ganforge.validation import validate_experiment
 
-__all__ = ["train", "load_generator", "list_presets", "get_preset", "resolve_resume", "validate_experiment"]
+__all__ = ["train", "load_generator", "list_presets", "get_preset", "resolve_resume", "validate_experiment",
+           "plan_run", "RunPlan"]
 
 
 def resolve_resume(resume: str | Path, out: str | Path, preset: str | None):
@@ -48,28 +51,45 @@ def resolve_resume(resume: str | Path, out: str | Path, preset: str | None):
                         f"(use --resume auto, a run directory, or a checkpoint file)")
 
 
-def train(config: Experiment | None = None, *, out: str | Path = "runs", resume: str | Path | None = None,
-          overrides: list[str] | dict[str, Any] | None = None, dataset=None):
-    """Train an experiment; returns a ``TrainResult`` (``run_dir``, ``cur_nimg``, ``stats``, ...).
+@dataclass
+class RunPlan:
+    """What ``train`` would do: the validated config, and the run it continues (if any)."""
 
-    Args:
-        config: the experiment (default: the default preset). When resuming and ``config`` is None,
-            the run's saved config is used.
-        out: parent folder of run directories; a new run gets ``out/NNNNN-<preset>``.
-        resume: None (new run), "auto" (continue the newest resumable run of this preset under
-            ``out``, or start one), a run directory, or a checkpoint file.
-        overrides: ``key=value`` strings or a dict applied on top of the config.
-        dataset: an already loaded ``ImageDataset`` (else loaded from ``config.data``).
+    config: Experiment
+    run_dir: Path | None = None  # the run being resumed; None for a new run
+    state: dict[str, Any] | None = None  # its checkpoint
+    note: str | None = None  # e.g. that --resume auto found nothing and a new run starts
+
+    @property
+    def resume_kimg(self) -> float | None:
+        return None if self.state is None else int(self.state["counters"]["cur_nimg"]) / 1000
+
+
+def plan_run(config: Experiment | None = None, *, out: str | Path = "runs", resume: str | Path | None = None,
+             overrides: list[str] | dict[str, Any] | None = None) -> RunPlan:
+    """Resolve the config a ``train`` call would use, without writing anything.
+
+    With ``resume``, the resumed run's saved config (or ``config``) gets the overrides, must keep the
+    checkpoint's architecture and data (``check_resume_compatible``), and is validated like a new one.
     """
-    from ganforge.training.trainer import Trainer, check_resume_compatible, new_run_dir
+    from ganforge.training.trainer import check_resume_compatible
 
     state = None
     run_dir = None
+    note = None
     if resume is not None:
-        found = resolve_resume(resume, out, config.preset if config is not None else None)
-        if found is not None:
+        preset = config.preset if config is not None else None
+        found = resolve_resume(resume, out, preset)
+        if found is None:
+            note = (f"--resume auto: no run with a checkpoint{f' of preset {preset!r}' if preset else ''} "
+                    f"under {str(out)!r}; starting a new run")
+        else:
             run_dir, state = found
-            saved = from_dict(json.loads(state["config"]))
+            try:
+                saved = from_dict(json.loads(state["config"]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise GanforgeError(f"cannot resume {str(run_dir)!r}: its checkpoint holds no readable config "
+                                    f"({type(e).__name__}: {e})") from None
             requested = config if config is not None else saved
             if overrides:
                 requested = apply_overrides(requested, overrides)
@@ -80,6 +100,28 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
     if state is None and overrides:
         config = apply_overrides(config, overrides)
     validate_experiment(config)
+    return RunPlan(config, run_dir, state, note)
+
+
+def train(config: Experiment | None = None, *, out: str | Path = "runs", resume: str | Path | None = None,
+          overrides: list[str] | dict[str, Any] | None = None, dataset=None):
+    """Train an experiment; returns a ``TrainResult`` (``run_dir``, ``cur_nimg``, ``stats``, ...).
+
+    Args:
+        config: the experiment (default: the default preset). When resuming and ``config`` is None,
+            the run's saved config is used.
+        out: parent folder of run directories; a new run gets ``out/NNNNN-<preset>``.
+        resume: None (new run), "auto" (continue the newest resumable run of this preset under
+            ``out``, or start one, saying so on stderr), a run directory, or a checkpoint file.
+        overrides: ``key=value`` strings or a dict applied on top of the config.
+        dataset: an already loaded ``ImageDataset`` (else loaded from ``config.data``).
+    """
+    from ganforge.training.trainer import Trainer, new_run_dir
+
+    plan = plan_run(config, out=out, resume=resume, overrides=overrides)
+    if plan.note:
+        print(f"ganforge: {plan.note}", file=sys.stderr)
+    config, run_dir, state = plan.config, plan.run_dir, plan.state
     if dataset is None:
         from ganforge.data import load_dataset
 

@@ -62,7 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     preset = args.preset
     cfg = get_preset(preset) if preset else None
     if args.dry_run:
-        return _dry_run(cfg or get_preset(DEFAULT_PRESET), overrides, args)
+        return _dry_run(cfg, overrides, args)
     if args.resume is None:
         cfg = apply_overrides(cfg or get_preset(DEFAULT_PRESET), overrides)
         overrides = []
@@ -82,19 +82,24 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _dry_run(cfg, overrides, args) -> int:
-    from ganforge.config import apply_overrides, to_json
+    """Everything ``train`` does before training (resume resolution, overrides, compatibility and
+    range checks, data, networks), then print the config; writes nothing."""
+    from ganforge.api import plan_run
+    from ganforge.config import to_json
     from ganforge.data import load_dataset
     from ganforge.models import build_discriminator, build_generator
 
-    from ganforge.api import validate_experiment
-
-    cfg = apply_overrides(cfg, overrides)
-    validate_experiment(cfg)
+    plan = plan_run(cfg, out=args.out, resume=args.resume, overrides=overrides)
+    cfg = plan.config
     ds = load_dataset(cfg.data)
     ncls = ds.num_classes if cfg.data.use_labels else 0
     G = build_generator(cfg.model, ds.resolution, ds.channels, ncls)
     D = build_discriminator(cfg.model, ds.resolution, ds.channels, ncls)
     print(to_json(cfg))
+    if plan.note:
+        print(plan.note)
+    if plan.run_dir is not None:
+        print(f"resume: would continue {plan.run_dir} from {plan.resume_kimg:g} kimg to {cfg.train.total_kimg:g} kimg")
     print(f"dataset: {ds.name}: {len(ds)} images, {ds.channels}x{ds.resolution}x{ds.resolution}, "
           f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else ""))
     print(f"G: {G.arch}, {sum(p.numel() for p in G.parameters()):,} parameters")
