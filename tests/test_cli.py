@@ -259,3 +259,82 @@ def test_resume_auto_that_finds_nothing_says_it_starts_a_new_run(tmp_path, image
     code, stdout, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--resume", "auto",
                                  "--kimg", "0.008"], capsys)
     assert code == 0 and f"ganforge: {note}" in err and (out / "00000-dcgan-tiny").is_dir()
+
+
+# ---------------------------------------------------------------- output paths that cannot be written
+
+
+@pytest.fixture
+def unwritable_dir(tmp_path):
+    """A folder in which files cannot be created (read-only for a normal user; /sys when root)."""
+    import os
+    from pathlib import Path
+
+    if os.geteuid() != 0:
+        d = tmp_path / "readonly"
+        d.mkdir()
+        d.chmod(0o500)
+        yield d
+        d.chmod(0o700)
+        return
+    d = Path("/sys")
+    try:  # root ignores permission bits; sysfs refuses new files even to root
+        (d / "ganforge-probe").touch()
+    except OSError:
+        yield d
+        return
+    pytest.skip("no unwritable folder available")
+
+
+def test_train_out_is_a_file(tmp_path, image_folder, capsys):
+    blocker = tmp_path / "somefile"
+    blocker.write_text("keep me")
+    for target in (blocker, blocker / "runs"):
+        code, _, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(target), "--kimg", "0.008"],
+                               capsys)
+        line = _one_error(err)
+        assert code == 2 and str(blocker) in line and "is a file, not a folder (Not a directory)" in line
+    assert blocker.read_text() == "keep me"
+    code, _, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(blocker), "--dry-run"], capsys)
+    assert code == 2 and "is a file, not a folder" in _one_error(err)
+
+
+def test_train_out_not_writable(unwritable_dir, image_folder, tmp_path, capsys):
+    target = unwritable_dir / "runs"
+    code, _, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(target), "--kimg", "0.008"],
+                           capsys)
+    line = _one_error(err)
+    assert code == 2 and str(target) in line and ("Permission denied" in line or "Read-only" in line)
+    assert not target.exists()
+
+
+def test_training_that_hits_a_full_disk_keeps_the_previous_checkpoint(tmp_path, image_folder, capsys, monkeypatch):
+    import errno
+
+    import torch
+
+    from ganforge.training import checkpoint as ckpt
+
+    real_save = torch.save
+    calls = []
+
+    def save_until_full(obj, f, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            f.write(b"part of a checkpoint")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *a, **k)
+
+    monkeypatch.setattr(torch, "save", save_until_full)
+    out = tmp_path / "runs"
+    code, _, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--kimg", "0.032"], capsys)
+    run = out / "00000-dcgan-tiny"
+    first = run / "checkpoints" / "state-000000016.pt"
+    line = _one_error(err)
+    assert code == 2
+    assert f"cannot write {str(run / 'checkpoints' / 'state-000000032.pt')!r}: No space left on device" in line
+    assert f"the newest complete checkpoint is {str(first)!r}" in line and f"--resume {run}" in line
+    monkeypatch.undo()
+    assert ckpt.list_checkpoints(run) == [first]
+    assert not list((run / "checkpoints").glob(".*tmp*"))
+    assert ckpt.load_checkpoint(first)["counters"]["cur_nimg"] == 16

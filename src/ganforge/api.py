@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ganforge.config import Experiment, ModelConfig, apply_overrides, from_dict
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, OutputError, output_error
 from ganforge.presets import DEFAULT_PRESET, get_preset, list_presets
 from ganforge.validation import validate_experiment
 
@@ -115,27 +115,56 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
             ``out``, or start one, saying so on stderr), a run directory, or a checkpoint file.
         overrides: ``key=value`` strings or a dict applied on top of the config.
         dataset: an already loaded ``ImageDataset`` (else loaded from ``config.data``).
+
+    Every user mistake, including an output folder that cannot be written (checked before the data
+    is loaded) and a write that fails during training (a full disk), is a ``GanforgeError``; the
+    previous checkpoint of the run stays intact.
     """
+    from ganforge.outputs import check_writable_dir
     from ganforge.training.trainer import Trainer, new_run_dir
 
     plan = plan_run(config, out=out, resume=resume, overrides=overrides)
     if plan.note:
         print(f"ganforge: {plan.note}", file=sys.stderr)
     config, run_dir, state = plan.config, plan.run_dir, plan.state
+    check_writable_dir(run_dir if run_dir is not None else out, "--out" if run_dir is None else "run directory")
     if dataset is None:
         from ganforge.data import load_dataset
 
         dataset = load_dataset(config.data)  # before any directory is made: bad data writes nothing
     fresh = run_dir is None
     if fresh:
-        run_dir = new_run_dir(Path(out), config.preset)
+        try:
+            run_dir = new_run_dir(Path(out), config.preset)
+        except OSError as e:
+            raise output_error(e.filename or out, e, "create a run directory in") from None
     try:
         trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset)
-    except BaseException:
+    except BaseException as e:
         if fresh:
             shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, OSError) and not isinstance(e, GanforgeError):
+            raise output_error(e.filename or run_dir, e) from None
         raise
-    return trainer.train()
+    try:
+        return trainer.train()
+    except OSError as e:
+        raise _stopped_by_write_error(e, trainer, run_dir) from None
+
+
+def _stopped_by_write_error(e: OSError, trainer, run_dir: Path) -> GanforgeError:
+    """The error for a write that failed mid-training, pointing at the newest complete checkpoint."""
+    from ganforge.training import checkpoint as ckpt
+
+    first = str(e) if isinstance(e, OutputError) else str(output_error(e.filename or run_dir, e))
+    cks = ckpt.list_checkpoints(run_dir)
+    if cks:
+        then = (f"the newest complete checkpoint is {str(cks[-1])!r}; free space or fix the folder, then "
+                f"continue with --resume {run_dir}")
+    else:
+        then = "no checkpoint was written; free space or fix the folder and start again"
+    return OutputError(f"{first}; training stopped at {trainer.cur_nimg / 1000:g} kimg and {then}", e.errno,
+                       getattr(e, "filename", None))
 
 
 def _export_interface(meta: Any, path: str | Path) -> tuple[ModelConfig, int, int, int]:

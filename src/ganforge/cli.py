@@ -83,14 +83,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _dry_run(cfg, overrides, args) -> int:
     """Everything ``train`` does before training (resume resolution, overrides, compatibility and
-    range checks, data, networks), then print the config; writes nothing."""
+    range checks, output folder check, data, networks), then print the config; writes nothing."""
     from ganforge.api import plan_run
     from ganforge.config import to_json
     from ganforge.data import load_dataset
     from ganforge.models import build_discriminator, build_generator
+    from ganforge.outputs import check_writable_dir
 
     plan = plan_run(cfg, out=args.out, resume=args.resume, overrides=overrides)
     cfg = plan.config
+    if plan.run_dir is not None:
+        check_writable_dir(plan.run_dir, "run directory", probe=False)
+    else:
+        check_writable_dir(args.out, "--out", probe=False)
     ds = load_dataset(cfg.data)
     ncls = ds.num_classes if cfg.data.use_labels else 0
     G = build_generator(cfg.model, ds.resolution, ds.channels, ncls)

@@ -141,3 +141,82 @@ def test_eval_folders_with_real_data_layer(tmp_path, capsys):
     assert recs[0]["num_gen"] == 30 and recs[0]["num_real"] == 30 and recs[0]["extractor"] == "fmnist-cnn"
     assert main(argv) == 2  # existing --json without --overwrite: a user error, exit status 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- outputs and counts
+
+
+def _no_compute(monkeypatch):
+    """Fail the test if a metric computation starts (errors must come before any long work)."""
+    import ganforge.metrics.protocol as protocol
+
+    def boom(*a, **k):
+        raise AssertionError("computation started")
+
+    monkeypatch.setattr(protocol, "compute", boom)
+    monkeypatch.setattr(protocol, "compute_between", boom)
+
+
+def test_eval_json_path_that_cannot_be_written_fails_before_computing(parser, fake_data_layer, tmp_path, monkeypatch):
+    import os
+
+    (tmp_path / "realdir").mkdir()
+    (tmp_path / "fakedir").mkdir()
+    folders = ["--real", str(tmp_path / "realdir"), "--fake", str(tmp_path / "fakedir"), "--metrics", "fid1k"]
+    _no_compute(monkeypatch)
+    with pytest.raises(GanforgeError, match=r"--json '.*/out' is a folder; give a file name"):
+        (tmp_path / "out").mkdir()
+        run_eval(parser.parse_args(["eval", *folders, "--json", str(tmp_path / "out")]))
+    blocker = tmp_path / "somefile"
+    blocker.write_text("keep me")
+    with pytest.raises(GanforgeError, match=r"is a file, not a folder"):
+        run_eval(parser.parse_args(["eval", *folders, "--json", str(blocker / "m.json")]))
+    assert blocker.read_text() == "keep me"
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+    else:  # root ignores permission bits; sysfs refuses new files even to root
+        from pathlib import Path
+
+        ro = Path("/sys")
+    with pytest.raises(GanforgeError) as e:
+        run_eval(parser.parse_args(["eval", *folders, "--json", str(ro / "m.json")]))
+    assert str(ro / "m.json") in str(e.value) and "Permission denied" in str(e.value)
+
+
+def test_eval_json_full_disk_leaves_no_partial_file(parser, fake_data_layer, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import ganforge.outputs
+
+    (tmp_path / "realdir").mkdir()
+    (tmp_path / "fakedir").mkdir()
+    out = tmp_path / "m.json"
+    argv = ["eval", "--real", str(tmp_path / "realdir"), "--fake", str(tmp_path / "fakedir"), "--metrics", "fid1k",
+            "--json", str(out), "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
+
+    class FullFile:
+        def __init__(self, path, mode):
+            self.f = open(path, mode)
+
+        def write(self, data):
+            self.f.write(data[:10])
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(ganforge.outputs, "open", FullFile, raising=False)
+    with pytest.raises(GanforgeError) as e:
+        run_eval(parser.parse_args(argv))
+    assert str(e.value) == f"cannot write {str(out)!r}: No space left on device"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "fakedir", "realdir"]  # no partial file
+    out.write_text("old results\n")
+    with pytest.raises(GanforgeError, match="No space left on device"):
+        run_eval(parser.parse_args([*argv, "--overwrite"]))
+    assert out.read_text() == "old results\n"  # --overwrite replaces only with a complete file
+    assert not list(tmp_path.glob(".m.json.tmp*"))

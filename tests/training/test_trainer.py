@@ -90,8 +90,8 @@ def test_interrupted_save_leaves_previous_checkpoint_loadable(tmp_path, tiny_dat
     before = ckpt.list_checkpoints(r.run_dir)
     assert before
 
-    def dying_save(obj, path, *a, **k):
-        Path(path).write_bytes(b"half a checkpoint")
+    def dying_save(obj, f, *a, **k):
+        f.write(b"half a checkpoint")
         raise KeyboardInterrupt  # killed mid-write
 
     monkeypatch.setattr(torch, "save", dying_save)

@@ -84,10 +84,15 @@ def run_eval(args) -> int:
         raise GanforgeError(f"--batch-size must be >= 1, got {args.batch_size}")
     out = Path(args.json) if args.json else None
     if out is not None:
+        if out.is_dir():
+            raise GanforgeError(f"--json {str(out)!r} is a folder; give a file name, e.g. {str(out / 'metrics.json')!r}")
         if out.exists() and not args.overwrite:
             raise GanforgeError(f"--json {str(out)!r} already exists; pass --overwrite to replace it")
         if not out.parent.exists():
             raise GanforgeError(f"--json: folder {str(out.parent)!r} does not exist")
+        from ganforge.outputs import check_writable_dir
+
+        check_writable_dir(out.parent, "--json", shown=out)  # before the (long) computation
     folders = (args.real is not None, args.fake is not None)
     if any(folders) and not all(folders):
         raise GanforgeError("--real and --fake must be given together")
@@ -124,11 +129,11 @@ def run_eval(args) -> int:
 
     print(format_table(records))
     if out is not None:
-        mode = "w" if args.overwrite else "x"
-        try:
-            with open(out, mode) as f:
-                json.dump([r.to_dict() for r in records], f, indent=2)
-                f.write("\n")
+        from ganforge.outputs import write_file
+
+        text = json.dumps([r.to_dict() for r in records], indent=2) + "\n"
+        try:  # a failed write (full disk) leaves no partial file and an --overwrite target as it was
+            write_file(out, lambda f: f.write(text.encode()), overwrite=args.overwrite)
         except FileExistsError:
             raise GanforgeError(f"--json {str(out)!r} already exists; pass --overwrite to replace it") from None
         print(f"wrote {out}", file=sys.stderr)
