@@ -20,7 +20,7 @@ def run_cli(args, capsys):
 
 
 def test_parse_seeds():
-    assert parse_seeds("0-3,7,10-11") == [0, 1, 2, 3, 7, 10, 11]
+    assert list(parse_seeds("0-3,7,10-11")) == [0, 1, 2, 3, 7, 10, 11]
     for bad in ("a-b", "5-2", "", "-3"):
         with pytest.raises(Exception, match="--seeds"):
             parse_seeds(bad)
@@ -338,3 +338,114 @@ def test_training_that_hits_a_full_disk_keeps_the_previous_checkpoint(tmp_path, 
     assert ckpt.list_checkpoints(run) == [first]
     assert not list((run / "checkpoints").glob(".*tmp*"))
     assert ckpt.load_checkpoint(first)["counters"]["cur_nimg"] == 16
+
+
+def test_generate_out_is_a_file_or_not_writable(trained_run, tmp_path, unwritable_dir, capsys):
+    blocker = tmp_path / "somefile"
+    blocker.write_text("keep me")
+    code, _, err = run_cli(["generate", "--model", str(trained_run), "--seeds", "0-3", "--out", str(blocker)], capsys)
+    line = _one_error(err)
+    assert code == 2 and str(blocker) in line and "is a file, not a folder" in line
+    assert blocker.read_text() == "keep me"
+    target = unwritable_dir / "gen"
+    code, _, err = run_cli(["generate", "--model", str(trained_run), "--seeds", "0-3", "--out", str(target)], capsys)
+    line = _one_error(err)
+    assert code == 2 and str(target) in line and ("Permission denied" in line or "Read-only" in line)
+
+
+def test_generate_full_disk_stops_with_the_path_and_keeps_what_was_written(trained_run, tmp_path, capsys,
+                                                                            monkeypatch):
+    import errno
+
+    from PIL import Image
+
+    real_save = Image.Image.save
+    calls = []
+
+    def save_until_full(self, fp, *a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            fp.write(b"\x89PNG partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(self, fp, *a, **k)
+
+    monkeypatch.setattr(Image.Image, "save", save_until_full)
+    gen = tmp_path / "gen"
+    code, _, err = run_cli(["generate", "--model", str(trained_run), "--seeds", "0-9", "--out", str(gen)], capsys)
+    line = _one_error(err)
+    assert code == 2
+    assert f"cannot write {str(gen / 'seed0002.png')!r}: No space left on device" in line
+    assert "(2 of 10 images were written before it)" in line
+    assert sorted(p.name for p in gen.iterdir()) == ["seed0000.png", "seed0001.png"]  # no partial file
+
+
+# ---------------------------------------------------------------- generate: huge seed ranges
+
+
+def test_seeds_are_ranges_counted_without_a_list():
+    seeds = parse_seeds("0-9999999,5")
+    assert hasattr(seeds, "ranges"), "seeds must not be materialised as a list"
+    assert len(seeds) == 10_000_001 and 5 in seeds and 10_000_000 not in seeds
+    huge = parse_seeds("0-4294967295")
+    assert len(huge) == 2**32 and huge.ranges == [range(0, 2**32)]
+    assert list(parse_seeds("5-7,0-5").unique()) == [0, 1, 2, 3, 4, 5, 6, 7]
+    with pytest.raises(Exception, match=r"seeds must be in 0..4294967295"):
+        parse_seeds("0-4294967296")
+
+
+def test_generate_grid_refuses_too_many_images(trained_run, tmp_path, capsys):
+    assert hasattr(parse_seeds("0"), "ranges")  # guard: the old list-building parser would take hours below
+    for seeds, count in (("0-4096", 4097), ("0-4294967295", 2**32)):
+        code, _, err = run_cli(["generate", "--model", str(trained_run), "--seeds", seeds, "--grid",
+                                "--out", str(tmp_path / "g")], capsys)
+        line = _one_error(err)
+        assert code == 2 and f"--grid with {count} seeds" in line and "at most 4096 images" in line
+    assert not (tmp_path / "g").exists()
+
+
+def test_generate_huge_range_checks_existing_files_cheaply_and_streams(trained_run, tmp_path, capsys, monkeypatch):
+    assert hasattr(parse_seeds("0"), "ranges")  # guard: the old list-building parser would take hours below
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    (gen / "seed0005.png").write_bytes(b"mine")
+    (gen / "seed4000000000.png").write_bytes(b"mine too")
+    (gen / "seed00007.png").write_bytes(b"not an output name")  # seed 7 is written as seed0007.png
+    code, _, err = run_cli(["generate", "--model", str(trained_run), "--seeds", "0-4294967295", "--out", str(gen)],
+                           capsys)
+    line = _one_error(err)
+    assert code == 2 and f"2 output file(s) already exist, e.g. {gen / 'seed0005.png'}" in line
+    assert sorted(p.name for p in gen.iterdir()) == ["seed00007.png", "seed0005.png", "seed4000000000.png"]
+    assert (gen / "seed0005.png").read_bytes() == b"mine"
+    # Images are written as they are generated: stop the endless range after a few files.
+    import ganforge.outputs
+
+    real_write = ganforge.outputs.write_file
+    on_disk_at_write = []
+
+    def write_then_stop(path, write, *, overwrite):
+        on_disk_at_write.append(len(list((tmp_path / "new").iterdir())))
+        if len(on_disk_at_write) > 3:
+            raise KeyboardInterrupt
+        return real_write(path, write, overwrite=overwrite)
+
+    monkeypatch.setattr(ganforge.outputs, "write_file", write_then_stop)
+    code, _, err = run_cli(["generate", "--model", str(trained_run), "--seeds", "0-4294967295", "--batch-size", "2",
+                            "--out", str(tmp_path / "new")], capsys)
+    assert code == 130 and on_disk_at_write == [0, 1, 2, 3]
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["seed0000.png", "seed0001.png", "seed0002.png"]
+
+
+def test_generate_batches_match_single_images_and_repeated_seeds(trained_run, tmp_path, capsys):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run_cli(["generate", "--model", str(trained_run), "--seeds", "3,0-2,1", "--out", str(a)], capsys)[0] == 0
+    assert sorted(p.name for p in a.iterdir()) == [f"seed{i:04d}.png" for i in range(4)]
+    code, stdout, _ = run_cli(["generate", "--model", str(trained_run), "--seeds", "0-3", "--batch-size", "3",
+                               "--out", str(b)], capsys)
+    assert code == 0 and "wrote 4 images" in stdout
+    from PIL import Image
+    import numpy as np
+
+    for i in range(4):  # dcgan-tiny: batching does not change a pixel
+        x = np.asarray(Image.open(a / f"seed{i:04d}.png"), dtype=int)
+        y = np.asarray(Image.open(b / f"seed{i:04d}.png"), dtype=int)
+        assert np.abs(x - y).max() <= 1
