@@ -16,6 +16,9 @@ from pathlib import Path
 
 from ganforge.errors import GanforgeError
 
+BATCH_MAX = 65536  # the same bound as train.batch_size
+SEED_MAX = 2**32 - 1  # numpy.random.RandomState (KID's subsets) takes seeds below 2**32
+
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -80,8 +83,12 @@ def run_eval(args) -> int:
     from ganforge.metrics.protocol import compute, compute_between, parse_metrics
 
     parse_metrics(args.metrics)  # validate names before loading anything
-    if args.batch_size < 1:
-        raise GanforgeError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not 1 <= args.batch_size <= BATCH_MAX:
+        raise GanforgeError(f"--batch-size must be an integer >= 1 and <= {BATCH_MAX}, got {args.batch_size}")
+    if not 0 <= args.seed <= SEED_MAX:
+        raise GanforgeError(f"--seed must be an integer >= 0 and <= {SEED_MAX}, got {args.seed}")
+    if args.num_real is not None and args.num_real < 2:
+        raise GanforgeError(f"--num-real must be an integer >= 2, got {args.num_real}")
     out = Path(args.json) if args.json else None
     if out is not None:
         if out.is_dir():
