@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ganforge.config import Experiment, apply_overrides, from_dict
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, OutputError, output_error
 from ganforge.presets import DEFAULT_PRESET, get_preset, list_presets
+from ganforge.validation import validate_experiment
 
-__all__ = ["train", "load_generator", "list_presets", "get_preset", "resolve_resume", "validate_experiment"]
+__all__ = ["train", "load_generator", "list_presets", "get_preset", "resolve_resume", "validate_experiment",
+           "plan_run", "RunPlan"]
 
 
 def resolve_resume(resume: str | Path, out: str | Path, preset: str | None):
@@ -47,28 +51,45 @@ def resolve_resume(resume: str | Path, out: str | Path, preset: str | None):
                         f"(use --resume auto, a run directory, or a checkpoint file)")
 
 
-def train(config: Experiment | None = None, *, out: str | Path = "runs", resume: str | Path | None = None,
-          overrides: list[str] | dict[str, Any] | None = None, dataset=None):
-    """Train an experiment; returns a ``TrainResult`` (``run_dir``, ``cur_nimg``, ``stats``, ...).
+@dataclass
+class RunPlan:
+    """What ``train`` would do: the validated config, and the run it continues (if any)."""
 
-    Args:
-        config: the experiment (default: the default preset). When resuming and ``config`` is None,
-            the run's saved config is used.
-        out: parent folder of run directories; a new run gets ``out/NNNNN-<preset>``.
-        resume: None (new run), "auto" (continue the newest resumable run of this preset under
-            ``out``, or start one), a run directory, or a checkpoint file.
-        overrides: ``key=value`` strings or a dict applied on top of the config.
-        dataset: an already loaded ``ImageDataset`` (else loaded from ``config.data``).
+    config: Experiment
+    run_dir: Path | None = None  # the run being resumed; None for a new run
+    state: dict[str, Any] | None = None  # its checkpoint
+    note: str | None = None  # e.g. that --resume auto found nothing and a new run starts
+
+    @property
+    def resume_kimg(self) -> float | None:
+        return None if self.state is None else int(self.state["counters"]["cur_nimg"]) / 1000
+
+
+def plan_run(config: Experiment | None = None, *, out: str | Path = "runs", resume: str | Path | None = None,
+             overrides: list[str] | dict[str, Any] | None = None) -> RunPlan:
+    """Resolve the config a ``train`` call would use, without writing anything.
+
+    With ``resume``, the resumed run's saved config (or ``config``) gets the overrides, must keep the
+    checkpoint's architecture and data (``check_resume_compatible``), and is validated like a new one.
     """
-    from ganforge.training.trainer import Trainer, check_resume_compatible, new_run_dir
+    from ganforge.training.trainer import check_resume_compatible
 
     state = None
     run_dir = None
+    note = None
     if resume is not None:
-        found = resolve_resume(resume, out, config.preset if config is not None else None)
-        if found is not None:
+        preset = config.preset if config is not None else None
+        found = resolve_resume(resume, out, preset)
+        if found is None:
+            note = (f"--resume auto: no run with a checkpoint{f' of preset {preset!r}' if preset else ''} "
+                    f"under {str(out)!r}; starting a new run")
+        else:
             run_dir, state = found
-            saved = from_dict(json.loads(state["config"]))
+            try:
+                saved = from_dict(json.loads(state["config"]))
+            except (KeyError, TypeError, ValueError) as e:
+                raise GanforgeError(f"cannot resume {str(run_dir)!r}: its checkpoint holds no readable config "
+                                    f"({type(e).__name__}: {e})") from None
             requested = config if config is not None else saved
             if overrides:
                 requested = apply_overrides(requested, overrides)
@@ -79,83 +100,161 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
     if state is None and overrides:
         config = apply_overrides(config, overrides)
     validate_experiment(config)
+    return RunPlan(config, run_dir, state, note)
+
+
+def train(config: Experiment | None = None, *, out: str | Path = "runs", resume: str | Path | None = None,
+          overrides: list[str] | dict[str, Any] | None = None, dataset=None):
+    """Train an experiment; returns a ``TrainResult`` (``run_dir``, ``cur_nimg``, ``stats``, ...).
+
+    Args:
+        config: the experiment (default: the default preset). When resuming and ``config`` is None,
+            the run's saved config is used.
+        out: parent folder of run directories; a new run gets ``out/NNNNN-<preset>``.
+        resume: None (new run), "auto" (continue the newest resumable run of this preset under
+            ``out``, or start one, saying so on stderr), a run directory, or a checkpoint file.
+        overrides: ``key=value`` strings or a dict applied on top of the config.
+        dataset: an already loaded ``ImageDataset`` (else loaded from ``config.data``).
+
+    Every user mistake, including an output folder that cannot be written (checked before the data
+    is loaded) and a write that fails during training (a full disk), is a ``GanforgeError``; the
+    previous checkpoint of the run stays intact.
+    """
+    from ganforge.outputs import check_writable_dir
+    from ganforge.training.trainer import Trainer, new_run_dir
+
+    plan = plan_run(config, out=out, resume=resume, overrides=overrides)
+    if plan.note:
+        print(f"ganforge: {plan.note}", file=sys.stderr)
+    config, run_dir, state = plan.config, plan.run_dir, plan.state
+    check_writable_dir(run_dir if run_dir is not None else out, "--out" if run_dir is None else "run directory")
     if dataset is None:
         from ganforge.data import load_dataset
 
         dataset = load_dataset(config.data)  # before any directory is made: bad data writes nothing
     fresh = run_dir is None
     if fresh:
-        run_dir = new_run_dir(Path(out), config.preset)
+        try:
+            run_dir = new_run_dir(Path(out), config.preset)
+        except OSError as e:
+            raise output_error(e.filename or out, e, "create a run directory in") from None
     try:
         trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset)
-    except BaseException:
+    except BaseException as e:
         if fresh:
             shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(e, OSError) and not isinstance(e, GanforgeError):
+            raise output_error(e.filename or run_dir, e) from None
         raise
-    return trainer.train()
+    try:
+        return trainer.train()
+    except OSError as e:
+        raise _stopped_by_write_error(e, trainer, run_dir) from None
 
 
-def validate_experiment(cfg: Experiment) -> None:
-    """Check every choice and range in ``cfg`` up front, so mistakes surface before any work."""
-    from ganforge.recipes import RECIPES
-    from ganforge.recipes.gan import OPTIMIZERS
+def _stopped_by_write_error(e: OSError, trainer, run_dir: Path) -> GanforgeError:
+    """The error for a write that failed mid-training, pointing at the newest complete checkpoint."""
+    from ganforge.training import checkpoint as ckpt
 
-    recipe = RECIPES.get(cfg.recipe)
-    checks = [
-        ("optim.name", cfg.optim.name, OPTIMIZERS),
-        ("data.resize", cfg.data.resize, ("crop", "pad", "stretch")),
-        ("data.on_bad_image", cfg.data.on_bad_image, ("error", "skip")),
-    ]
-    for key, value, valid in checks:
-        if value not in valid:
-            raise GanforgeError(f"unknown {key} {value!r}; valid choices: "
-                                + ", ".join("none" if v is None else str(v) for v in valid))
-    positive = [("train.batch_size", cfg.train.batch_size), ("train.total_kimg", cfg.train.total_kimg),
-                ("train.tick_kimg", cfg.train.tick_kimg), ("train.snapshot_ticks", cfg.train.snapshot_ticks),
-                ("train.grid_size", cfg.train.grid_size), ("optim.g_lr", cfg.optim.g_lr), ("optim.d_lr", cfg.optim.d_lr),
-                ("train.max_bad_steps", cfg.train.max_bad_steps), ("train.keep_checkpoints", cfg.train.keep_checkpoints)]
-    for key, value in positive:
-        if not value > 0:
-            raise GanforgeError(f"{key} must be > 0, got {value!r}")
-    if cfg.metrics.names:
-        from ganforge.metrics import EXTRACTORS, parse_metric
+    first = str(e) if isinstance(e, OutputError) else str(output_error(e.filename or run_dir, e))
+    cks = ckpt.list_checkpoints(run_dir)
+    if cks:
+        then = (f"the newest complete checkpoint is {str(cks[-1])!r}; free space or fix the folder, then "
+                f"continue with --resume {run_dir}")
+    else:
+        then = "no checkpoint was written; free space or fix the folder and start again"
+    return OutputError(f"{first}; training stopped at {trainer.cur_nimg / 1000:g} kimg and {then}", e.errno,
+                       getattr(e, "filename", None))
 
-        for name in cfg.metrics.names:
-            parse_metric(name)
-        if cfg.metrics.extractor is not None:
-            EXTRACTORS.get(cfg.metrics.extractor)
-    if cfg.metrics.interval_kimg is not None and not cfg.metrics.interval_kimg > 0:
-        raise GanforgeError(f"metrics.interval_kimg must be > 0 or none, got {cfg.metrics.interval_kimg!r}")
-    bad_dev = [d for d in cfg.train.compile if d not in ("cuda", "cpu")]
-    if bad_dev:
-        raise GanforgeError(f"unknown device type {bad_dev[0]!r} in train.compile; valid choices: cuda, cpu")
-    if cfg.train.ema_halflife_kimg is not None and not cfg.train.ema_halflife_kimg > 0:
-        raise GanforgeError(f"train.ema_halflife_kimg must be > 0 or none (disabled), got "
-                            f"{cfg.train.ema_halflife_kimg!r}")
-    recipe.validate_config(cfg)  # the family's own sections
+
+def _export_interface(meta: Any, path: str | Path) -> tuple[Any, int, int, int]:
+    """Check an export's metadata (types and ranges, with the config's own rules for the recipe it
+    names) -> (model config section, resolution, channels, num_classes)."""
+    from ganforge.validation import NUM_CLASSES_MAX, RESOLUTION_MAX, Choice, Int, check_field, rules_for
+
+    where = f"model {str(path)!r}"
+    recipe = meta.get("recipe", "gan")
+    try:
+        rules = rules_for(recipe) if isinstance(recipe, str) else None
+        if rules is None:
+            raise GanforgeError(f"bad value {recipe!r} for recipe: expected a recipe name")
+    except GanforgeError as e:
+        raise GanforgeError(f"{where} has bad metadata: {e}") from None
+    model = meta.get("model")
+    if not isinstance(model, dict):
+        raise GanforgeError(f"{where} has bad metadata: 'model' must be an object of model.* settings, "
+                            f"got {model!r}")
+    try:
+        cfg = apply_overrides(Experiment(recipe=recipe), {f"model.{k}": v for k, v in model.items()})
+        for key, value in vars(cfg.model).items():
+            check_field(f"model.{key}", value, rules=rules)
+    except GanforgeError as e:
+        raise GanforgeError(f"{where} has bad metadata: {e}") from None
+    sizes = []
+    for key, rule in (("resolution", Int(1, RESOLUTION_MAX)), ("channels", Choice((1, 3))),
+                      ("num_classes", Int(0, NUM_CLASSES_MAX))):
+        if key not in meta:
+            raise GanforgeError(f"{where} has bad metadata: {key!r} is missing")
+        value = meta[key]
+        try:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise GanforgeError(f"bad value {value!r} for {key}: expected int")
+            rule.check(key, value)
+        except GanforgeError as e:
+            raise GanforgeError(f"{where} has bad metadata: {e}") from None
+        sizes.append(value)
+    z_dim = meta.get("z_dim", cfg.model.z_dim)
+    if z_dim != cfg.model.z_dim or isinstance(z_dim, bool):
+        raise GanforgeError(f"{where} has bad metadata: z_dim {z_dim!r} differs from model.z_dim "
+                            f"{cfg.model.z_dim!r}")
+    return cfg.model, sizes[0], sizes[1], sizes[2]
+
+
+def _compare_shapes(net: torch.nn.Module, tensors: dict[str, torch.Tensor], limit: int = 5) -> list[str]:
+    """Differences between ``net``'s state_dict and ``tensors`` (names and shapes), first ``limit``."""
+    want = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in tensors.items()}
+    problems = [f"{k}: the file has shape {list(have[k])}, the metadata implies {list(want[k])}"
+                for k in want if k in have and have[k] != want[k]]
+    problems += [f"{k} is missing from the file" for k in want if k not in have]
+    problems += [f"the file has an unexpected tensor {k}" for k in have if k not in want]
+    if len(problems) > limit:
+        problems = problems[:limit] + [f"... and {len(problems) - limit} more"]
+    return problems
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Load an exported generator (a run directory, a ``.safetensors`` export or its ``model.json``).
 
     Returns the generator in eval mode with ``.meta`` holding the export's metadata. No pickle is
-    involved: weights come from safetensors, the architecture from the registry.
+    involved: weights come from safetensors, the architecture from the registry. The metadata is
+    checked (types, ranges) and the generator it describes is first built on the ``meta`` device (no
+    memory) and compared, tensor by tensor, with the file; only a match is built for real, so a
+    corrupt or hostile ``model.json`` cannot make it allocate more than the file's own tensors.
     """
-    from ganforge.config import family_sections
+    from ganforge.devices import resolve_device
     from ganforge.recipes import RECIPES
     from ganforge.training.checkpoint import read_export
 
+    if isinstance(device, str):
+        device = resolve_device(device, "device")
     meta, tensors = read_export(Path(path))
-    if meta.get("format") != "ganforge-generator":
-        raise GanforgeError(f"{str(path)!r} is not a ganforge generator export (format={meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != "ganforge-generator":
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        raise GanforgeError(f"{str(path)!r} is not a ganforge generator export (format={fmt!r})")
+    mcfg, resolution, channels, num_classes = _export_interface(meta, path)
+    build_generator = RECIPES.get(meta.get("recipe", "gan")).build_generator
+    with torch.device("meta"):
+        shell = build_generator(mcfg, resolution=resolution, channels=channels, num_classes=num_classes)
+    problems = _compare_shapes(shell, tensors)
+    if problems:
+        raise GanforgeError(f"model {str(path)!r} does not match its metadata ({getattr(mcfg, 'g_arch', None) or meta.get('arch') or meta.get('recipe', 'gan')}, z_dim "
+                            f"{mcfg.z_dim}, {channels}x{resolution}x{resolution}, {num_classes} classes): "
+                            + "; ".join(problems))
     try:
-        recipe = meta.get("recipe", "gan")
-        mcfg = family_sections(recipe)["model"](**meta["model"])
-        G = RECIPES.get(recipe).build_generator(mcfg, resolution=int(meta["resolution"]),
-                                                channels=int(meta["channels"]),
-                                                num_classes=int(meta["num_classes"]))
+        G = build_generator(mcfg, resolution=resolution, channels=channels, num_classes=num_classes)
         G.load_state_dict(tensors, strict=True)
-    except (KeyError, TypeError, RuntimeError) as e:
+    except RuntimeError as e:
         raise GanforgeError(f"model {str(path)!r} does not match its metadata: {type(e).__name__}: {e}") from None
     G.meta = meta
     return G.to(device).eval().requires_grad_(False)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,9 +19,48 @@ from ganforge import __version__
 from ganforge.errors import GanforgeError
 
 
-def parse_seeds(text: str) -> list[int]:
-    """'0-3,7,10-11' -> [0, 1, 2, 3, 7, 10, 11]."""
-    seeds: list[int] = []
+SEED_MAX = 2**32 - 1  # torch.Generator().manual_seed takes any of these; the file names stay short
+GRID_MAX = 4096  # images in one --grid (a 64 x 64 grid); the same bound as train.grid_size
+
+
+class Seeds:
+    """Seeds as a list of ``range``s, e.g. '0-3,7' -> [range(0, 4), range(7, 8)].
+
+    ``len()``, iteration and ``in`` never build a list, so '0-4294967295' costs nothing until the
+    seeds are used one by one.
+    """
+
+    def __init__(self, ranges: list[range]):
+        self.ranges = ranges
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.ranges)
+
+    def __iter__(self):
+        for r in self.ranges:
+            yield from r
+
+    def __contains__(self, seed: object) -> bool:
+        return any(seed in r for r in self.ranges)
+
+    def unique(self) -> "Seeds":
+        """The same seeds, each once, in increasing order (overlapping ranges merged)."""
+        merged: list[range] = []
+        for r in sorted(self.ranges, key=lambda r: r.start):
+            if merged and r.start <= merged[-1].stop:
+                if r.stop > merged[-1].stop:
+                    merged[-1] = range(merged[-1].start, r.stop)
+            else:
+                merged.append(r)
+        return Seeds(merged)
+
+    def __repr__(self) -> str:
+        return "Seeds(" + ",".join(f"{r.start}-{r.stop - 1}" if len(r) > 1 else str(r.start) for r in self.ranges) + ")"
+
+
+def parse_seeds(text: str) -> Seeds:
+    """'0-3,7,10-11' -> the seeds 0, 1, 2, 3, 7, 10, 11 (as ``Seeds``; ``list()`` it for a list)."""
+    ranges: list[range] = []
     for part in text.split(","):
         part = part.strip()
         if not part:
@@ -30,16 +71,16 @@ def parse_seeds(text: str) -> list[int]:
                 lo, hi = int(a), int(b)
                 if hi < lo:
                     raise ValueError
-                seeds.extend(range(lo, hi + 1))
             else:
-                seeds.append(int(part))
+                lo = hi = int(part)
         except ValueError:
             raise GanforgeError(f"bad --seeds {text!r}: expected numbers and ranges like 0-63 or 1,5,9-12") from None
-    if not seeds:
+        if lo < 0 or hi > SEED_MAX:
+            raise GanforgeError(f"bad --seeds {text!r}: seeds must be in 0..{SEED_MAX}")
+        ranges.append(range(lo, hi + 1))
+    if not ranges:
         raise GanforgeError(f"bad --seeds {text!r}: no seed given")
-    if any(s < 0 or s >= 2**32 for s in seeds):
-        raise GanforgeError(f"bad --seeds {text!r}: seeds must be in 0..4294967295")
-    return seeds
+    return Seeds(ranges)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -64,7 +105,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     preset = args.preset
     cfg = get_preset(preset) if preset else None
     if args.dry_run:
-        return _dry_run(cfg or get_preset(DEFAULT_PRESET), overrides, args)
+        return _dry_run(cfg, overrides, args)
     if args.resume is None:
         cfg = apply_overrides(cfg or get_preset(DEFAULT_PRESET), overrides)
         overrides = []
@@ -84,20 +125,31 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _dry_run(cfg, overrides, args) -> int:
-    from ganforge.config import apply_overrides, to_json
-    from ganforge.data import load_dataset
+    """Everything ``train`` does before training (resume resolution, overrides, compatibility and
+    range checks, output folder check, data, networks), then print the config; writes nothing."""
     import torch
 
-    from ganforge.api import validate_experiment
+    from ganforge.api import plan_run
+    from ganforge.config import to_json
+    from ganforge.data import load_dataset
+    from ganforge.outputs import check_writable_dir
     from ganforge.recipes import RECIPES, DatasetInfo
 
-    cfg = apply_overrides(cfg, overrides)
-    validate_experiment(cfg)
+    plan = plan_run(cfg, out=args.out, resume=args.resume, overrides=overrides)
+    cfg = plan.config
+    if plan.run_dir is not None:
+        check_writable_dir(plan.run_dir, "run directory", probe=False)
+    else:
+        check_writable_dir(args.out, "--out", probe=False)
     ds = load_dataset(cfg.data)
     # The recipe builds every network it trains (on the CPU, nothing written), so the counts are the
     # family's own: G and D here, more nets for families that have them.
     recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), torch.device("cpu"), torch.Generator())
     print(to_json(cfg))
+    if plan.note:
+        print(plan.note)
+    if plan.run_dir is not None:
+        print(f"resume: would continue {plan.run_dir} from {plan.resume_kimg:g} kimg to {cfg.train.total_kimg:g} kimg")
     print(f"dataset: {ds.name}: {len(ds)} images, {ds.channels}x{ds.resolution}x{ds.resolution}, "
           f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else ""))
     for name, net in recipe.nets.items():
@@ -111,15 +163,59 @@ def _dry_run(cfg, overrides, args) -> int:
 # generate
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def _existing_outputs(out: Path, seeds: Seeds) -> list[Path]:
+    """Files in ``out`` named like the output of one of ``seeds``: one listing of the folder, then
+    a range test per file, so a huge seed range costs no more than the folder's contents."""
+    if not out.is_dir():
+        return []
+    found = []
+    with os.scandir(out) as it:
+        for entry in it:
+            m = re.fullmatch(r"seed(\d+)\.png", entry.name)
+            if m and entry.name == f"seed{int(m[1]):04d}.png" and int(m[1]) in seeds:
+                found.append(out / entry.name)
+    return sorted(found)
+
+
+def _latent_batches(G, seeds, batch_size: int, class_idx, device):
+    """(seeds, z, c) batches; each seed's latent (and random class) comes from its own generator,
+    so a seed gives the same latent whatever else is generated with it."""
+    import itertools
+
     import torch
 
+    it = iter(seeds)
+    while True:
+        chunk = list(itertools.islice(it, batch_size))
+        if not chunk:
+            return
+        zs, cs = [], []
+        for s in chunk:
+            g = torch.Generator().manual_seed(s)
+            zs.append(torch.randn(1, G.z_dim, generator=g))
+            if G.num_classes:
+                cs.append(class_idx if class_idx is not None else int(torch.randint(G.num_classes, (1,), generator=g)))
+        c = torch.tensor(cs, device=device) if G.num_classes else None
+        yield chunk, torch.cat(zs).to(device), c
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
     from ganforge.api import load_generator
-    from ganforge.synthesis.images import save_grid, save_image, to_uint8
-    from ganforge.training.trainer import resolve_device
+    from ganforge.devices import resolve_device
+    from ganforge.outputs import check_writable_dir, make_dir, write_file
+    from ganforge.synthesis.images import _pil, grid_image, to_uint8
 
     seeds = parse_seeds(args.seeds)
-    device = resolve_device(args.device)
+    count = len(seeds)
+    if args.grid and count > GRID_MAX:
+        raise GanforgeError(f"--grid with {count} seeds ({args.seeds!r}): a grid holds at most {GRID_MAX} "
+                            f"images; give fewer seeds or leave out --grid to write one file per seed")
+    if not 1 <= args.batch_size <= GRID_MAX:
+        raise GanforgeError(f"--batch-size must be an integer >= 1 and <= {GRID_MAX}, got {args.batch_size}")
+    device = resolve_device(args.device, "--device")
     G = load_generator(args.model, device=device)
     if args.class_idx is not None:
         if G.num_classes == 0:
@@ -128,29 +224,54 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             raise GanforgeError(f"--class {args.class_idx} out of range: the model has classes "
                                 f"0..{G.num_classes - 1}")
     out = Path(args.out)
-    targets = [out / "grid.png"] if args.grid else [out / f"seed{s:04d}.png" for s in seeds]
-    existing = [t for t in targets if t.exists()]
+    check_writable_dir(out, "--out")
+    if args.grid:
+        existing = [out / "grid.png"] if (out / "grid.png").exists() else []
+    else:
+        seeds = seeds.unique()  # one file per seed; a repeated seed would only rewrite its own file
+        count = len(seeds)
+        existing = _existing_outputs(out, seeds)
     if existing and not args.overwrite:
         raise GanforgeError(f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
                             f"pass --overwrite or choose another --out")
-    images = []
-    with torch.no_grad():
-        for s in seeds:
-            g = torch.Generator().manual_seed(s)
-            z = torch.randn(1, G.z_dim, generator=g).to(device)
-            c = None
-            if G.num_classes:
-                cls = args.class_idx if args.class_idx is not None else int(torch.randint(G.num_classes, (1,), generator=g))
-                c = torch.tensor([cls], device=device)
-            images.append(to_uint8(G(z, c)).cpu())
-    imgs = torch.cat(images)
+    make_dir(out, "--out")
+    written = 0
+    grid_images = []
+    bar = tqdm(total=count, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True)
+    try:
+        with torch.no_grad():
+            for chunk, z, c in _latent_batches(G, seeds, args.batch_size, args.class_idx, device):
+                imgs = to_uint8(G(z, c)).cpu()
+                if args.grid:
+                    grid_images.append(imgs)
+                else:
+                    for s, img in zip(chunk, imgs):
+                        path = out / f"seed{s:04d}.png"
+                        try:
+                            write_file(path, lambda f, img=img: _pil(img).save(f, format="PNG"),
+                                       overwrite=args.overwrite)
+                        except FileExistsError:
+                            raise GanforgeError(f"{path} appeared while generating; stopped without "
+                                                f"overwriting it ({written} of {count} images written)") from None
+                        written += 1
+                bar.update(len(chunk))
+    except GanforgeError as e:
+        if written:
+            raise type(e)(f"{e} ({written} of {count} images were written before it)") from None
+        raise
+    finally:
+        bar.close()
     if args.grid:
-        path = save_grid(imgs, targets[0], scale=max(1, 64 // G.img_resolution))
-        print(f"wrote {path} ({len(seeds)} images)")
+        path = out / "grid.png"
+        grid = torch.cat(grid_images)
+        img = grid_image(grid, scale=max(1, 64 // G.img_resolution))
+        try:
+            write_file(path, lambda f: img.save(f, format="PNG"), overwrite=args.overwrite)
+        except FileExistsError:
+            raise GanforgeError(f"{path} appeared while generating; stopped without overwriting it") from None
+        print(f"wrote {path} ({count} images)")
     else:
-        for img, t in zip(imgs, targets):
-            save_image(img, t)
-        print(f"wrote {len(targets)} images to {out}")
+        print(f"wrote {written} images to {out}")
     return 0
 
 
@@ -264,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    g.add_argument("--batch-size", type=int, default=1,
+                   help="images per forward pass (default 1: each seed's image is then bit-identical whatever "
+                        "other seeds are generated with it; larger batches are faster but may differ in the "
+                        "last bit, i.e. by one level in a few pixels)")
     g.set_defaults(func=_cmd_generate)
 
     pr = sub.add_parser("presets", help="list the presets")

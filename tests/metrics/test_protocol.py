@@ -199,3 +199,43 @@ def test_compute_user_errors(helpers, data, tmp_path):
         compute(["fid1k"], helpers.TinyGenerator(), data, batch_size=0, cache_dir=tmp_path)
     with pytest.raises(GanforgeError, match="lacks the attribute 'z_dim'"):
         compute(["fid1k"], torch.nn.Identity(), data, cache_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- a name's sample count is kept
+
+
+def test_compute_between_refuses_fewer_generated_images_than_the_name_promises(data, tmp_path):
+    ext = CountingExtractor()
+    with pytest.raises(GanforgeError) as e:
+        compute_between(["fid10k"], data, _blobs(50, seed=9), extractor=ext, cache_dir=tmp_path)
+    assert str(e.value) == ("metric 'fid10k' needs 10000 generated images but the generated set has 50; add images "
+                            "(N counts thousands, so the smallest, 'fid1k', needs 1000)")
+    assert ext.images_seen == 0  # refused before any work
+    for names, needle in ((["kid2k"], "e.g. 'kid1k'"), (["pr2k3"], "e.g. 'pr1k3'"), (["is2k"], "e.g. 'is1k'"),
+                          (["msssim"], "e.g. 'msssim1k'"), (["swd2k"], "e.g. 'swd1k'")):
+        with pytest.raises(GanforgeError, match=f"needs .* generated images but the generated set has 1500; .*{needle}"):
+            compute_between(names, data, _blobs(1500, seed=9), extractor=ext, cache_dir=tmp_path)
+
+
+def test_precision_recall_uses_n_generated_even_with_few_references(helpers, tmp_path):
+    small = helpers.make_dataset(_blobs(300), name="small")
+    (pr,) = compute(["pr1k3"], helpers.TinyGenerator(), small, extractor=PoolExtractor(), cache_dir=tmp_path)
+    assert (pr.num_gen, pr.num_real) == (1000, 300)  # N generated; min(N, |data|) references
+    (pr,) = compute_between(["pr1k3"], small, _blobs(1000, seed=9), extractor=PoolExtractor(), cache_dir=tmp_path)
+    assert (pr.num_gen, pr.num_real) == (1000, 300)
+
+
+def test_swd_with_a_count_needs_as_many_references_the_bare_form_takes_what_there_is(helpers, data, tmp_path):
+    with pytest.raises(GanforgeError, match=r"metric 'swd2k' compares 2000 generated with as many reference images, "
+                                            r"but only 1200 reference images are available .* e.g. 'swd1k'"):
+        compute(["swd2k"], helpers.TinyGenerator(), data, cache_dir=tmp_path)
+    with pytest.raises(GanforgeError, match=r"only 500 reference images"):
+        compute_between(["swd1k"], data, _blobs(1000, seed=9), cache_dir=tmp_path, num_real=500)
+    (swd,) = compute_between(["swd"], data, _blobs(700, seed=9), cache_dir=tmp_path)
+    assert swd.num_gen == swd.num_real == 700  # documented: min(16384, references, generated)
+
+
+def test_compute_seed_must_fit_numpy(helpers, data, tmp_path):
+    for seed in (-1, 2**32, True):
+        with pytest.raises(GanforgeError, match=r"seed must be an integer >= 0 and <= 4294967295"):
+            compute(["kid1k"], helpers.TinyGenerator(), data, seed=seed, cache_dir=tmp_path)

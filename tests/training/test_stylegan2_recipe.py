@@ -106,9 +106,10 @@ def test_generating_fakes_for_d_tracks_the_w_average(tiny_dataset):
 
 @pytest.mark.parametrize("key,value,needle", [
     ("model.g_arch", "fancy", "unknown model.g_arch 'fancy'; valid choices: orig, skip, resnet"),
-    ("loss.pl_decay", 0.0, "loss.pl_decay must be in (0, 1]"),
-    ("loss.style_mixing_prob", 1.5, "loss.style_mixing_prob must be in [0, 1]"),
-    ("loss.r1_interval", 0, "loss.r1_interval must be >= 1"),
+    ("loss.pl_decay", 0.0, "loss.pl_decay must be a finite number > 0 and <= 1, got 0.0"),
+    ("loss.style_mixing_prob", 1.5, "loss.style_mixing_prob must be a finite number >= 0 and <= 1"),
+    ("loss.r1_interval", 0, "loss.r1_interval must be an integer >= 1"),
+    ("train.batch_size", 1, "smaller than loss.pl_batch_shrink=2"),
     ("optim.name", "rmsprop", "trains with Adam only"),
 ])
 def test_bad_family_values_are_one_clear_error(key, value, needle):

@@ -90,8 +90,8 @@ def test_interrupted_save_leaves_previous_checkpoint_loadable(tmp_path, tiny_dat
     before = ckpt.list_checkpoints(r.run_dir)
     assert before
 
-    def dying_save(obj, path, *a, **k):
-        Path(path).write_bytes(b"half a checkpoint")
+    def dying_save(obj, f, *a, **k):
+        f.write(b"half a checkpoint")
         raise KeyboardInterrupt  # killed mid-write
 
     monkeypatch.setattr(torch, "save", dying_save)
@@ -246,7 +246,7 @@ def test_tensorboard_scalars_written(tmp_path, tiny_dataset):
 
 
 def test_bad_config_writes_no_run_directory(tmp_path, tiny_dataset):
-    with pytest.raises(GanforgeError, match="train.batch_size must be > 0"):
+    with pytest.raises(GanforgeError, match="train.batch_size must be an integer >= 1"):
         ganforge.train(tiny_cfg(steps=2, **{"train.batch_size": 0}), out=tmp_path, dataset=tiny_dataset)
     with pytest.raises(GanforgeError, match="data.use_labels"):
         ganforge.train(tiny_cfg("dcgan-cond-tiny", steps=2, **{"data.use_labels": False}), out=tmp_path,

@@ -16,6 +16,9 @@ from pathlib import Path
 
 from ganforge.errors import GanforgeError
 
+BATCH_MAX = 65536  # the same bound as train.batch_size
+SEED_MAX = 2**32 - 1  # numpy.random.RandomState (KID's subsets) takes seeds below 2**32
+
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -44,15 +47,10 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _device(name: str) -> str:
-    import torch
+    """``--device`` -> a device name available here (the same rules and message as train.device)."""
+    from ganforge.devices import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise GanforgeError(f"--device {name}: CUDA is not available on this machine; use --device cpu")
-    if name != "cpu" and not name.startswith("cuda") and name != "mps":
-        raise GanforgeError(f"unknown device {name!r}; valid choices: auto, cpu, cuda, cuda:N")
-    return name
+    return str(resolve_device(name, "--device"))
 
 
 def _fmt(v) -> str:
@@ -85,14 +83,23 @@ def run_eval(args) -> int:
     from ganforge.metrics.protocol import compute, compute_between, parse_metrics
 
     parse_metrics(args.metrics)  # validate names before loading anything
-    if args.batch_size < 1:
-        raise GanforgeError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if not 1 <= args.batch_size <= BATCH_MAX:
+        raise GanforgeError(f"--batch-size must be an integer >= 1 and <= {BATCH_MAX}, got {args.batch_size}")
+    if not 0 <= args.seed <= SEED_MAX:
+        raise GanforgeError(f"--seed must be an integer >= 0 and <= {SEED_MAX}, got {args.seed}")
+    if args.num_real is not None and args.num_real < 2:
+        raise GanforgeError(f"--num-real must be an integer >= 2, got {args.num_real}")
     out = Path(args.json) if args.json else None
     if out is not None:
+        if out.is_dir():
+            raise GanforgeError(f"--json {str(out)!r} is a folder; give a file name, e.g. {str(out / 'metrics.json')!r}")
         if out.exists() and not args.overwrite:
             raise GanforgeError(f"--json {str(out)!r} already exists; pass --overwrite to replace it")
         if not out.parent.exists():
             raise GanforgeError(f"--json: folder {str(out.parent)!r} does not exist")
+        from ganforge.outputs import check_writable_dir
+
+        check_writable_dir(out.parent, "--json", shown=out)  # before the (long) computation
     folders = (args.real is not None, args.fake is not None)
     if any(folders) and not all(folders):
         raise GanforgeError("--real and --fake must be given together")
@@ -129,11 +136,11 @@ def run_eval(args) -> int:
 
     print(format_table(records))
     if out is not None:
-        mode = "w" if args.overwrite else "x"
-        try:
-            with open(out, mode) as f:
-                json.dump([r.to_dict() for r in records], f, indent=2)
-                f.write("\n")
+        from ganforge.outputs import write_file
+
+        text = json.dumps([r.to_dict() for r in records], indent=2) + "\n"
+        try:  # a failed write (full disk) leaves no partial file and an --overwrite target as it was
+            write_file(out, lambda f: f.write(text.encode()), overwrite=args.overwrite)
         except FileExistsError:
             raise GanforgeError(f"--json {str(out)!r} already exists; pass --overwrite to replace it") from None
         print(f"wrote {out}", file=sys.stderr)

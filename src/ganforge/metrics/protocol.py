@@ -100,6 +100,14 @@ class ParsedMetric:
     spec: MetricSpec
     n: int
     k: int | None = None
+    explicit_n: bool = True  # False for the bare forms (swd, msssim, ppl_z, ...) that use default_n
+
+    def with_thousands(self, t: int) -> str:
+        """This metric's name with N = ``t`` (e.g. fid10k -> fid2k, pr10k3 -> pr2k3, swd -> swd2k)."""
+        if self.explicit_n:
+            return re.sub(r"\d+k", f"{t}k", self.name, count=1)
+        head, sep, tail = self.name.partition("_")
+        return f"{head}{t}k{sep}{tail}"
 
 
 def parse_metric(name: str) -> ParsedMetric:
@@ -117,7 +125,7 @@ def parse_metric(name: str) -> ParsedMetric:
         k = int(g["k"]) if g.get("k") else None
         if k is not None and k < 1:
             raise GanforgeError(f"metric {text!r}: the neighbourhood size must be >= 1")
-        return ParsedMetric(text, spec, n, k)
+        return ParsedMetric(text, spec, n, k, explicit_n=bool(g.get("n")))
     raise GanforgeError(
         f"unknown metric {text!r}; valid forms: {', '.join(METRICS.names())} "
         "(N = thousands of samples, e.g. fid10k, kid2k, pr10k3, is10k, ppl2k_z, swd8k)"
@@ -236,6 +244,16 @@ def _resolve_device(device) -> str | torch.device:
     return device
 
 
+def _check_common(batch_size, num_real, seed) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise GanforgeError(f"batch_size must be >= 1, got {batch_size!r}")
+    if num_real is not None and (isinstance(num_real, bool) or not isinstance(num_real, int) or num_real < 2):
+        raise GanforgeError(f"num_real must be >= 2, got {num_real!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise GanforgeError(f"seed must be an integer >= 0 and <= {2**32 - 1} (KID seeds numpy's RandomState), "
+                            f"got {seed!r}")
+
+
 def _check_shapes(G, dataset) -> None:
     c, h, w = (int(s) for s in dataset.images_u8.shape[1:])
     gc, gr = getattr(G, "img_channels", None), getattr(G, "img_resolution", None)
@@ -261,6 +279,7 @@ class _Evaluator:
         self._inception_weights = inception_weights
         self._extractor = None
         self._gen_memo: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        self.fake_count: int | None = None  # size of a fixed generated set (compute_between); None: a generator
 
     @property
     def extractor(self):
@@ -329,7 +348,7 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
         return res.mean, len(gf), len(rf), {"std": res.std, "num_subsets": 100, "subset_size": size}
     if kind == "pr":
         nr = ev.real_count(n)
-        gf, _ = ev.gen_embed(min(n, nr) if not ev.num_real else n)
+        gf, _ = ev.gen_embed(n)
         rf, _ = ev.real_embed(nr)
         pr = precision_recall_from_features(rf, gf, k=pm.k, device=ev.device)
         return {"precision": pr["precision"], "recall": pr["recall"]}, len(gf), len(rf), {"k": pm.k}
@@ -354,8 +373,10 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
         return value, n, 0, out
     if kind == "swd":
         count = ev.real_count(n)
+        if pm.explicit_n and count < n:
+            raise GanforgeError(_too_few_real(pm, count))
         gen = ev.gen_images(count)
-        if gen.shape[0] < count:
+        if gen.shape[0] < count:  # bare "swd" from a fixed image set: as many as both sides have
             count = gen.shape[0]
         real = ev.real_images(count)
         return swd_from_images(real, gen[:count], seed=ev.seed), count, count, {"nhoods_per_image": 128, "nhood_size": 7, "projections": "4 x 128"}
@@ -366,6 +387,30 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
         real_value = msssim_diversity(ev.real_images(nr), num_pairs=n, seed=ev.seed)
         return value, len(gen), nr, {"num_pairs": n, "real_msssim": real_value}
     raise AssertionError(kind)
+
+
+def _generated_needed(pm: ParsedMetric, ev: "_Evaluator", available: int | None = None) -> int:
+    """Generated images metric ``pm`` uses: its N, except the bare ``swd`` which takes
+    min(16384, reference images[, generated images available])."""
+    if pm.spec.kind == "swd" and not pm.explicit_n:
+        count = ev.real_count(pm.n)
+        return count if available is None else min(count, available)
+    return pm.n
+
+
+def _too_few_generated(pm: ParsedMetric, want: int, have: int) -> str:
+    if have >= 1000:
+        hint = f"add images, or name a count the set can give, e.g. {pm.with_thousands(have // 1000)!r}"
+    else:
+        hint = f"add images (N counts thousands, so the smallest, {pm.with_thousands(1)!r}, needs 1000)"
+    return f"metric {pm.name!r} needs {want} generated images but the generated set has {have}; {hint}"
+
+
+def _too_few_real(pm: ParsedMetric, have: int) -> str:
+    hint = (f"e.g. {pm.with_thousands(have // 1000)!r}" if have >= 1000
+            else f"or the bare 'swd' (as many as both sets have)")
+    return (f"metric {pm.name!r} compares {pm.n} generated with as many reference images, but only {have} "
+            f"reference images are available (the data set or --num-real); use a smaller N, {hint}")
 
 
 def _split_of(dataset) -> str | None:
@@ -383,6 +428,9 @@ def _evaluate(parsed, ev: _Evaluator, G, dataset, seed) -> list[MetricRecord]:
     for pm in parsed:
         t0 = time.perf_counter()
         value, num_gen, num_real, details = _run_one(ev, pm, G)
+        want = _generated_needed(pm, ev, ev.fake_count)
+        if num_gen != want:  # a metric name promises its sample count; never report fewer silently
+            raise GanforgeError(_too_few_generated(pm, want, num_gen))
         uses = pm.spec.uses_extractor
         ext = ev.extractor if uses else None
         records.append(
@@ -428,10 +476,7 @@ def compute(
     num_real: cap on reference images (default: all for FID/KID, N for PR/SWD).
     """
     parsed = parse_metrics(names)
-    if batch_size < 1:
-        raise GanforgeError(f"batch_size must be >= 1, got {batch_size}")
-    if num_real is not None and num_real < 2:
-        raise GanforgeError(f"num_real must be >= 2, got {num_real}")
+    _check_common(batch_size, num_real, seed)
     _check_shapes(generator, dataset)
     device = _resolve_device(device)
     from ganforge.metrics.generation import iter_generated
@@ -475,6 +520,7 @@ def compute_between(
     for pm in parsed:
         if pm.spec.kind.startswith("ppl"):
             raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
+    _check_common(batch_size, num_real, seed)
     device = _resolve_device(device)
 
     def fake(n):
@@ -485,4 +531,11 @@ def compute_between(
         real_dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
         num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights,
     )  # fmt: skip
+    have = ev.fake_count = int(fake_images_u8.shape[0])
+    for pm in parsed:  # before any work: every metric gets the sample count its name promises
+        want = _generated_needed(pm, ev, available=have)
+        if have < want:
+            raise GanforgeError(_too_few_generated(pm, want, have))
+        if pm.spec.kind == "swd" and pm.explicit_n and ev.real_count(pm.n) < pm.n:
+            raise GanforgeError(_too_few_real(pm, ev.real_count(pm.n)))
     return _evaluate(parsed, ev, None, real_dataset, seed)

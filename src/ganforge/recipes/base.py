@@ -93,6 +93,8 @@ class Recipe:
     generator: str = "G"
     # The dataclass types of this family's config sections ("model", "loss"); see ganforge.config.
     config_sections: dict[str, type] = {}
+    # One type/choice/range rule (ganforge.validation) per key of those sections, e.g. "model.z_dim".
+    config_rules: dict[str, Any] = {}
 
     def __init__(self, cfg: Experiment, dataset_info: Any, device: torch.device, rng: torch.Generator):
         self.cfg, self.info, self.device, self.rng = cfg, dataset_info, device, rng
@@ -108,7 +110,8 @@ class Recipe:
 
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
-        """Check the family sections' choices and ranges; raise GanforgeError naming the key."""
+        """Rules between fields that ``config_rules`` (one field at a time) cannot express; raise a
+        GanforgeError naming the keys. Runs after every field passed its own rule."""
 
     @classmethod
     def summary(cls, cfg: Experiment) -> tuple[str, str]:

@@ -19,6 +19,7 @@ from ganforge.errors import GanforgeError, choices_error
 from ganforge.losses import ADVERSARIAL_LOSSES, gradient_penalty, r1_penalty, r2_penalty
 from ganforge.models import build_discriminator, build_generator
 from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe
+from ganforge.validation import CLASSIC_RULES
 
 OPTIMIZERS = ("adam", "rmsprop")
 
@@ -39,27 +40,13 @@ class GANRecipe(Recipe):
 
     config_sections = {"model": ModelConfig, "loss": LossConfig}
 
+    config_rules = CLASSIC_RULES
+
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
-        from ganforge.models import DISCRIMINATORS, GENERATORS
-
-        m, lc = cfg.model, cfg.loss
-        GENERATORS.get(m.g_arch)
-        DISCRIMINATORS.get(m.d_arch)
-        ADVERSARIAL_LOSSES.get(lc.kind)
-        if m.d_norm not in ("batch", "layer", None):
-            raise GanforgeError(f"unknown model.d_norm {m.d_norm!r}; valid choices: batch, layer, none")
-        for key, value in (("loss.n_critic", lc.n_critic), ("model.z_dim", m.z_dim),
-                           ("model.g_width", m.g_width), ("model.d_width", m.d_width)):
-            if not value > 0:
-                raise GanforgeError(f"{key} must be > 0, got {value!r}")
-        if cfg.train.compile and m.spectral_norm:
+        if cfg.train.compile and cfg.model.spectral_norm:
             raise GanforgeError("train.compile does not work with model.spectral_norm=true (the spectral-norm "
                                 "parametrization updates its power-iteration vectors in place); set train.compile=")
-        for key, value in (("loss.gp_weight", lc.gp_weight), ("loss.r1_gamma", lc.r1_gamma),
-                           ("loss.r2_gamma", lc.r2_gamma), ("loss.clip_value", lc.clip_value)):
-            if value is not None and not value > 0:
-                raise GanforgeError(f"{key} must be > 0 or none (disabled), got {value!r}")
 
     @classmethod
     def summary(cls, cfg: Experiment) -> tuple[str, str]:

@@ -43,6 +43,8 @@ from ganforge.nn.equalized import downsample, upsample
 from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe, StepContext
 from ganforge.recipes.gan import make_optimizer
 from ganforge.recipes.growth import GrowthSchedule
+from ganforge.validation import (BATCH_MAX, KIMG_MAX, N_CRITIC_MAX, RESOLUTION_MAX, Z_DIM_MAX, Choice, Flag, Int,
+                                 Num, Positive)
 
 LOSS_KINDS = ("wasserstein", "nonsat")
 
@@ -196,19 +198,38 @@ def stage_reals(img: torch.Tensor, lod: int, alpha: float) -> torch.Tensor:
     return upsample(x, 2 ** lod)
 
 
+_PROGRESSIVE_RULES = {
+    "model.z_dim": Int(1, Z_DIM_MAX),
+    "model.fmap_base": Int(1, 2**20),
+    "model.fmap_max": Int(1, 8192),
+    "model.mbstd_group": Int(1, BATCH_MAX, none_ok=True),
+    "model.mbstd_channels": Int(1, 64),
+    "model.conditional": Flag(),
+    "model.progressive": Flag(),
+    "model.lod_initial_resolution": Int(4, RESOLUTION_MAX),
+    "model.lod_training_kimg": Num(0.0, KIMG_MAX),
+    "model.lod_transition_kimg": Num(0.0, KIMG_MAX),
+    "model.reset_optimizer": Flag(),
+    "loss.kind": Choice(LOSS_KINDS),
+    "loss.gp_weight": Positive(none_ok=True),
+    "loss.drift": Positive(none_ok=True),
+    "loss.r1_gamma": Positive(none_ok=True),
+    "loss.n_critic": Int(1, N_CRITIC_MAX),
+}
+_STYLE_RULES = {
+    **_PROGRESSIVE_RULES,
+    "model.w_dim": Int(1, Z_DIM_MAX),
+    "model.map_layers": Int(1, 64),
+    "model.map_lr_mult": Positive(),
+    "model.w_avg_beta": Num(0.0, 1.0),
+    "model.truncation_cutoff": Int(1, 1024, none_ok=True),
+    "loss.style_mixing_prob": Num(0.0, 1.0, none_ok=True),
+}
+
+
 def _check_common(cfg: Experiment, recipe: str) -> None:
-    m, lc = cfg.model, cfg.loss
-    if lc.kind not in LOSS_KINDS:
-        raise GanforgeError(f"unknown loss.kind {lc.kind!r}; valid choices: {', '.join(LOSS_KINDS)}")
-    for key, value in (("model.z_dim", m.z_dim), ("model.fmap_base", m.fmap_base), ("model.fmap_max", m.fmap_max),
-                       ("model.mbstd_channels", m.mbstd_channels), ("loss.n_critic", lc.n_critic)):
-        if not value >= 1:
-            raise GanforgeError(f"{key} must be >= 1, got {value!r}")
-    if m.mbstd_group is not None and not m.mbstd_group >= 1:
-        raise GanforgeError(f"model.mbstd_group must be >= 1 or none, got {m.mbstd_group!r}")
-    for key, value in (("loss.gp_weight", lc.gp_weight), ("loss.drift", lc.drift), ("loss.r1_gamma", lc.r1_gamma)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise GanforgeError(f"{key} must be a finite number > 0 or none (disabled), got {value!r}")
+    """Rules between fields (each field alone is checked by ``config_rules``)."""
+    m = cfg.model
     r0 = m.lod_initial_resolution
     if r0 < 4 or r0 & (r0 - 1):
         raise GanforgeError(f"model.lod_initial_resolution must be a power of two >= 4, got {r0!r}")
@@ -386,6 +407,7 @@ class ProGANRecipe(_ProgressiveRecipe):
 
     name = "progan"
     config_sections = {"model": ProGANModel, "loss": ProGANLoss}
+    config_rules = _PROGRESSIVE_RULES
 
     @classmethod
     def _builders(cls):
@@ -406,6 +428,7 @@ class StyleGANRecipe(_ProgressiveRecipe):
 
     name = "stylegan"
     config_sections = {"model": StyleGANModel, "loss": StyleGANLoss}
+    config_rules = _STYLE_RULES
 
     @classmethod
     def _builders(cls):
@@ -414,19 +437,6 @@ class StyleGANRecipe(_ProgressiveRecipe):
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
         _check_common(cfg, "stylegan")
-        m, lc = cfg.model, cfg.loss
-        for key, value in (("model.w_dim", m.w_dim), ("model.map_layers", m.map_layers)):
-            if not value >= 1:
-                raise GanforgeError(f"{key} must be >= 1, got {value!r}")
-        if not (math.isfinite(m.map_lr_mult) and m.map_lr_mult > 0):
-            raise GanforgeError(f"model.map_lr_mult must be a finite number > 0, got {m.map_lr_mult!r}")
-        if not 0 <= m.w_avg_beta <= 1:
-            raise GanforgeError(f"model.w_avg_beta must be in [0, 1], got {m.w_avg_beta!r}")
-        if m.truncation_cutoff is not None and not m.truncation_cutoff >= 1:
-            raise GanforgeError(f"model.truncation_cutoff must be >= 1 or none (all styles), got {m.truncation_cutoff!r}")
-        p = lc.style_mixing_prob
-        if p is not None and not 0 <= p <= 1:
-            raise GanforgeError(f"loss.style_mixing_prob must be in [0, 1] or none, got {p!r}")
 
     @classmethod
     def summary(cls, cfg: Experiment) -> tuple[str, str]:

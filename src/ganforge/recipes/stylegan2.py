@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ganforge.config import Experiment
 from ganforge.errors import GanforgeError
 from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe
+from ganforge.validation import BATCH_MAX, Z_DIM_MAX, Choice, Flag, Int, Num, Positive
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 
@@ -129,37 +130,35 @@ class StyleGAN2Recipe(Recipe):
 
     config_sections = {"model": StyleGAN2Model, "loss": StyleGAN2Loss}
 
+    config_rules = {
+        "model.z_dim": Int(1, Z_DIM_MAX),
+        "model.w_dim": Int(1, Z_DIM_MAX),
+        "model.map_layers": Int(1, 64),
+        "model.map_lr_mult": Positive(),
+        "model.cbase": Int(1, 2**20),
+        "model.cmax": Int(1, 8192),
+        "model.g_arch": Choice(ARCHITECTURES),
+        "model.d_arch": Choice(ARCHITECTURES),
+        "model.mbstd_group": Int(1, BATCH_MAX, none_ok=True),
+        "model.mbstd_channels": Int(1, 64),
+        "model.conv_clamp": Positive(none_ok=True),
+        "model.num_fp16_res": Int(0, 16),
+        "model.conditional": Flag(),
+        "loss.r1_gamma": Num(0.0),
+        "loss.r1_interval": Int(1, 10_000),
+        "loss.pl_weight": Positive(none_ok=True),
+        "loss.pl_interval": Int(1, 10_000),
+        "loss.pl_batch_shrink": Int(1, BATCH_MAX),
+        "loss.pl_decay": Num(0.0, 1.0, lo_open=True),
+        "loss.style_mixing_prob": Num(0.0, 1.0, none_ok=True),
+    }
+
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
-        m, lc = cfg.model, cfg.loss
-        for key, value in (("model.g_arch", m.g_arch), ("model.d_arch", m.d_arch)):
-            if value not in ARCHITECTURES:
-                raise GanforgeError(f"unknown {key} {value!r}; valid choices: {', '.join(ARCHITECTURES)}")
         if cfg.optim.name != "adam":
             raise GanforgeError(f"recipe stylegan2 trains with Adam only; got optim.name={cfg.optim.name!r} "
                                 f"(valid choices: adam)")
-        for key, value in (("model.z_dim", m.z_dim), ("model.w_dim", m.w_dim), ("model.map_layers", m.map_layers),
-                           ("model.cbase", m.cbase), ("model.cmax", m.cmax), ("model.mbstd_channels", m.mbstd_channels),
-                           ("loss.r1_interval", lc.r1_interval), ("loss.pl_interval", lc.pl_interval),
-                           ("loss.pl_batch_shrink", lc.pl_batch_shrink)):
-            if not value >= 1:
-                raise GanforgeError(f"{key} must be >= 1, got {value!r}")
-        for key, value in (("model.map_lr_mult", m.map_lr_mult), ("model.conv_clamp", m.conv_clamp),
-                           ("loss.pl_weight", lc.pl_weight)):
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise GanforgeError(f"{key} must be a finite number > 0" + (" or none" if key != "model.map_lr_mult"
-                                                                              else "") + f", got {value!r}")
-        if m.mbstd_group is not None and not m.mbstd_group >= 1:
-            raise GanforgeError(f"model.mbstd_group must be >= 1 or none, got {m.mbstd_group!r}")
-        if not m.num_fp16_res >= 0:
-            raise GanforgeError(f"model.num_fp16_res must be >= 0, got {m.num_fp16_res!r}")
-        if not (math.isfinite(lc.r1_gamma) and lc.r1_gamma >= 0):
-            raise GanforgeError(f"loss.r1_gamma must be a finite number >= 0 (0 disables R1), got {lc.r1_gamma!r}")
-        if not 0 < lc.pl_decay <= 1:
-            raise GanforgeError(f"loss.pl_decay must be in (0, 1], got {lc.pl_decay!r}")
-        p = lc.style_mixing_prob
-        if p is not None and not 0 <= p <= 1:
-            raise GanforgeError(f"loss.style_mixing_prob must be in [0, 1] or none, got {p!r}")
+        lc = cfg.loss
         if lc.pl_weight is not None and cfg.train.batch_size < lc.pl_batch_shrink:
             raise GanforgeError(f"train.batch_size={cfg.train.batch_size} is smaller than loss.pl_batch_shrink="
                                 f"{lc.pl_batch_shrink}: the path-length batch would be empty")

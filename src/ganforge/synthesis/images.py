@@ -35,11 +35,17 @@ def make_grid(images_u8: torch.Tensor, cols: int | None = None, pad: int = 2) ->
     return grid
 
 
-def save_grid(images_u8: torch.Tensor, path: str | Path, cols: int | None = None, scale: int = 1) -> Path:
-    """Write a tiled grid PNG; ``scale`` enlarges small images (nearest neighbour) for viewing."""
+def grid_image(images_u8: torch.Tensor, cols: int | None = None, scale: int = 1) -> Image.Image:
+    """The tiled grid as a PIL image; ``scale`` enlarges small images (nearest neighbour) for viewing."""
     img = _pil(make_grid(images_u8, cols))
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    return img
+
+
+def save_grid(images_u8: torch.Tensor, path: str | Path, cols: int | None = None, scale: int = 1) -> Path:
+    """Write a tiled grid PNG; ``scale`` enlarges small images (nearest neighbour) for viewing."""
+    img = grid_image(images_u8, cols, scale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
-from ganforge.errors import GanforgeError
+from ganforge.errors import GanforgeError, OutputError, output_error
 
 CKPT_DIR = "checkpoints"
 CKPT_RE = re.compile(r"^state-(\d{9})\.pt$")
@@ -32,17 +33,24 @@ EXPORT_JSON = "model.json"
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)``, fsync, then rename onto ``path``. On failure the temp file is removed."""
+    """Call ``write(tmp_path)``, fsync, then rename onto ``path``. On failure the temp file is removed
+    and ``path`` is untouched; an ``OSError`` (full disk, read-only folder) is re-raised as an
+    ``OutputError`` naming ``path`` and the reason (still an ``OSError`` for callers that catch those)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+    except BaseException as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(e, OSError) and not isinstance(e, OutputError):
+            raise output_error(path, e) from None
         raise
     try:  # make the rename itself durable
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -73,7 +81,14 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 def save_checkpoint(run_dir: Path, cur_nimg: int, state: dict[str, Any], keep: int = 2) -> Path:
     """Write ``state`` as the checkpoint for ``cur_nimg``; then delete all but the newest ``keep``."""
     path = checkpoint_path(run_dir, cur_nimg)
-    atomic_write(path, lambda p: torch.save(state, p))
+
+    def write(tmp: Path) -> None:
+        # Through a Python file object: torch's own path writer reports a full disk as a RuntimeError
+        # ("unexpected pos ..."); Python's file reports OSError(ENOSPC), which atomic_write names.
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+
+    atomic_write(path, write)
     for old in list_checkpoints(run_dir)[:-max(keep, 1)]:
         old.unlink(missing_ok=True)
     return path
@@ -120,7 +135,8 @@ def save_export(dest_dir: Path, net: torch.nn.Module, meta: dict[str, Any], stem
     jpath = dest_dir / (f"{stem}.json" if stem else EXPORT_JSON)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
     text = json.dumps(meta, indent=2, sort_keys=True)
-    atomic_write(weights, lambda p: save_file(tensors, str(p), metadata={"ganforge": text}))
+    data = save_safetensors(tensors, metadata={"ganforge": text})  # bytes; written by Python (OSError on failure)
+    atomic_write(weights, lambda p: p.write_bytes(data))
     atomic_write_text(jpath, text + "\n")
     return weights
 

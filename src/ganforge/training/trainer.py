@@ -58,16 +58,10 @@ class TrainResult:
     interrupted: bool = False
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise GanforgeError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise GanforgeError(f"device {name!r} requested but CUDA is not available; use train.device=cpu")
-    return dev
+def resolve_device(name: str, what: str = "train.device") -> torch.device:
+    from ganforge.devices import resolve_device as _resolve  # one message for train, generate and eval
+
+    return _resolve(name, what)
 
 
 def _dist_info() -> tuple[int, int]:

@@ -1,0 +1,306 @@
+"""Type, choice and range checks for every field of an ``Experiment``, run before any work.
+
+``RULES`` holds one rule per dotted config key (a test fails when a field has none), so a value that
+would crash later (inside torch, after the dataset loaded, hours into training) stops up front with
+one ``GanforgeError`` naming the key, the value and what is allowed. ``validate_experiment`` first
+checks each value against its declared type (``bool`` is not an ``int``, an ``int`` field rejects
+floats), then its rule, then the few rules that tie fields together.
+
+The bounds below are sanity limits, far above any sensible setting, that catch typos and values
+whose cost is unbounded (a z_dim of 10**9 allocates terabytes; a total_kimg of inf never ends):
+
+* lengths in kimg (``train.total_kimg``, ``train.tick_kimg``, ``train.ema_halflife_kimg``,
+  ``metrics.interval_kimg``): finite, > 0 and <= 1e7 kimg (10 billion images; the longest published
+  GAN runs, StyleGAN2 on FFHQ/LSUN, are 25-50 thousand kimg). ``total_kimg`` is at least 0.001
+  (one image), below which nothing would be trained.
+* ``train.seed``: 0 .. 2**32-1. The KID metric seeds ``numpy.random.RandomState``, which takes
+  exactly that range; torch's generators accept < 2**64 and the derived seeds (seed + 7,
+  seed + 1000 * rank, seed * 1_000_003 + epoch in the sampler) stay far below that.
+* ``train.batch_size``: 1 .. 65536 (BigGAN's 2048 is the largest in common use).
+* ``train.grid_size``: 1 .. 4096 images (a 64 x 64 grid; also ``ganforge generate --grid``'s limit).
+* ``model.z_dim``: 1 .. 8192; ``model.g_width`` / ``model.d_width``: 1 .. 1024 (published models of
+  these families use 64-256); ``loss.n_critic``: 1 .. 100 (WGAN uses 5).
+* ``data.resolution``: 1 .. 4096 px (the architectures support up to 128).
+* learning rates: finite and > 0; Adam betas: >= 0 and < 1 (torch's own domain, checked for RMSprop
+  too, which ignores them); penalty weights and ``loss.clip_value``: finite and > 0, or none.
+* counts without a natural ceiling (``train.snapshot_ticks``, ``train.keep_checkpoints``,
+  ``train.max_bad_steps``): >= 1; ``data.device_cache_max_bytes``: >= 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import typing
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Callable
+
+from ganforge.config import Experiment, _check_typed
+from ganforge.errors import GanforgeError, choices_error
+
+KIMG_MAX = 1e7
+SEED_MAX = 2**32 - 1
+BATCH_MAX = 65536
+GRID_MAX = 4096
+Z_DIM_MAX = 8192
+WIDTH_MAX = 1024
+N_CRITIC_MAX = 100
+RESOLUTION_MAX = 4096
+NUM_CLASSES_MAX = 100_000
+
+
+def _fmt(x: float) -> str:
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e16:
+        return str(int(x))
+    return str(x)
+
+
+class Rule:
+    def check(self, key: str, value: Any) -> None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Num(Rule):
+    """A number in a range; ``none_ok`` when None means "disabled"."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+    none_ok: bool = False
+
+    def describe(self) -> str:
+        parts = []
+        if self.lo is not None:
+            parts.append(f"{'>' if self.lo_open else '>='} {_fmt(self.lo)}")
+        if self.hi is not None:
+            parts.append(f"{'<' if self.hi_open else '<='} {_fmt(self.hi)}")
+        text = ("an integer" if self.integer else "a finite number") + (" " + " and ".join(parts) if parts else "")
+        return text + (", or none (disabled)" if self.none_ok else "")
+
+    def check(self, key: str, value: Any) -> None:
+        if value is None and self.none_ok:
+            return
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if ok and self.lo is not None:
+            ok = value > self.lo if self.lo_open else value >= self.lo
+        if ok and self.hi is not None:
+            ok = value < self.hi if self.hi_open else value <= self.hi
+        if not ok:
+            raise GanforgeError(f"{key} must be {self.describe()}, got {value!r}")
+
+
+def Int(lo: int, hi: int | None = None, none_ok: bool = False) -> Num:
+    return Num(lo, hi, integer=True, none_ok=none_ok)
+
+
+def Positive(hi: float | None = None, none_ok: bool = False) -> Num:
+    return Num(0.0, hi, lo_open=True, none_ok=none_ok)
+
+
+@dataclass(frozen=True)
+class Choice(Rule):
+    choices: tuple
+
+    def check(self, key: str, value: Any) -> None:
+        if value not in self.choices:
+            raise GanforgeError(f"unknown {key} {value!r}; valid choices: "
+                                + ", ".join("none" if v is None else str(v) for v in self.choices))
+
+
+@dataclass(frozen=True)
+class Registered(Rule):
+    """A name in a registry, found through ``where`` ("module:ATTRIBUTE"), imported on first use."""
+
+    where: str
+    none_ok: bool = False
+
+    def check(self, key: str, value: Any) -> None:
+        if value is None and self.none_ok:
+            return
+        import importlib
+
+        module, attr = self.where.split(":")
+        registry = getattr(importlib.import_module(module), attr)
+        if value not in registry:
+            raise choices_error(key, value, list(registry.names()) + (["none"] if self.none_ok else []))
+
+
+@dataclass(frozen=True)
+class Text(Rule):
+    """A non-empty string (or None when ``none_ok``)."""
+
+    none_ok: bool = False
+
+    def check(self, key: str, value: Any) -> None:
+        if value is None and self.none_ok:
+            return
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            raise GanforgeError(f"{key} must be a non-empty text" + (" or none" if self.none_ok else "")
+                                + f", got {value!r}")
+
+
+@dataclass(frozen=True)
+class Name(Rule):
+    """A name used in file names: letters, digits, '.', '_', '+', '-', starting with a letter or digit."""
+
+    def check(self, key: str, value: Any) -> None:
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}", value):
+            raise GanforgeError(f"{key} must be 1-100 letters, digits, '.', '_', '+' or '-' starting with a "
+                                f"letter or digit (it names the run directory), got {value!r}")
+
+
+@dataclass(frozen=True)
+class Flag(Rule):
+    """A boolean; the declared-type check already rejects everything else."""
+
+    def check(self, key: str, value: Any) -> None:
+        if not isinstance(value, bool):
+            raise GanforgeError(f"bad value {value!r} for {key}: expected a boolean (true/false)")
+
+
+@dataclass(frozen=True)
+class Device(Rule):
+    def check(self, key: str, value: Any) -> None:
+        from ganforge.devices import resolve_device
+
+        resolve_device(value, key)
+
+
+@dataclass(frozen=True)
+class Each(Rule):
+    """Every item of a tuple satisfies ``item`` (a rule or a callable(key, value))."""
+
+    item: Rule | Callable[[str, Any], None]
+
+    def check(self, key: str, value: Any) -> None:
+        for v in value:
+            (self.item.check if isinstance(self.item, Rule) else self.item)(key, v)
+
+
+def _metric_name(key: str, value: Any) -> None:
+    from ganforge.metrics.protocol import parse_metric
+
+    try:
+        parse_metric(value)
+    except GanforgeError as e:
+        raise GanforgeError(f"{key}: {e}") from None
+
+
+KIMG = Positive(KIMG_MAX)
+
+# Rules of the sections every experiment has. The family sections (model.*, loss.*) get theirs from
+# the recipe (``Recipe.config_rules``); ``rules_for`` joins the two.
+COMMON_RULES: dict[str, Rule] = {
+    "preset": Name(),
+    "recipe": Registered("ganforge.recipes:RECIPES"),
+    "data.name": Text(),
+    "data.root": Text(none_ok=True),
+    "data.split": Choice(("train", "test")),
+    "data.resolution": Int(1, RESOLUTION_MAX, none_ok=True),
+    "data.resize": Choice(("crop", "pad", "stretch")),
+    "data.channels": Choice((1, 3, None)),
+    "data.on_bad_image": Choice(("error", "skip")),
+    "data.use_labels": Flag(),
+    "data.device_cache_max_bytes": Int(0),
+    "data.max_file_bytes": Int(1),
+    "data.max_image_pixels": Int(1),
+    "optim.name": Choice(("adam", "rmsprop")),
+    "optim.g_lr": Positive(),
+    "optim.d_lr": Positive(),
+    "optim.beta1": Num(0.0, 1.0, hi_open=True),
+    "optim.beta2": Num(0.0, 1.0, hi_open=True),
+    "train.batch_size": Int(1, BATCH_MAX),
+    "train.total_kimg": Num(0.001, KIMG_MAX),
+    "train.tick_kimg": KIMG,
+    "train.snapshot_ticks": Int(1),
+    "train.seed": Int(0, SEED_MAX),
+    "train.ema_halflife_kimg": Positive(KIMG_MAX, none_ok=True),
+    "train.ema_rampup": Num(0.0, none_ok=True),
+    "train.device": Device(),
+    "train.mixed_precision": Flag(),
+    "train.compile": Each(Choice(("cuda", "cpu"))),
+    "train.max_bad_steps": Int(1),
+    "train.grid_size": Int(1, GRID_MAX),
+    "train.tensorboard": Flag(),
+    "train.keep_checkpoints": Int(1),
+    "train.progress": Flag(),
+    "metrics.names": Each(_metric_name),
+    "metrics.interval_kimg": Positive(KIMG_MAX, none_ok=True),
+    "metrics.extractor": Registered("ganforge.metrics.extractors:EXTRACTORS", none_ok=True),
+}
+
+# The classic family's sections (recipe "gan"); ``GANRecipe.config_rules`` is this table.
+CLASSIC_RULES: dict[str, Rule] = {
+    "model.g_arch": Registered("ganforge.models:GENERATORS"),
+    "model.d_arch": Registered("ganforge.models:DISCRIMINATORS"),
+    "model.z_dim": Int(1, Z_DIM_MAX),
+    "model.g_width": Int(1, WIDTH_MAX),
+    "model.d_width": Int(1, WIDTH_MAX),
+    "model.d_norm": Choice(("batch", "layer", None)),
+    "model.spectral_norm": Flag(),
+    "model.conditional": Flag(),
+    "loss.kind": Registered("ganforge.losses:ADVERSARIAL_LOSSES"),
+    "loss.gp_weight": Positive(none_ok=True),
+    "loss.r1_gamma": Positive(none_ok=True),
+    "loss.r2_gamma": Positive(none_ok=True),
+    "loss.clip_value": Positive(none_ok=True),
+    "loss.n_critic": Int(1, N_CRITIC_MAX),
+}
+
+
+def rules_for(recipe: str) -> dict[str, Rule]:
+    """Every rule that applies to an experiment of ``recipe``: the common ones and the family's."""
+    from ganforge.recipes import RECIPES
+
+    return {**COMMON_RULES, **RECIPES.get(recipe).config_rules}
+
+
+def _leaves(obj: Any, prefix: str = ""):
+    """(key, value, declared type) of every leaf field."""
+    hints = typing.get_type_hints(type(obj))
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        if is_dataclass(v):
+            yield from _leaves(v, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", v, hints[f.name]
+
+
+def check_field(key: str, value: Any, tp: Any = None, rules: dict[str, Rule] | None = None) -> None:
+    """Check one field: its declared type (when ``tp`` is given), then its rule (from ``rules``,
+    default: the common and the classic family's)."""
+    if tp is not None:
+        _check_typed(value, tp, key)
+    rule = (rules if rules is not None else {**COMMON_RULES, **CLASSIC_RULES}).get(key)
+    if rule is not None:  # tests/test_validation.py requires a rule for every field of every family
+        rule.check(key, value)
+
+
+def validate_experiment(cfg: Experiment) -> None:
+    """Check every field of ``cfg`` (type, choice, range) and the rules between fields.
+
+    Raises a ``GanforgeError`` naming the first offending key and value with what is allowed.
+    """
+    if not isinstance(cfg, Experiment):
+        raise GanforgeError(f"expected an Experiment config, got {type(cfg).__name__}")
+    from ganforge.recipes import RECIPES
+
+    if not isinstance(cfg.recipe, str) or cfg.recipe not in RECIPES:
+        COMMON_RULES["recipe"].check("recipe", cfg.recipe)
+    recipe = RECIPES.get(cfg.recipe)
+    rules = rules_for(cfg.recipe)
+    for key, value, tp in _leaves(cfg):
+        check_field(key, value, tp, rules)
+    if getattr(cfg.model, "conditional", False) and not cfg.data.use_labels:
+        raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true and use a "
+                            "labelled dataset (built-in, or sub-folders as classes)")
+    if cfg.train.tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise GanforgeError("train.tensorboard=true needs the tensorboard package: "
+                                "pip install 'ganforge[tensorboard]', or set train.tensorboard=false")
+    recipe.validate_config(cfg)  # what only the family knows: rules between its fields
