@@ -215,8 +215,25 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                             f"images; give fewer seeds or leave out --grid to write one file per seed")
     if not 1 <= args.batch_size <= GRID_MAX:
         raise GanforgeError(f"--batch-size must be an integer >= 1 and <= {GRID_MAX}, got {args.batch_size}")
+    from ganforge.synthesis.style import check_noise_mode, check_psi, require_style_based
+
+    style_asked = args.psi is not None or args.noise_mode is not None or args.trunc_cutoff is not None
+    if args.psi is not None:
+        check_psi(args.psi)
+    if args.noise_mode is not None:
+        check_noise_mode(args.noise_mode)
+    if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
+        raise GanforgeError(f"--trunc-cutoff must be an integer >= 0, got {args.trunc_cutoff}")
     device = resolve_device(args.device, "--device")
     G = load_generator(args.model, device=device)
+    style_kwargs = {}
+    if style_asked:
+        require_style_based(G, "--psi / --trunc-cutoff / --noise-mode")
+    if hasattr(G, "mapping") and hasattr(G, "synthesis"):
+        # Style-based models: constant noise by default, as the official generate script, so a seed
+        # names one image.
+        style_kwargs = {"truncation_psi": 1.0 if args.psi is None else args.psi,
+                        "truncation_cutoff": args.trunc_cutoff, "noise_mode": args.noise_mode or "const"}
     if args.class_idx is not None:
         if G.num_classes == 0:
             raise GanforgeError(f"--class {args.class_idx} given but the model is unconditional")
@@ -241,7 +258,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     try:
         with torch.no_grad():
             for chunk, z, c in _latent_batches(G, seeds, args.batch_size, args.class_idx, device):
-                imgs = to_uint8(G(z, c)).cpu()
+                imgs = to_uint8(G(z, c, **style_kwargs)).cpu()
                 if args.grid:
                     grid_images.append(imgs)
                 else:
@@ -383,6 +400,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="output folder")
     g.add_argument("--grid", action="store_true", help="write one grid.png instead of one file per seed")
     g.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
+    g.add_argument("--psi", type=float, default=None,
+                   help="truncation psi for style-based models (1: none, 0: the W-mean image)")
+    g.add_argument("--trunc-cutoff", type=int, default=None,
+                   help="truncate only the style layers below this index (style-based models)")
+    g.add_argument("--noise-mode", default=None,
+                   help="random, const (default for style-based models) or none")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files")
     g.add_argument("--batch-size", type=int, default=1,

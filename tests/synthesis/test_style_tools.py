@@ -181,3 +181,29 @@ def test_cli_tool_bad_values(sg2_run, tmp_path, capsys, args, needle):
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_generate_with_psi_zero_gives_one_image_for_every_seed(sg2_run, tmp_path):
+    from PIL import ImageChops
+
+    assert main(["generate", "--model", str(sg2_run), "--seeds", "0-3", "--psi", "0", "--out", str(tmp_path / "a")]) == 0
+    imgs = [Image.open(tmp_path / "a" / f"seed{s:04d}.png") for s in range(4)]
+    assert all(ImageChops.difference(imgs[0], im).getbbox() is None for im in imgs[1:])
+    assert main(["generate", "--model", str(sg2_run), "--seeds", "0-1", "--out", str(tmp_path / "b")]) == 0
+    a, b = Image.open(tmp_path / "b" / "seed0000.png"), Image.open(tmp_path / "b" / "seed0001.png")
+    assert ImageChops.difference(a, b).getbbox() is not None  # psi 1: seeds differ
+    # Const noise by default: the same seed gives the same image twice.
+    assert main(["generate", "--model", str(sg2_run), "--seeds", "0-1", "--out", str(tmp_path / "c")]) == 0
+    assert (tmp_path / "b" / "seed0000.png").read_bytes() == (tmp_path / "c" / "seed0000.png").read_bytes()
+
+
+def test_generate_psi_needs_a_style_based_model_and_a_finite_value(sg2_run, tmp_path, tiny_dataset, capsys):
+    cfg = ganforge.get_preset("dcgan-tiny")
+    r = ganforge.train(cfg, out=tmp_path / "runs", dataset=tiny_dataset,
+                       overrides={"train.total_kimg": cfg.train.batch_size / 1000})
+    capsys.readouterr()
+    assert main(["generate", "--model", str(r.run_dir), "--psi", "0.7", "--out", str(tmp_path / "o")]) == 2
+    assert "needs a style-based generator" in capsys.readouterr().err
+    assert main(["generate", "--model", str(sg2_run), "--psi", "nan", "--out", str(tmp_path / "o")]) == 2
+    assert "bad truncation psi nan" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
