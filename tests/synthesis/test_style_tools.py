@@ -207,3 +207,21 @@ def test_generate_psi_needs_a_style_based_model_and_a_finite_value(sg2_run, tmp_
     assert main(["generate", "--model", str(sg2_run), "--psi", "nan", "--out", str(tmp_path / "o")]) == 2
     assert "bad truncation psi nan" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_tools_work_on_the_first_stylegan_too():
+    from ganforge.models.stylegan import StyleGANGenerator
+
+    torch.manual_seed(0)
+    G1 = StyleGANGenerator(z_dim=16, w_dim=16, img_resolution=32, img_channels=1, map_layers=2, fmap_base=64,
+                           fmap_max=16).eval()
+    with torch.no_grad():
+        G1.mapping.w_avg.normal_()
+    assert G1.layer_resolutions == [4, 4, 8, 8, 16, 16, 32, 32]
+    assert style.style_groups(G1) == {"coarse": [0, 1, 2, 3], "middle": [4, 5], "fine": [6, 7]}
+    grid = style.truncation_sweep(G1, [0, 1], [1.0, 0.0])
+    cells = grid_cells(grid)
+    assert torch.equal(cells[:, 0, 1], cells[:, 1, 1]) and not torch.equal(cells[:, 0, 0], cells[:, 1, 0])
+    mix = grid_cells(style.style_mixing_grid(G1, [0, 1], [2], [6, 7]))
+    assert mix.shape[1:3] == (3, 2)
+    assert style.interpolation_frames(G1, [0, 1], frames_per_step=2).shape[0] == 3

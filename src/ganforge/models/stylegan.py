@@ -149,6 +149,12 @@ class StyleGANGenerator(nn.Module):
         self.mapping = MappingNetwork(z_dim, w_dim, self.num_ws, num_classes, map_layers, map_lr_mult, w_avg_beta,
                                       truncation_cutoff)
 
+    @property
+    def layer_resolutions(self) -> list[int]:
+        """The resolution each style input acts at (two per level: 4, 4, 8, 8, ...), for the
+        latent-space tools' coarse / middle / fine groups."""
+        return [4 * 2 ** (i // 2) for i in range(self.num_ws)]
+
     def set_stage(self, lod: int, alpha: float) -> None:
         self.synthesis.set_stage(lod, alpha)
 
