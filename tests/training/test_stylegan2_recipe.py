@@ -147,3 +147,15 @@ def test_how_often_a_run_is_observed_does_not_change_it(tmp_path, tiny_dataset):
                           out=tmp_path / "b", dataset=tiny_dataset)
     assert len(every.stats) == 3 and len(rare.stats) == 1
     assert_states_equal(final_state(every.run_dir), final_state(rare.run_dir))
+
+
+def test_dry_run_prints_the_official_256_parameter_counts(image_folder, tmp_path, capsys, monkeypatch):
+    """The official --cfg=stylegan2 256 px networks: G 23.19 M and D 24.00 M parameters."""
+    from ganforge.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["train", "--preset", "stylegan2-official-256", "--data", str(image_folder), "--dry-run"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "G: stylegan2-skip, 23,191,522 parameters" in out and "D: stylegan2-resnet, 24,001,089 parameters" in out
+    assert not (tmp_path / "runs").exists()

@@ -14,9 +14,10 @@ StyleGAN (8 -> 32 px, two growths) at 120 kimg; both run 300 kimg, so at least 1
 full resolution. The batch is 64 throughout (the official one-GPU batch at 32 px; the official
 schedule uses 128 below 32 px, which a constant-batch trainer does not do).
 
-``*-folder256`` train at 256 px RGB with the papers' 600 + 600 kimg (grown after 7.2 M images for
-ProGAN, 6 M for StyleGAN) and batch 16 (official ProGAN's minibatch_base); the built-in
-Fashion-MNIST enlarged to 256 px RGB is the default data, pass ``--data DIR`` for a real folder.
+``*-folder{64,128,256}`` train at that size in RGB with the papers' 600 + 600 kimg per level (at 256
+px grown after 7.2 M images for ProGAN, 6 M for StyleGAN) and the official one-GPU batch for the
+size (32 at 64 px, 16 at 128 and 256 px); the built-in Fashion-MNIST enlarged to that size is the
+default data, pass ``--data DIR`` for a real folder.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from ganforge.presets import register_preset
 from ganforge.recipes.progressive import ProGANLoss, ProGANModel, StyleGANLoss, StyleGANModel
 
 FMNIST32 = DataConfig(name="fashion-mnist", resolution=32, resize="pad")
-FOLDER256 = DataConfig(name="fashion-mnist", resolution=256, resize="crop", channels=3)
 OFFICIAL_ADAM = OptimConfig(name="adam", g_lr=0.001, d_lr=0.001, beta1=0.0, beta2=0.99)
 # Plateau and fade lengths (kimg) of the 32 px presets; see the module docstring.
 FMNIST_GROWTH = dict(lod_training_kimg=30.0, lod_transition_kimg=30.0)
@@ -61,16 +61,22 @@ def stylegan_fmnist32_fixed() -> Experiment:
     return replace(e, model=replace(e.model, progressive=False))
 
 
-@register_preset("progan-folder256", "ProGAN at 256 px RGB, paper schedule (pass --data DIR)")
-def progan_folder256() -> Experiment:
-    return Experiment(recipe="progan", data=FOLDER256, model=ProGANModel(), loss=ProGANLoss(),
-                      optim=OFFICIAL_ADAM, train=_train(16, 12000, tick_kimg=40))
+def _folder(resolution: int) -> DataConfig:
+    return DataConfig(name="fashion-mnist", resolution=resolution, resize="crop", channels=3)
 
 
-@register_preset("stylegan-folder256", "StyleGAN at 256 px RGB, paper schedule (pass --data DIR)")
-def stylegan_folder256() -> Experiment:
-    return Experiment(recipe="stylegan", data=FOLDER256, model=StyleGANModel(), loss=StyleGANLoss(),
-                      optim=OFFICIAL_ADAM, train=_train(16, 12000, tick_kimg=40))
+# Batch per resolution as in the official one-GPU schedules (ProGAN's minibatch_base 16 gives 16 at
+# 128-256 px; 32 at 64 px).
+_FOLDER_BATCH = {64: 32, 128: 16, 256: 16}
+
+for _res, _batch in _FOLDER_BATCH.items():
+    register_preset(f"progan-folder{_res}", f"ProGAN at {_res} px RGB, paper schedule (pass --data DIR)")(
+        (lambda r, b: lambda: Experiment(recipe="progan", data=_folder(r), model=ProGANModel(), loss=ProGANLoss(),
+                                         optim=OFFICIAL_ADAM, train=_train(b, 12000, tick_kimg=40)))(_res, _batch))
+    register_preset(f"stylegan-folder{_res}", f"StyleGAN at {_res} px RGB, paper schedule (pass --data DIR)")(
+        (lambda r, b: lambda: Experiment(recipe="stylegan", data=_folder(r), model=StyleGANModel(),
+                                         loss=StyleGANLoss(), optim=OFFICIAL_ADAM,
+                                         train=_train(b, 12000, tick_kimg=40)))(_res, _batch))
 
 
 # ---- tiny presets for tests: 16 px, narrow networks, grown within eight steps of 8 images -----------

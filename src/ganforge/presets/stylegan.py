@@ -61,6 +61,15 @@ def stylegan2_official_256() -> Experiment:
                       resize="crop")
 
 
+# Image folders at 64 / 128 / 256 px: the official config's networks (cbase 16384 at these sizes,
+# map depth 2), batch 64 / 32 / 32 and R1 gamma from the StyleGAN2-ADA heuristic 0.0002 * res^2 /
+# batch (0.0128, 0.1024 and 0.4096, the last two rounded to 0.1 and 0.4); pass --data DIR.
+for _res, _batch, _gamma in ((64, 64, 0.0128), (128, 32, 0.1), (256, 32, 0.4)):
+    register_preset(f"stylegan2-folder{_res}", f"StyleGAN2 at {_res} px RGB for an image folder (pass --data DIR)")(
+        (lambda r, b, g: lambda: _stylegan2(r, 3, batch=b, gamma=g, cbase=16384, mbstd=4, lr=0.0025, kimg=25000,
+                                            fp16=4, resize="crop"))(_res, _batch, _gamma))
+
+
 @register_preset("stylegan2-tiny", "tiny StyleGAN2 for tests")
 def stylegan2_tiny() -> Experiment:
     e = _stylegan2(16, None, batch=8, gamma=0.01, cbase=256, mbstd=4, lr=0.0025, kimg=0.032)
