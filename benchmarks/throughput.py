@@ -28,7 +28,7 @@ from ganforge.training.trainer import Trainer
 
 def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_cache: dict) -> dict:
     cfg = apply_overrides(get_preset(name), overrides)
-    key = (cfg.data.name, cfg.data.resolution, cfg.data.resize, cfg.data.use_labels)
+    key = cfg.data  # frozen: presets that differ in any data setting (channels too) get their own copy
     if key not in dataset_cache:
         dataset_cache[key] = load_dataset(cfg.data)
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,9 +47,10 @@ def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_ca
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - start
         mem = torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else None
+        params = {k: sum(p.numel() for p in net.parameters()) for k, net in t.recipe.nets.items()}
     return {"preset": name, "batch_size": cfg.train.batch_size, "n_critic": getattr(cfg.loss, "n_critic", 1),
             "img_per_s": steps * cfg.train.batch_size / seconds, "ms_per_step": 1000 * seconds / steps,
-            "peak_gpu_mem_gib": mem, "steps": steps, "overrides": overrides}
+            "peak_gpu_mem_gib": mem, "steps": steps, "overrides": overrides, "params": params}
 
 
 def main() -> None:
@@ -70,12 +71,13 @@ def main() -> None:
     meta = {"device": device, "torch": torch.__version__, "ganforge": __version__,
             "date": datetime.date.today().isoformat(), "overrides": args.set}
     print(f"\n{meta}\n")
-    print("| preset | batch | n_critic | img/s | ms/step | peak GPU memory (GiB) |")
-    print("|---|---|---|---|---|---|")
+    print("| preset | batch | n_critic | img/s | ms/step | peak GPU memory (GiB) | parameters |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         mem = f"{r['peak_gpu_mem_gib']:.2f}" if r["peak_gpu_mem_gib"] is not None else "-"
+        params = ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in r["params"].items())
         print(f"| {r['preset']} | {r['batch_size']} | {r['n_critic']} | {r['img_per_s']:,.0f} | "
-              f"{r['ms_per_step']:.2f} | {mem} |")
+              f"{r['ms_per_step']:.2f} | {mem} | {params} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": rows}, f, indent=2)

@@ -111,7 +111,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         overrides = []
     result = api.train(cfg, out=args.out, resume=args.resume, overrides=overrides or None)
     print(f"run directory: {result.run_dir}")
-    print(f"trained to {result.cur_nimg / 1000:.1f} kimg in {result.steps} steps"
+    print(f"trained to {result.cur_nimg / 1000:g} kimg in {result.steps} steps"
           + (f" ({result.bad_steps} non-finite steps skipped)" if result.bad_steps else ""))
     samples = sample_grids(result.run_dir)  # by image count: fakes000001.200.png is after fakes000001.png
     if samples:
