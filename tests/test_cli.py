@@ -81,7 +81,7 @@ def test_train_generate_resume_end_to_end(tmp_path, image_folder, capsys):
     assert cfg["data"]["name"] == str(image_folder) and cfg["data"]["resolution"] == 16
     # Resume without naming the preset continues the same run to a longer target.
     code, stdout, _ = run_cli(["train", "--resume", "auto", "--out", str(out), "--kimg", "0.032"], capsys)
-    assert code == 0 and str(run) in stdout and "0.0 kimg in 4 steps" in stdout
+    assert code == 0 and str(run) in stdout and "trained to 0.032 kimg in 4 steps" in stdout
     assert not (out / "00001-dcgan-tiny").exists()
     # Generate: files per seed, then refuse to overwrite.
     gen_out = tmp_path / "gen"

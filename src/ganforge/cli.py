@@ -9,7 +9,6 @@ diverges exits 3; Ctrl-C writes a checkpoint and exits 130.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys

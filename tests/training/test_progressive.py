@@ -270,7 +270,7 @@ def test_stylegan_training_mixes_styles_within_the_layers_in_use(tiny_dataset, m
     for _ in range(20):
         w_avg = G.mapping.w_avg.clone()
         seen.clear()
-        recipe._generate(recipe._z(4), None)
+        recipe._generate(recipe.sample_z(4), None)
         ws1, ws2 = seen["ws"]
         mixed = seen["mixed"]
         cut = next(i for i in range(G.num_ws) if not torch.equal(mixed[:, i], ws1[:, i]))

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ganforge.config import Experiment
+from ganforge.errors import GanforgeError
 from ganforge.registry import Registry
 
 
@@ -123,6 +124,38 @@ class Recipe:
         """The family's generator for a model section and the dataset's interface sizes (used to
         rebuild exported generators)."""
         raise NotImplementedError
+
+    # -- helpers shared by the G/D families --
+
+    def check_labels(self, conditional: bool) -> None:
+        """A conditional model needs a labelled dataset (the data config's own check covers the CLI;
+        this one covers datasets handed to ``ganforge.train`` directly)."""
+        if conditional and self.info.num_classes == 0:
+            raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true "
+                                "and use a labelled dataset (built-in, or sub-folders as classes)")
+
+    def adopt(self, G: nn.Module, D: nn.Module, optimizers: dict[str, torch.optim.Optimizer]) -> None:
+        """Register a generator/discriminator pair (already on the device) and their optimizers: the
+        nets the trainer saves, the callables the losses use, the EMA of G when the config asks for
+        one, and the latent/label sizes ``sample_z`` / ``sample_c`` draw."""
+        self.G, self.D = G, D
+        self.nets = {"G": G, "D": D}
+        self.fwd = {"G": G, "D": D}
+        self.optimizers = optimizers
+        if self.cfg.train.ema_halflife_kimg is not None:
+            self.ema_sources = {"G_ema": "G"}
+        self.num_classes = int(G.num_classes)
+        self.z_dim = int(G.z_dim)
+
+    def sample_z(self, n: int) -> torch.Tensor:
+        """z [n, z_dim] ~ N(0, I) from the trainer's generator."""
+        return torch.randn(n, self.z_dim, device=self.device, generator=self.rng)
+
+    def sample_c(self, n: int) -> torch.Tensor | None:
+        """Uniform labels [n] for conditional models, None otherwise."""
+        if self.num_classes == 0:
+            return None
+        return torch.randint(0, self.num_classes, (n,), device=self.device, generator=self.rng)
 
     # -- per-run hooks --
 

@@ -66,34 +66,16 @@ class GANRecipe(Recipe):
     def __init__(self, cfg, dataset_info, device, rng):
         super().__init__(cfg, dataset_info, device, rng)
         m, lc, oc = cfg.model, cfg.loss, cfg.optim
-        if m.conditional and dataset_info.num_classes == 0:
-            raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true "
-                                "and use a labelled dataset (built-in, or sub-folders as classes)")
+        self.check_labels(m.conditional)
         if lc.n_critic < 1:
             raise GanforgeError(f"loss.n_critic must be >= 1, got {lc.n_critic}")
         self.adv = ADVERSARIAL_LOSSES.get(lc.kind)
         sizes = dict(resolution=dataset_info.resolution, channels=dataset_info.channels,
                      num_classes=dataset_info.num_classes)
-        self.G = build_generator(m, **sizes).to(device)
-        self.D = build_discriminator(m, **sizes).to(device)
-        self.nets = {"G": self.G, "D": self.D}
-        self.fwd = {"G": self.G, "D": self.D}
-        self.optimizers = {
-            "G": make_optimizer(oc.name, self.G.parameters(), oc.g_lr, oc.beta1, oc.beta2, device),
-            "D": make_optimizer(oc.name, self.D.parameters(), oc.d_lr, oc.beta1, oc.beta2, device),
-        }
-        if cfg.train.ema_halflife_kimg is not None:
-            self.ema_sources = {"G_ema": "G"}
-        self.num_classes = self.G.num_classes
-        self.z_dim = self.G.z_dim
-
-    def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=self.device, generator=self.rng)
-
-    def _c(self, n: int) -> torch.Tensor | None:
-        if self.num_classes == 0:
-            return None
-        return torch.randint(0, self.num_classes, (n,), device=self.device, generator=self.rng)
+        G = build_generator(m, **sizes).to(device)
+        D = build_discriminator(m, **sizes).to(device)
+        self.adopt(G, D, {"G": make_optimizer(oc.name, G.parameters(), oc.g_lr, oc.beta1, oc.beta2, device),
+                          "D": make_optimizer(oc.name, D.parameters(), oc.d_lr, oc.beta1, oc.beta2, device)})
 
     def d_loss(self, batch: Batch | None):
         assert batch is not None
@@ -103,7 +85,7 @@ class GANRecipe(Recipe):
         n = batch.real_img.shape[0]
         c = batch.c if self.num_classes else None
         with torch.no_grad():
-            gen_img = G(self._z(n), c)
+            gen_img = G(self.sample_z(n), c)
         real_logits = D(batch.real_img, c)
         gen_logits = D(gen_img, c)
         terms = {"D/adv": self.adv.d_loss(real_logits, gen_logits)}
@@ -121,8 +103,8 @@ class GANRecipe(Recipe):
 
     def g_loss(self, batch: Batch | None):
         n = self.local_batch_size
-        c = self._c(n)
-        gen_logits = self.fwd["D"](self.fwd["G"](self._z(n), c), c)
+        c = self.sample_c(n)
+        gen_logits = self.fwd["D"](self.fwd["G"](self.sample_z(n), c), c)
         loss = self.adv.g_loss(gen_logits)
         return loss, {"G/adv": loss}
 

@@ -279,9 +279,7 @@ class _ProgressiveRecipe(Recipe):
     def __init__(self, cfg, dataset_info, device, rng):
         super().__init__(cfg, dataset_info, device, rng)
         m, oc = cfg.model, cfg.optim
-        if m.conditional and dataset_info.num_classes == 0:
-            raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true "
-                                "and use a labelled dataset (built-in, or sub-folders as classes)")
+        self.check_labels(m.conditional)
         r = dataset_info.resolution
         if r < 4 or r & (r - 1):
             raise GanforgeError(f"recipe {cfg.recipe} needs a power-of-two resolution >= 4, got {r} "
@@ -292,18 +290,10 @@ class _ProgressiveRecipe(Recipe):
         self.schedule = schedule_for(m, r)
         build_g, build_d = self._builders()
         sizes = dict(resolution=r, channels=dataset_info.channels, num_classes=dataset_info.num_classes)
-        self.G = build_g(m, **sizes).to(device)
-        self.D = build_d(m, **sizes).to(device)
-        self.nets = {"G": self.G, "D": self.D}
-        self.fwd = {"G": self.G, "D": self.D}
-        self.optimizers = {
-            "G": make_optimizer(oc.name, self.G.parameters(), oc.g_lr, oc.beta1, oc.beta2, device),
-            "D": make_optimizer(oc.name, self.D.parameters(), oc.d_lr, oc.beta1, oc.beta2, device),
-        }
-        if cfg.train.ema_halflife_kimg is not None:
-            self.ema_sources = {"G_ema": "G"}
-        self.num_classes = self.G.num_classes
-        self.z_dim = self.G.z_dim
+        G = build_g(m, **sizes).to(device)
+        D = build_d(m, **sizes).to(device)
+        self.adopt(G, D, {"G": make_optimizer(oc.name, G.parameters(), oc.g_lr, oc.beta1, oc.beta2, device),
+                          "D": make_optimizer(oc.name, D.parameters(), oc.d_lr, oc.beta1, oc.beta2, device)})
         # The stage whose optimizer state is current; set the networks to the first step's stage now,
         # so the EMA copy the trainer makes next starts from it.
         self.stage = self.schedule.stage(0)
@@ -341,14 +331,6 @@ class _ProgressiveRecipe(Recipe):
 
     # -- sampling --
 
-    def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=self.device, generator=self.rng)
-
-    def _c(self, n: int) -> torch.Tensor | None:
-        if self.num_classes == 0:
-            return None
-        return torch.randint(0, self.num_classes, (n,), device=self.device, generator=self.rng)
-
     def _generate(self, z: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         return self.fwd["G"](z, c, lod=self.lod, alpha=self.alpha)
 
@@ -364,7 +346,7 @@ class _ProgressiveRecipe(Recipe):
         c = batch.c if self.num_classes else None
         real = stage_reals(batch.real_img, self.lod, self.alpha)
         with torch.no_grad():
-            gen = self._generate(self._z(real.shape[0]), c)
+            gen = self._generate(self.sample_z(real.shape[0]), c)
         real_logits = self._D(real, c)
         gen_logits = self._D(gen, c)
         if lc.kind == "wasserstein":
@@ -386,8 +368,8 @@ class _ProgressiveRecipe(Recipe):
 
     def g_loss(self, batch: Batch | None):
         n = self.local_batch_size
-        c = self._c(n)
-        logits = self._D(self._generate(self._z(n), c), c)
+        c = self.sample_c(n)
+        logits = self._D(self._generate(self.sample_z(n), c), c)
         if self.cfg.loss.kind == "wasserstein":
             loss = -logits.mean()
         else:
@@ -457,7 +439,7 @@ class StyleGANRecipe(_ProgressiveRecipe):
             cutoff = torch.randint(1, cur_layers, (), device=self.device, generator=self.rng)
             keep = torch.rand((), device=self.device, generator=self.rng) >= p
             cutoff = torch.where(keep, torch.full_like(cutoff, cur_layers), cutoff)
-            ws2 = G.mapping(self._z(z.shape[0]), c)
+            ws2 = G.mapping(self.sample_z(z.shape[0]), c)
             mix = (torch.arange(ws.shape[1], device=self.device) >= cutoff)[None, :, None]
             ws = torch.where(mix, ws2, ws)
         return G.synthesis(ws, lod=self.lod, alpha=self.alpha)

@@ -182,40 +182,22 @@ class StyleGAN2Recipe(Recipe):
     def __init__(self, cfg, dataset_info, device, rng):
         super().__init__(cfg, dataset_info, device, rng)
         m, lc, oc = cfg.model, cfg.loss, cfg.optim
-        if m.conditional and dataset_info.num_classes == 0:
-            raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true "
-                                "and use a labelled dataset (built-in, or sub-folders as classes)")
+        self.check_labels(m.conditional)
         r = dataset_info.resolution
         if r < 4 or r & (r - 1):
             raise GanforgeError(f"recipe stylegan2 needs a power-of-two resolution >= 4, got {r} "
                                 f"(set data.resolution, e.g. 32, 64, 256)")
         sizes = dict(resolution=r, channels=dataset_info.channels, num_classes=dataset_info.num_classes)
-        self.G = build_generator(m, **sizes).to(device)
-        self.D = build_discriminator(m, **sizes).to(device)
-        self.nets = {"G": self.G, "D": self.D}
-        self.fwd = {"G": self.G, "D": self.D}
+        G = build_generator(m, **sizes).to(device)
+        D = build_discriminator(m, **sizes).to(device)
         g_interval = lc.pl_interval if lc.pl_weight is not None else 0
         d_interval = lc.r1_interval if lc.r1_gamma > 0 else 0
-        self.optimizers = {
-            "G": lazy_adam(self.G.parameters(), oc.g_lr, oc.beta1, oc.beta2, g_interval, device),
-            "D": lazy_adam(self.D.parameters(), oc.d_lr, oc.beta1, oc.beta2, d_interval, device),
-        }
-        if cfg.train.ema_halflife_kimg is not None:
-            self.ema_sources = {"G_ema": "G"}
-        self.num_classes = self.G.num_classes
-        self.z_dim = self.G.z_dim
+        self.adopt(G, D, {"G": lazy_adam(G.parameters(), oc.g_lr, oc.beta1, oc.beta2, g_interval, device),
+                          "D": lazy_adam(D.parameters(), oc.d_lr, oc.beta1, oc.beta2, d_interval, device)})
         self.pl_mean = torch.zeros([], device=device)
         self._pl_mean_next: torch.Tensor | None = None
 
     # -- sampling --
-
-    def _z(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.z_dim, device=self.device, generator=self.rng)
-
-    def _c(self, n: int) -> torch.Tensor | None:
-        if self.num_classes == 0:
-            return None
-        return torch.randint(0, self.num_classes, (n,), device=self.device, generator=self.rng)
 
     def _mapping(self, z: torch.Tensor, c: torch.Tensor | None, update_emas: bool) -> torch.Tensor:
         """ws [N, num_ws, w_dim] with style mixing: with probability ``style_mixing_prob`` the layers
@@ -228,7 +210,7 @@ class StyleGAN2Recipe(Recipe):
             cutoff = torch.randint(1, num_ws, (), device=self.device, generator=self.rng)
             keep = torch.rand((), device=self.device, generator=self.rng) >= p
             cutoff = torch.where(keep, torch.full_like(cutoff, num_ws), cutoff)
-            ws2 = self.G.mapping(self._z(z.shape[0]), c, update_emas=False)
+            ws2 = self.G.mapping(self.sample_z(z.shape[0]), c, update_emas=False)
             mix = (torch.arange(num_ws, device=self.device) >= cutoff)[None, :, None]
             ws = torch.where(mix, ws2, ws)
         return ws
@@ -241,16 +223,16 @@ class StyleGAN2Recipe(Recipe):
 
     def g_main(self, batch: Batch | None):
         n = self.local_batch_size
-        c = self._c(n)
-        gen_img, _ = self._generate(self._z(n), c)
+        c = self.sample_c(n)
+        gen_img, _ = self._generate(self.sample_z(n), c)
         loss = F.softplus(-self.fwd["D"](gen_img, c)).mean()
         return loss, {"G/adv": loss}
 
     def g_pl(self, batch: Batch | None):
         lc = self.cfg.loss
         n = max(1, self.local_batch_size // lc.pl_batch_shrink)
-        c = self._c(n)
-        gen_img, ws = self._generate(self._z(n), c)
+        c = self.sample_c(n)
+        gen_img, ws = self._generate(self.sample_z(n), c)
         noise = torch.randn(gen_img.shape, device=self.device, generator=self.rng) / math.sqrt(
             gen_img.shape[2] * gen_img.shape[3])
         lengths = path_lengths(gen_img, ws, noise)
@@ -269,7 +251,7 @@ class StyleGAN2Recipe(Recipe):
         assert batch is not None
         c = batch.c if self.num_classes else None
         with torch.no_grad():
-            gen_img, _ = self._generate(self._z(batch.real_img.shape[0]), c, update_emas=True)
+            gen_img, _ = self._generate(self.sample_z(batch.real_img.shape[0]), c, update_emas=True)
         D = self.fwd["D"]
         gen_logits = D(gen_img, c)
         real_logits = D(batch.real_img, c)
