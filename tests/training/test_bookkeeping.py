@@ -16,35 +16,14 @@ import ganforge
 from ganforge.cli import main
 from ganforge.config import apply_overrides
 from ganforge.errors import GanforgeError
-from ganforge.metrics import EXTRACTORS
-from ganforge.metrics.extractors import TorchExtractor
 from ganforge.training import bookkeeping as bk
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.report import progress_gif, read_stats
 from ganforge.training.trainer import Trainer
 
-
-class _Pool4(TorchExtractor):
-    """A feature extractor that costs nothing, so metrics can run at every tick of a test."""
-
-    name = "test-pool4"
-    feature_dim = 16
-    num_logits = 0
-    resize = "adaptive average pool to 4x4"
-
-    @property
-    def weights_hash(self):
-        return "0" * 16
-
-    def _load(self):
-        return torch.nn.Identity()
-
-    def _forward(self, net, x):
-        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1) / 255, None
+from tests.training.test_training_metrics import Pool4  # noqa: F401  (registers the "test-pool4" extractor)
 
 
-if "test-pool4" not in EXTRACTORS:
-    EXTRACTORS.add("test-pool4", _Pool4)
 
 
 def one_step_ticks(total_steps: int, **over):

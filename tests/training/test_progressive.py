@@ -19,6 +19,8 @@ from ganforge.recipes.progressive import stage_reals
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.trainer import Trainer
 
+from tests.training.test_trainer import assert_states_equal
+
 BATCH = 8  # the tiny presets' batch; their schedule: 4 px at images 0-8, fade to 8 px at 16-24,
 # 8 px at 32-40, fade to 16 px at 48-56, 16 px from 64 on (see presets/progressive.py).
 
@@ -113,30 +115,6 @@ def tiny_cfg(name: str, steps: int, tick_steps: int = 1, **over):
                  "train.snapshot_ticks": 1000}
     overrides.update(over)
     return apply_overrides(cfg, overrides)
-
-
-def _flatten(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        elif isinstance(v, (list, tuple)):
-            out.update(_flatten(dict(enumerate(v)), f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
-def assert_states_equal(a: dict, b: dict):
-    for group in ("nets", "ema", "optimizers", "recipe", "rng"):
-        fa, fb = _flatten(a[group]), _flatten(b[group])
-        assert fa.keys() == fb.keys(), group
-        for k in fa:
-            if isinstance(fa[k], torch.Tensor):
-                assert torch.equal(fa[k], fb[k]), f"{group}/{k} differs"
-            else:
-                assert fa[k] == fb[k], f"{group}/{k} differs"
-    assert a["counters"] == b["counters"] and a["sampler"] == b["sampler"]
 
 
 def final_state(run_dir: Path) -> dict:
