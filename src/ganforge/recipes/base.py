@@ -134,6 +134,14 @@ class Recipe:
             raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true "
                                 "and use a labelled dataset (built-in, or sub-folders as classes)")
 
+    def require_power_of_two_resolution(self) -> int:
+        """The dataset's resolution, which networks that double it per block need as 2^k >= 4."""
+        r = self.info.resolution
+        if r < 4 or r & (r - 1):
+            raise GanforgeError(f"recipe {self.cfg.recipe} needs a power-of-two resolution >= 4, got {r} "
+                                f"(set data.resolution, e.g. 32, 64, 256)")
+        return r
+
     def adopt(self, G: nn.Module, D: nn.Module, optimizers: dict[str, torch.optim.Optimizer]) -> None:
         """Register a generator/discriminator pair (already on the device) and their optimizers: the
         nets the trainer saves, the callables the losses use, the EMA of G when the config asks for

@@ -280,10 +280,7 @@ class _ProgressiveRecipe(Recipe):
         super().__init__(cfg, dataset_info, device, rng)
         m, oc = cfg.model, cfg.optim
         self.check_labels(m.conditional)
-        r = dataset_info.resolution
-        if r < 4 or r & (r - 1):
-            raise GanforgeError(f"recipe {cfg.recipe} needs a power-of-two resolution >= 4, got {r} "
-                                f"(set data.resolution, e.g. 32, 64, 256)")
+        r = self.require_power_of_two_resolution()
         if m.progressive and m.lod_initial_resolution > r:
             raise GanforgeError(f"model.lod_initial_resolution={m.lod_initial_resolution} exceeds the dataset's "
                                 f"resolution {r}")

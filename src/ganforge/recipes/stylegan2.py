@@ -183,10 +183,7 @@ class StyleGAN2Recipe(Recipe):
         super().__init__(cfg, dataset_info, device, rng)
         m, lc, oc = cfg.model, cfg.loss, cfg.optim
         self.check_labels(m.conditional)
-        r = dataset_info.resolution
-        if r < 4 or r & (r - 1):
-            raise GanforgeError(f"recipe stylegan2 needs a power-of-two resolution >= 4, got {r} "
-                                f"(set data.resolution, e.g. 32, 64, 256)")
+        r = self.require_power_of_two_resolution()
         sizes = dict(resolution=r, channels=dataset_info.channels, num_classes=dataset_info.num_classes)
         G = build_generator(m, **sizes).to(device)
         D = build_discriminator(m, **sizes).to(device)

@@ -63,14 +63,9 @@ def _targets(out: Path, names: list[str], overwrite: bool) -> list[Path]:
 
 
 def _save_png(img_u8, path: Path, scale: int = 1) -> Path:
-    from ganforge.synthesis.images import _pil
+    from ganforge.synthesis.images import to_image
 
-    im = _pil(img_u8)
-    if scale > 1:
-        from PIL import Image
-
-        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    im.save(path)
+    to_image(img_u8, scale).save(path)
     return path
 
 

@@ -35,12 +35,17 @@ def make_grid(images_u8: torch.Tensor, cols: int | None = None, pad: int = 2) ->
     return grid
 
 
-def grid_image(images_u8: torch.Tensor, cols: int | None = None, scale: int = 1) -> Image.Image:
-    """The tiled grid as a PIL image; ``scale`` enlarges small images (nearest neighbour) for viewing."""
-    img = _pil(make_grid(images_u8, cols))
+def to_image(image_u8: torch.Tensor, scale: int = 1) -> Image.Image:
+    """One uint8 [C, H, W] image as a PIL image; ``scale`` enlarges it (nearest neighbour) for viewing."""
+    img = _pil(image_u8)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     return img
+
+
+def grid_image(images_u8: torch.Tensor, cols: int | None = None, scale: int = 1) -> Image.Image:
+    """The tiled grid as a PIL image; ``scale`` enlarges small images (nearest neighbour) for viewing."""
+    return to_image(make_grid(images_u8, cols), scale)
 
 
 def save_grid(images_u8: torch.Tensor, path: str | Path, cols: int | None = None, scale: int = 1) -> Path:
