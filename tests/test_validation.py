@@ -73,6 +73,7 @@ BAD: dict[str, list] = {
     "metrics.names": [("fid",), ("fid10k", "lpips")],
     "metrics.interval_kimg": [0.0, NAN, INF],
     "metrics.extractor": ["nope"],
+    "metrics.protocol": ["TF", "nope", 1],
 }
 
 
@@ -155,6 +156,15 @@ def test_bad_value_is_refused_with_key_and_value(recipe, key, value):
                                        ("metrics.extractor", None), ("data.root", None)])
 def test_edges_of_the_ranges_are_accepted(key, value):
     validate_experiment(_set(get_preset("dcgan-tiny"), key, value))
+
+
+def test_protocol_is_checked_against_an_explicit_extractor():
+    base = _set(get_preset("dcgan-tiny"), "metrics.extractor", "fmnist-cnn")
+    with pytest.raises(GanforgeError, match="metrics.protocol 'tf' applies to the inception-v3-fid extractor; "
+                                            "'fmnist-cnn' has one fixed input pipeline"):
+        validate_experiment(_set(base, "metrics.protocol", "tf"))
+    ok = _set(_set(base, "metrics.extractor", "inception-v3-fid"), "metrics.protocol", "pytorch-fid")
+    validate_experiment(ok)
 
 
 def test_range_message_states_the_range():

@@ -433,11 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     dc.set_defaults(func=_cmd_data_check)
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
 
-    from ganforge.metrics.cli import add_eval_parser  # light: loads no weights
+    from ganforge.metrics.cli import add_convert_inception_parser, add_eval_parser  # light: loads no weights
     from ganforge.synthesis.cli import add_style_parsers
 
     add_eval_parser(sub)
     add_style_parsers(sub)
+    add_convert_inception_parser(sub)
 
     im = sub.add_parser("import", help="convert an official StyleGAN2 / StyleGAN2-ADA network-snapshot-*.pkl "
                                        "into a ganforge model folder (no code from the pickle runs)")

@@ -148,6 +148,9 @@ class MetricsConfig:
     interval_kimg: float | None = None
     # Feature extractor; None picks the default for the dataset.
     extractor: str | None = None
+    # Input pipeline of the inception-v3-fid extractor: "tf" (TensorFlow-compatible, as published FIDs) or
+    # "pytorch-fid"; None means "tf" there and is the only value other extractors take.
+    protocol: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from typing import Any, Callable
 
 from ganforge.config import Experiment, _check_typed
 from ganforge.errors import GanforgeError, choices_error
+from ganforge.metrics.inception import PROTOCOLS  # light: torch only, no weights
 
 KIMG_MAX = 1e7
 SEED_MAX = 2**32 - 1
@@ -230,6 +231,7 @@ COMMON_RULES: dict[str, Rule] = {
     "metrics.names": Each(_metric_name),
     "metrics.interval_kimg": Positive(KIMG_MAX, none_ok=True),
     "metrics.extractor": Registered("ganforge.metrics.extractors:EXTRACTORS", none_ok=True),
+    "metrics.protocol": Choice((*PROTOCOLS, None)),
 }
 
 # The classic family's sections (recipe "gan"); ``GANRecipe.config_rules`` is this table.
@@ -303,4 +305,8 @@ def validate_experiment(cfg: Experiment) -> None:
         if importlib.util.find_spec("tensorboard") is None:
             raise GanforgeError("train.tensorboard=true needs the tensorboard package: "
                                 "pip install 'ganforge[tensorboard]', or set train.tensorboard=false")
+    if cfg.metrics.extractor is not None:  # a default extractor is checked once the data is known (Trainer)
+        from ganforge.metrics.extractors import check_protocol
+
+        check_protocol(cfg.metrics.extractor, cfg.metrics.protocol, "metrics.protocol")
     recipe.validate_config(cfg)  # what only the family knows: rules between its fields

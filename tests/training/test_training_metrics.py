@@ -45,7 +45,7 @@ def test_metrics_during_training(tmp_path, tiny_dataset):
     records = [json.loads(line) for line in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert {rec["metric"] for rec in records} == {"fid1k", "kid1k"}
     assert all(rec["extractor"] == "test-pool4" and rec["dataset_hash"] == tiny_dataset.content_hash
-               for rec in records)
+               and rec["protocol"] == "native" for rec in records)
 
 
 @pytest.mark.parametrize("over,needle", [({"metrics.names": "fid"}, "fid"),
@@ -54,4 +54,16 @@ def test_bad_metric_config_is_refused_before_training(tmp_path, tiny_dataset, ov
     cfg = apply_overrides(ganforge.get_preset("dcgan-tiny"), over)
     with pytest.raises(GanforgeError, match=needle):
         ganforge.train(cfg, out=tmp_path, dataset=tiny_dataset)
+    assert not any(tmp_path.iterdir())
+
+
+def test_protocol_for_the_datas_default_extractor_is_checked_before_training(tmp_path):
+    from tests.conftest import make_dataset
+
+    data32 = make_dataset(resolution=32)  # 1-channel 32 px: the default extractor is fmnist-cnn, no protocols
+    cfg = apply_overrides(ganforge.get_preset("dcgan-tiny"), {
+        "data.resolution": 32, "metrics.names": "fid1k", "metrics.protocol": "tf"})
+    with pytest.raises(GanforgeError, match="metrics.protocol 'tf' applies to the inception-v3-fid extractor; "
+                                            "'fmnist-cnn' has one fixed input pipeline"):
+        ganforge.train(cfg, out=tmp_path, dataset=data32)
     assert not any(tmp_path.iterdir())

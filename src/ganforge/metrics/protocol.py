@@ -49,7 +49,7 @@ class MetricRecord:
     metric: str  # name as requested, e.g. "fid10k"
     value: Any  # float, or a dict for precision/recall and SWD
     extractor: str | None  # feature extractor name (None for SWD, MS-SSIM)
-    extractor_weights_hash: str | None  # first 16 hex of the weights' sha256
+    extractor_weights_hash: str | None  # first 16 hex of the weights' content hash (tensors, not file bytes)
     resize: str | None  # how images were brought to the extractor's input
     num_gen: int  # generated images used
     num_real: int  # real images used (0 if none)
@@ -57,6 +57,9 @@ class MetricRecord:
     real_split: str | None  # reference split ("train"/"test") if known
     dataset_hash: str | None  # content hash of the reference dataset
     seed: int
+    # the extractor's input pipeline: "tf" or "pytorch-fid" for inception-v3-fid, "native" for an
+    # extractor with one fixed pipeline (fmnist-cnn), None for metrics without extractor (SWD, MS-SSIM)
+    protocol: str | None = None
     ganforge_version: str = field(default_factory=_ganforge_version)
     wall_time_s: float = 0.0
     details: dict = field(default_factory=dict)  # std, k, subset sizes, PPL distance, ...
@@ -225,7 +228,7 @@ def real_feature_stats(dataset, extractor, count: int, *, cache_dir=None, batch_
 # compute
 
 
-def _resolve_extractor(extractor, dataset, inception_weights):
+def _resolve_extractor(extractor, dataset, inception_weights, protocol=None):
     from ganforge.metrics.extractors import default_extractor_name, get_extractor
 
     if extractor is None:
@@ -234,8 +237,19 @@ def _resolve_extractor(extractor, dataset, inception_weights):
         extractor = default_extractor_name(channels, res)
     if isinstance(extractor, str):
         weights = inception_weights if extractor == "inception-v3-fid" else None
-        return get_extractor(extractor, weights_path=weights)
+        return get_extractor(extractor, weights_path=weights, protocol=protocol)
+    if protocol is not None and getattr(extractor, "protocol", None) != protocol:
+        raise GanforgeError(f"protocol {protocol!r} was asked for, but the given extractor object uses "
+                            f"{getattr(extractor, 'protocol', None)!r}; build it with that protocol")
     return extractor
+
+
+def _check_protocol(protocol) -> None:
+    from ganforge.metrics.inception import PROTOCOLS
+
+    if protocol is not None and protocol not in PROTOCOLS:
+        raise GanforgeError(f"unknown protocol {protocol!r}; valid choices: {', '.join(PROTOCOLS)} "
+                            "(for the inception-v3-fid extractor)")
 
 
 def _resolve_device(device) -> str | torch.device:
@@ -267,7 +281,8 @@ def _check_shapes(G, dataset) -> None:
 class _Evaluator:
     """Shared state of one compute call: extractor, generated-feature memo, real-feature access."""
 
-    def __init__(self, dataset, extractor, *, fake, device, batch_size, seed, num_real, cache_dir, inception_weights):
+    def __init__(self, dataset, extractor, *, fake, device, batch_size, seed, num_real, cache_dir, inception_weights,
+                 protocol=None):
         self.dataset = dataset
         self.fake = fake  # callable(n) -> iterator of uint8 batches, or None
         self.device = device
@@ -277,6 +292,7 @@ class _Evaluator:
         self.cache_dir = cache_dir
         self._extractor_arg = extractor
         self._inception_weights = inception_weights
+        self._protocol = protocol
         self._extractor = None
         self._gen_memo: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
         self.fake_count: int | None = None  # size of a fixed generated set (compute_between); None: a generator
@@ -284,7 +300,8 @@ class _Evaluator:
     @property
     def extractor(self):
         if self._extractor is None:
-            self._extractor = _resolve_extractor(self._extractor_arg, self.dataset, self._inception_weights)
+            self._extractor = _resolve_extractor(self._extractor_arg, self.dataset, self._inception_weights,
+                                                 self._protocol)
         return self._extractor
 
     def gen_images(self, n: int) -> torch.Tensor:
@@ -353,11 +370,13 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
         pr = precision_recall_from_features(rf, gf, k=pm.k, device=ev.device)
         return {"precision": pr["precision"], "recall": pr["recall"]}, len(gf), len(rf), {"k": pm.k}
     if kind == "is":
-        if not getattr(ev.extractor, "num_logits", 0):
-            raise GanforgeError(f"metric {pm.name!r} needs an extractor with classifier logits; {ev.extractor.name!r} has none")
+        _check_logits(ev.extractor, pm)
         _, lg = ev.gen_embed(n)
         res = inception_score_from_logits(lg, splits=10)
-        return res.mean, len(lg), 0, {"std": res.std, "splits": 10}
+        details = {"std": res.std, "splits": 10}
+        if hasattr(ev.extractor, "classifier_hash"):
+            details["classifier_weights_hash"] = ev.extractor.classifier_hash()
+        return res.mean, len(lg), 0, details
     if kind.startswith("ppl"):
         from ganforge.metrics.ppl import ppl_from_generator
 
@@ -387,6 +406,13 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
         real_value = msssim_diversity(ev.real_images(nr), num_pairs=n, seed=ev.seed)
         return value, len(gen), nr, {"num_pairs": n, "real_msssim": real_value}
     raise AssertionError(kind)
+
+
+def _check_logits(extractor, pm: ParsedMetric) -> None:
+    if not getattr(extractor, "num_logits", 0):
+        if hasattr(extractor, "classifier_missing_message"):
+            raise GanforgeError(extractor.classifier_missing_message(f"metric {pm.name!r}"))
+        raise GanforgeError(f"metric {pm.name!r} needs an extractor with classifier logits; {extractor.name!r} has none")
 
 
 def _generated_needed(pm: ParsedMetric, ev: "_Evaluator", available: int | None = None) -> int:
@@ -424,6 +450,9 @@ def _split_of(dataset) -> str | None:
 
 
 def _evaluate(parsed, ev: _Evaluator, G, dataset, seed) -> list[MetricRecord]:
+    for pm in parsed:  # before any work: IS needs a classifier (features-only weights have none)
+        if pm.spec.kind == "is":
+            _check_logits(ev.extractor, pm)
     records = []
     for pm in parsed:
         t0 = time.perf_counter()
@@ -433,6 +462,8 @@ def _evaluate(parsed, ev: _Evaluator, G, dataset, seed) -> list[MetricRecord]:
             raise GanforgeError(_too_few_generated(pm, want, num_gen))
         uses = pm.spec.uses_extractor
         ext = ev.extractor if uses else None
+        if ext is not None and hasattr(ext, "input_note"):
+            details = {**details, "input": ext.input_note(tuple(dataset.images_u8.shape))}
         records.append(
             MetricRecord(
                 metric=pm.name,
@@ -446,6 +477,7 @@ def _evaluate(parsed, ev: _Evaluator, G, dataset, seed) -> list[MetricRecord]:
                 real_split=_split_of(dataset),
                 dataset_hash=getattr(dataset, "content_hash", None),
                 seed=int(seed),
+                protocol=(getattr(ext, "protocol", "native") if ext is not None else None),
                 wall_time_s=round(time.perf_counter() - t0, 3),
                 details=details,
             )
@@ -465,6 +497,7 @@ def compute(
     num_real: int | None = None,
     cache_dir=None,
     inception_weights: str | None = None,
+    protocol: str | None = None,
 ) -> list[MetricRecord]:
     """Evaluate ``generator`` against ``dataset`` for each metric name -> list of MetricRecord.
 
@@ -474,8 +507,11 @@ def compute(
     extractor: None (default for the data), a registered name, or an extractor object.
     device: "cpu", "cuda", ... or "auto"; the generator must already live on that device.
     num_real: cap on reference images (default: all for FID/KID, N for PR/SWD).
+    protocol: the Inception input pipeline, "tf" (default) or "pytorch-fid" (``inception.PROTOCOLS``);
+        refused for extractors with one fixed pipeline.
     """
     parsed = parse_metrics(names)
+    _check_protocol(protocol)
     _check_common(batch_size, num_real, seed)
     _check_shapes(generator, dataset)
     device = _resolve_device(device)
@@ -486,7 +522,7 @@ def compute(
 
     ev = _Evaluator(
         dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
-        num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights,
+        num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights, protocol=protocol,
     )  # fmt: skip
     return _evaluate(parsed, ev, generator, dataset, seed)
 
@@ -503,12 +539,14 @@ def compute_between(
     num_real: int | None = None,
     cache_dir=None,
     inception_weights: str | None = None,
+    protocol: str | None = None,
 ) -> list[MetricRecord]:
     """Like ``compute`` but with a fixed set of generated images [M, C, H, W] uint8 instead of a generator.
 
     A metric asking for N samples uses the first min(N, M) images; PPL is not available.
     """
     parsed = parse_metrics(names)
+    _check_protocol(protocol)
     fake_images_u8 = torch.as_tensor(fake_images_u8)
     if fake_images_u8.dtype != torch.uint8 or fake_images_u8.dim() != 4:
         raise GanforgeError("generated images must be a uint8 tensor [M, C, H, W]")
@@ -529,7 +567,7 @@ def compute_between(
 
     ev = _Evaluator(
         real_dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
-        num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights,
+        num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights, protocol=protocol,
     )  # fmt: skip
     have = ev.fake_count = int(fake_images_u8.shape[0])
     for pm in parsed:  # before any work: every metric gets the sample count its name promises

@@ -142,6 +142,12 @@ class Trainer:
 
         self.dataset = dataset if dataset is not None else load_dataset(cfg.data)
         ds = self.dataset
+        if cfg.metrics.names and cfg.metrics.protocol is not None:  # before training, not at the first metric
+            from ganforge.metrics.extractors import check_protocol, default_extractor_name
+
+            name = cfg.metrics.extractor or default_extractor_name(int(ds.images_u8.shape[1]),
+                                                                   int(ds.images_u8.shape[-1]))
+            check_protocol(name, cfg.metrics.protocol, "metrics.protocol")
         on_device = ds.images_u8.numel() <= cfg.data.device_cache_max_bytes
         data_dev = self.device if on_device else torch.device("cpu")
         self.images_u8 = ds.images_u8.to(data_dev)
@@ -503,7 +509,7 @@ class Trainer:
 
         with self._rng_fork():
             records = compute(list(self.cfg.metrics.names), net, self.dataset, extractor=self.cfg.metrics.extractor,
-                              device=str(self.device), seed=self.cfg.train.seed)
+                              device=str(self.device), seed=self.cfg.train.seed, protocol=self.cfg.metrics.protocol)
         out: dict[str, Any] = {}
         for r in records:
             rd = r.to_dict()
