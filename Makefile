@@ -38,7 +38,10 @@ train: install data
 test: install data
 	$(PY) -m pytest
 
+# Everything, slow tests included, with the reference packages they compare against.
 test-all: install data
+	$(PY) -m pip install -q --no-deps -r requirements-reference.txt
+	$(PY) -m pip install -q -r requirements-reference-deps.txt
 	$(PY) -m pytest -m "slow or not slow"
 
 clean:
