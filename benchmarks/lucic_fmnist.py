@@ -139,7 +139,7 @@ def main() -> None:
     for r in rows:
         paper = f"{r['paper'][0]} +- {r['paper'][1]}" if r["paper"] else "-"
         pre = r["preset"] + (" " + " ".join(f"--set {o}" for o in r["overrides"]) if r["overrides"] else "")
-        kimg = f"{r['kimg']:.0f}" if isinstance(r["kimg"], (int, float)) else "?"
+        kimg = f"{r['kimg']:g}" if isinstance(r["kimg"], (int, float)) else "?"
         print(f"| {r['model']} | {pre} | {kimg} | {r['fid']:.2f} | {paper} |")
     print(f"\n{dev}, {datetime.date.today().isoformat()}, ganforge {__version__}, torch {torch.__version__}")
     if args.json:
