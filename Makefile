@@ -21,13 +21,16 @@ $(VENV)/.installed: pyproject.toml requirements-test.txt
 
 install: $(VENV)/.installed
 
-# Fashion-MNIST: Debian's package where apt is usable, else ganforge downloads it (checksummed)
-# into ~/.cache/ganforge/datasets on first use.
+# Fashion-MNIST and the emoji dataset's sources (Noto Color Emoji, Unicode's emoji-test.txt): Debian's
+# packages where apt is usable, else ganforge downloads them (checksummed) into ~/.cache/ganforge/datasets.
+DEBIAN_DATA := dataset-fashion-mnist fonts-noto-color-emoji unicode-data
 data:
-	@if [ ! -d $(FMNIST_DEBIAN) ] && command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		(apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
-		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)) || \
-		echo "apt could not install dataset-fashion-mnist; ganforge will try to download the files"; \
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && \
+	    ! { [ -d $(FMNIST_DEBIAN) ] && [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] && \
+	        [ -f /usr/share/unicode/emoji/emoji-test.txt ]; }; then \
+		(apt-get install -y -qq $(DEBIAN_DATA) >/dev/null 2>&1 || \
+		 (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(DEBIAN_DATA) >/dev/null 2>&1)) || \
+		echo "apt could not install $(DEBIAN_DATA); ganforge will try to download the files"; \
 	fi
 
 # Quick start 1: train the default preset (DCGAN) on Fashion-MNIST on this machine's CPU or GPU.

@@ -379,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a preset (no arguments: the default preset on Fashion-MNIST)")
     t.add_argument("--preset", default=None, help="preset name (see `ganforge presets`); default dcgan-fmnist32")
-    t.add_argument("--data", default=None, help="built-in dataset name (fashion-mnist, mnist) or image folder/zip")
+    t.add_argument("--data", default=None, help="built-in dataset name (fashion-mnist, mnist, emoji) or image folder/zip")
     t.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
     t.add_argument("--kimg", type=float, default=None, help="training length in thousands of images")
     t.add_argument("--resolution", default=None, help="image side length to train at (data.resolution)")

@@ -60,7 +60,7 @@ def test_unknown_dataset_name(tmp_path, monkeypatch):
     with pytest.raises(GanforgeError) as e:
         load_dataset(DataConfig(name="imagenet"))
     assert str(e.value) == (
-        "unknown dataset 'imagenet': not a built-in name (fashion-mnist, mnist) and no such file or folder"
+        "unknown dataset 'imagenet': not a built-in name (fashion-mnist, mnist, emoji) and no such file or folder"
     )
 
 

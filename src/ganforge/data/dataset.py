@@ -218,6 +218,11 @@ def _resize_square_batch(x: torch.Tensor, r: int, resize: str, *, channels_out: 
     return out
 
 
+def builtin_names() -> list[str]:
+    """Every built-in dataset name: the IDX ones and the rendered ``emoji``."""
+    return [*BUILTIN_DATASETS.names(), "emoji"]
+
+
 def _load_builtin(cfg: DataConfig) -> ImageDataset:
     if cfg.split not in SPLITS:
         raise GanforgeError(f"unknown split {cfg.split!r} for {cfg.name}; valid choices: {', '.join(SPLITS)}")
@@ -227,6 +232,23 @@ def _load_builtin(cfg: DataConfig) -> ImageDataset:
     x = _resize_square_batch(x, r, cfg.resize, channels_out=3 if cfg.channels == 3 else None).contiguous()
     y = torch.from_numpy(labels)
     return ImageDataset(x, y, class_names, f"{cfg.name}:{cfg.split}", content_hash(x, y))
+
+
+def _load_emoji(cfg: DataConfig) -> ImageDataset:
+    from ganforge.data.emoji import NAME, SPLITS as EMOJI_SPLITS, load_emoji_arrays
+    from ganforge.data.folder import to_channels
+
+    if cfg.split not in EMOJI_SPLITS:
+        raise GanforgeError(f"unknown split {cfg.split!r} for {NAME}; valid choices: {', '.join(EMOJI_SPLITS)} "
+                            "(one set of glyphs: train and evaluate on it)")
+    images, labels, class_names, _ = load_emoji_arrays(cfg.root)
+    if cfg.channels == 1:
+        images = to_channels(images.transpose(0, 2, 3, 1), 1).transpose(0, 3, 1, 2).copy()
+    x = torch.from_numpy(images)
+    r = cfg.resolution if cfg.resolution is not None else x.shape[-1]
+    x = _resize_square_batch(x, r, cfg.resize).contiguous()
+    y = torch.from_numpy(labels)
+    return ImageDataset(x, y, class_names, f"{NAME}:{cfg.split}", content_hash(x, y))
 
 
 class _Filler:
@@ -312,7 +334,7 @@ def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
 def load_dataset(cfg: DataConfig) -> ImageDataset:
     """Load the dataset described by ``cfg``.
 
-    Built-in names (``fashion-mnist``, ``mnist``) take precedence over a same-named local path;
+    Built-in names (``fashion-mnist``, ``mnist``, ``emoji``) take precedence over a same-named local path;
     write ``./mnist`` to mean the folder. Folders / archives are read within ``cfg.max_file_bytes``
     per file and ``cfg.max_image_pixels`` per image.
 
@@ -331,11 +353,13 @@ def load_dataset(cfg: DataConfig) -> ImageDataset:
     _check_cfg(cfg)
     if cfg.name in BUILTIN_DATASETS:
         ds = _load_builtin(cfg)
+    elif cfg.name == "emoji":
+        ds = _load_emoji(cfg)
     else:
         path = Path(cfg.name).expanduser()
         if not path.exists():
             raise GanforgeError(
-                f"unknown dataset {cfg.name!r}: not a built-in name ({', '.join(BUILTIN_DATASETS.names())}) "
+                f"unknown dataset {cfg.name!r}: not a built-in name ({', '.join(builtin_names())}) "
                 f"and no such file or folder"
             )
         ds = _load_folder(cfg, path)

@@ -458,6 +458,22 @@ def check_builtin(name: str, root: str | os.PathLike | None = None, *, download:
     return report
 
 
+def check_emoji(root: str | os.PathLike | None = None) -> ScanReport:
+    """``ganforge data check emoji``: the two pinned source files (found, sha256) and the rendered glyphs.
+
+    Never downloads (a check should not); a missing or other-version file raises the lookup's error."""
+    from ganforge.data.emoji import load_emoji_arrays
+
+    images, labels, groups, skipped = load_emoji_arrays(root, download=False)
+    report = ScanReport("emoji (NotoColorEmoji.ttf 2.042, emoji-test.txt 15.0; sha256 verified)", "builtin",
+                        class_names=groups)
+    n, c, h, w = images.shape
+    report.good.append(ScanEntry("emoji", "train", w, h, "RGB", "rendered", channels=c, count=n))
+    if skipped:
+        report.bad.append(("emoji", f"{skipped} listed sequences are not drawn as one glyph by this font"))
+    return report
+
+
 def check_path(
     path: str | os.PathLike, *, max_pixels: int = MAX_PIXELS, max_file_bytes: int = MAX_FILE_BYTES
 ) -> ScanReport:
@@ -472,9 +488,11 @@ def check_path(
     s = str(path)
     if s in BUILTIN_DATASETS and not Path(s).exists():
         return check_builtin(s)
+    if s == "emoji" and not Path(s).exists():
+        return check_emoji()
     if not Path(s).expanduser().exists():
         raise GanforgeError(
-            f"unknown dataset {s!r}: not a built-in name ({', '.join(BUILTIN_DATASETS.names())}) "
+            f"unknown dataset {s!r}: not a built-in name ({', '.join([*BUILTIN_DATASETS.names(), 'emoji'])}) "
             f"and no such file or folder"
         )
     return scan_images(path, max_pixels=max_pixels, max_file_bytes=max_file_bytes)
