@@ -183,3 +183,13 @@ def test_data_check_emoji(capsys):
     assert main(["data", "check", "emoji"]) == 0
     out = capsys.readouterr().out
     assert "sha256 verified" in out and "classes (9): Smileys & Emotion" in out and "3655 usable images" in out
+
+
+@pytest.mark.network
+def test_real_download_from_debian(isolated):
+    """The real archive URLs and pins (run with -m network where deb.debian.org is reachable)."""
+    sources = tuple(em.SourceFile(**{**s.__dict__, "system_path": isolated / "absent" / s.filename})
+                    for s in em.SOURCES)
+    paths = em.locate_sources(sources=sources)
+    assert [p.parent for p in paths] == [em.cache_dir("emoji")] * 2
+    assert [em.file_sha256(p) for p in paths] == [s.sha256 for s in em.SOURCES]
