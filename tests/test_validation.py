@@ -74,6 +74,13 @@ BAD: dict[str, list] = {
     "metrics.interval_kimg": [0.0, NAN, INF],
     "metrics.extractor": ["nope"],
     "metrics.protocol": ["TF", "nope", 1],
+    "augment.kind": ["mixup", 1],
+    "augment.policy": ["", 3],
+    "augment.pipe": ["", None],
+    "augment.p": [1.5, -0.1, NAN],
+    "augment.target": [2.0, INF],
+    "augment.ada_kimg": [0.0, NAN],
+    "augment.ada_interval": [0, 1.5],
 }
 
 

@@ -7,7 +7,7 @@ listing the valid keys or the expected type. ``None`` always means "disabled".
 
 Interface sizes (resolution, channels, number of classes) are not here: they come from the dataset.
 
-Sections ``data``, ``optim``, ``train`` and ``metrics`` are common to every family. The sections
+Sections ``data``, ``optim``, ``train``, ``metrics`` and ``augment`` are common to every family. The sections
 ``model`` and ``loss`` belong to the family: their dataclass types are declared by the recipe
 (``Recipe.config_sections``), so a StyleGAN2 experiment has StyleGAN2's model keys and a DCGAN one
 has DCGAN's, and ``--set``, ``valid_keys`` and the JSON round trip follow the recipe. ``ModelConfig``
@@ -154,6 +154,24 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    # What D sees: none, "diffaugment" (Zhao et al. 2020) or "ada" (Karras et al. 2020); reals and fakes alike.
+    kind: str | None = None
+    # DiffAugment's operations, comma-separated: color, translation, cutout.
+    policy: str = "color,translation,cutout"
+    # ADA's transform groups: b (flips, 90-degree rotations, integer shifts), g (scale, rotation, shift), c (colour).
+    pipe: str = "bgc"
+    # Probability of each transform: fixed for DiffAugment (none = 1), ADA's start (none = 0).
+    p: float | None = None
+    # ADA: the E[sign(D(real))] it steers toward (0.6 in the paper); none keeps p fixed.
+    target: float | None = 0.6
+    # ADA: p can move from 0 to 1 in this many kimg.
+    ada_kimg: float = 500.0
+    # ADA: steps between adjustments of p.
+    ada_interval: int = 4
+
+
+@dataclass(frozen=True)
 class Experiment:
     # Name of the preset this experiment came from (informational).
     preset: str = "custom"
@@ -167,6 +185,7 @@ class Experiment:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def __post_init__(self) -> None:
         for name, cls in family_sections(self.recipe).items():

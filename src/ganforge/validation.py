@@ -232,6 +232,13 @@ COMMON_RULES: dict[str, Rule] = {
     "metrics.interval_kimg": Positive(KIMG_MAX, none_ok=True),
     "metrics.extractor": Registered("ganforge.metrics.extractors:EXTRACTORS", none_ok=True),
     "metrics.protocol": Choice((*PROTOCOLS, None)),
+    "augment.kind": Choice(("diffaugment", "ada", None)),
+    "augment.policy": Text(),
+    "augment.pipe": Text(),
+    "augment.p": Num(0.0, 1.0, none_ok=True),
+    "augment.target": Num(0.0, 1.0, none_ok=True),
+    "augment.ada_kimg": Positive(KIMG_MAX),
+    "augment.ada_interval": Int(1, 1_000_000),
 }
 
 # The classic family's sections (recipe "gan"); ``GANRecipe.config_rules`` is this table.
@@ -305,6 +312,14 @@ def validate_experiment(cfg: Experiment) -> None:
         if importlib.util.find_spec("tensorboard") is None:
             raise GanforgeError("train.tensorboard=true needs the tensorboard package: "
                                 "pip install 'ganforge[tensorboard]', or set train.tensorboard=false")
+    if cfg.augment.kind == "diffaugment":
+        from ganforge.augment import parse_policy
+
+        parse_policy(cfg.augment.policy)
+    elif cfg.augment.kind == "ada":
+        from ganforge.augment import parse_pipe
+
+        parse_pipe(cfg.augment.pipe)
     if cfg.metrics.extractor is not None:  # a default extractor is checked once the data is known (Trainer)
         from ganforge.metrics.extractors import check_protocol
 

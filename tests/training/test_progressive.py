@@ -215,7 +215,7 @@ def test_progan_loss_terms(tiny_dataset):
     assert (recipe.lod, recipe.alpha) == (1, 2 / 3)
     real = tiny_dataset.images_u8[:BATCH].float() / 127.5 - 1
     total, terms = recipe.d_loss(Batch(real, None))
-    assert set(terms) == {"D/adv", "D/gp", "D/drift", "D/real_logit", "D/gen_logit"}
+    assert set(terms) == {"D/adv", "D/gp", "D/drift", "D/real_logit", "D/gen_logit", "D/real_sign"}
     with torch.no_grad():
         real_logits = recipe.D(stage_reals(real, 1, 2 / 3), lod=1, alpha=2 / 3)
     torch.testing.assert_close(terms["D/drift"], 0.001 * real_logits.square().mean())

@@ -43,6 +43,7 @@ def assert_states_equal(a: dict, b: dict):
                 assert fa[k] == fb[k], f"{group}/{k} differs"
     assert a["counters"] == b["counters"]
     assert a["sampler"] == b["sampler"]
+    assert a.get("augment") == b.get("augment")  # ADA's p and its running sums
 
 
 def _flatten(d, prefix=""):

@@ -106,6 +106,9 @@ class Recipe:
         # Per-process batch; the trainer divides the global batch by the world size.
         self.local_batch_size = cfg.train.batch_size
         self.ctx = StepContext(0, 0, cfg.train.batch_size, int(round(cfg.train.total_kimg * 1000)))
+        # What D sees is augmented when ``augment.kind`` is set: the trainer installs a
+        # ``ganforge.augment.Augment`` here; recipes pass every D input through ``aug``.
+        self.augment: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     # -- class-level hooks: what the trainer, the CLI and the docs ask a family without building it --
 
@@ -154,6 +157,11 @@ class Recipe:
             self.ema_sources = {"G_ema": "G"}
         self.num_classes = int(G.num_classes)
         self.z_dim = int(G.z_dim)
+
+    def aug(self, x: torch.Tensor) -> torch.Tensor:
+        """D's view of images ``x`` (reals, fakes, penalty inputs): augmented when the run asks for it.
+        Recipes report ``D/real_sign`` (mean sign of D on reals) from their D phase for ADA."""
+        return self.augment(x) if self.augment is not None else x
 
     def sample_z(self, n: int) -> torch.Tensor:
         """z [n, z_dim] ~ N(0, I) from the trainer's generator."""

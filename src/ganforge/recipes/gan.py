@@ -86,25 +86,26 @@ class GANRecipe(Recipe):
         c = batch.c if self.num_classes else None
         with torch.no_grad():
             gen_img = G(self.sample_z(n), c)
-        real_logits = D(batch.real_img, c)
-        gen_logits = D(gen_img, c)
+        real_logits = D(self.aug(batch.real_img), c)
+        gen_logits = D(self.aug(gen_img), c)
         terms = {"D/adv": self.adv.d_loss(real_logits, gen_logits)}
+        D_seen = lambda x: D_eager(self.aug(x), c)  # noqa: E731
         if lc.gp_weight is not None:
-            terms["D/gp"] = gradient_penalty(lambda x: D_eager(x, c), batch.real_img, gen_img, lc.gp_weight,
-                                             generator=self.rng)
+            terms["D/gp"] = gradient_penalty(D_seen, batch.real_img, gen_img, lc.gp_weight, generator=self.rng)
         if lc.r1_gamma is not None:
-            terms["D/r1"] = r1_penalty(lambda x: D_eager(x, c), batch.real_img, lc.r1_gamma)
+            terms["D/r1"] = r1_penalty(D_seen, batch.real_img, lc.r1_gamma)
         if lc.r2_gamma is not None:
-            terms["D/r2"] = r2_penalty(lambda x: D_eager(x, c), gen_img, lc.r2_gamma)
+            terms["D/r2"] = r2_penalty(D_seen, gen_img, lc.r2_gamma)
+        total = sum(terms.values())
         terms["D/real_logit"] = real_logits.detach().mean()
         terms["D/gen_logit"] = gen_logits.detach().mean()
-        total = sum(v for k, v in terms.items() if not k.endswith("_logit"))
+        terms["D/real_sign"] = real_logits.detach().sign().mean()
         return total, terms
 
     def g_loss(self, batch: Batch | None):
         n = self.local_batch_size
         c = self.sample_c(n)
-        gen_logits = self.fwd["D"](self.fwd["G"](self.sample_z(n), c), c)
+        gen_logits = self.fwd["D"](self.aug(self.fwd["G"](self.sample_z(n), c)), c)
         loss = self.adv.g_loss(gen_logits)
         return loss, {"G/adv": loss}
 

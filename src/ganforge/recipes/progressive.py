@@ -333,7 +333,7 @@ class _ProgressiveRecipe(Recipe):
 
     def _D(self, img: torch.Tensor, c: torch.Tensor | None, eager: bool = False) -> torch.Tensor:
         D = self.D if eager else self.fwd["D"]
-        return D(img, c, lod=self.lod, alpha=self.alpha)
+        return D(self.aug(img), c, lod=self.lod, alpha=self.alpha)
 
     # -- phases --
 
@@ -361,6 +361,7 @@ class _ProgressiveRecipe(Recipe):
         total = sum(terms.values())
         terms["D/real_logit"] = real_logits.detach().mean()
         terms["D/gen_logit"] = gen_logits.detach().mean()
+        terms["D/real_sign"] = real_logits.detach().sign().mean()
         return total, terms
 
     def g_loss(self, batch: Batch | None):

@@ -222,7 +222,7 @@ class StyleGAN2Recipe(Recipe):
         n = self.local_batch_size
         c = self.sample_c(n)
         gen_img, _ = self._generate(self.sample_z(n), c)
-        loss = F.softplus(-self.fwd["D"](gen_img, c)).mean()
+        loss = F.softplus(-self.fwd["D"](self.aug(gen_img), c)).mean()
         return loss, {"G/adv": loss}
 
     def g_pl(self, batch: Batch | None):
@@ -250,18 +250,18 @@ class StyleGAN2Recipe(Recipe):
         with torch.no_grad():
             gen_img, _ = self._generate(self.sample_z(batch.real_img.shape[0]), c, update_emas=True)
         D = self.fwd["D"]
-        gen_logits = D(gen_img, c)
-        real_logits = D(batch.real_img, c)
+        gen_logits = D(self.aug(gen_img), c)
+        real_logits = D(self.aug(batch.real_img), c)
         loss = F.softplus(gen_logits).mean() + F.softplus(-real_logits).mean()
         return loss, {"D/adv": loss, "D/real_logit": real_logits.detach().mean(),
-                      "D/gen_logit": gen_logits.detach().mean()}
+                      "D/gen_logit": gen_logits.detach().mean(), "D/real_sign": real_logits.detach().sign().mean()}
 
     def d_r1(self, batch: Batch | None):
         assert batch is not None
         lc = self.cfg.loss
         c = batch.c if self.num_classes else None
         real = batch.real_img.detach().requires_grad_(True)
-        logits = self.D(real, c)  # eager: R1 differentiates twice
+        logits = self.D(self.aug(real), c)  # eager: R1 differentiates twice; the gradient is w.r.t. the clean reals
         (grads,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
         penalty = grads.square().sum([1, 2, 3]).mean() * (lc.r1_gamma / 2)
         return penalty * lc.r1_interval, {"D/r1": penalty}

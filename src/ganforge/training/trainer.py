@@ -160,6 +160,11 @@ class Trainer:
         self.rng.manual_seed(tc.seed + 1000 * self.rank)
         self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), self.device, self.rng)
         self.recipe.local_batch_size = tc.batch_size // self.world_size
+        self.augment = None
+        if cfg.augment.kind is not None:  # D's view of every image, for every family (ganforge.augment)
+            from ganforge.augment import Augment
+
+            self.augment = self.recipe.augment = Augment(cfg.augment, self.rng)
         self.emas = {name: EMA(self.recipe.nets[src], tc.ema_halflife_kimg, tc.ema_rampup)
                      for name, src in self.recipe.ema_sources.items()}
         if self.device.type in tc.compile:
@@ -202,6 +207,7 @@ class Trainer:
             "ema": {k: e.ema_net.state_dict() for k, e in self.emas.items()},
             "optimizers": {k: o.state_dict() for k, o in self.recipe.optimizers.items()},
             "recipe": self.recipe.state_dict(),
+            "augment": self.augment.state_dict() if self.augment is not None else None,
             "counters": {"cur_nimg": self.cur_nimg, "step": self.step,
                          "bad_steps_total": self.bad_steps_total},
             "rng": rng,
@@ -218,6 +224,8 @@ class Trainer:
         for k, sd in state["optimizers"].items():
             self.recipe.optimizers[k].load_state_dict(sd)
         self.recipe.load_state_dict(state.get("recipe", {}))
+        if self.augment is not None and state.get("augment") is not None:
+            self.augment.load_state_dict(state["augment"])
         c = state["counters"]
         self.cur_nimg, self.step, self.bad_steps_total = int(c["cur_nimg"]), int(c["step"]), int(c["bad_steps_total"])
         torch.set_rng_state(state["rng"]["torch_cpu"])
@@ -374,6 +382,8 @@ class Trainer:
         for k, v in terms.items():
             acc[k] = acc.get(k, 0) + v.detach().float()
             acc["#" + k] = acc.get("#" + k, 0) + 1
+        if self.augment is not None and "D/real_sign" in terms:
+            self.augment.observe(terms["D/real_sign"])
         return True
 
     def _context(self) -> StepContext:
@@ -395,6 +405,8 @@ class Trainer:
                 break
         self.cur_nimg += self.cfg.train.batch_size
         self.step += 1
+        if self.augment is not None:
+            self.augment.end_step(self.cfg.train.batch_size)
         if ok:
             for ema in self.emas.values():
                 ema.update(self.cur_nimg, self.cfg.train.batch_size)
@@ -497,6 +509,8 @@ class Trainer:
         row["img_per_s"] = round(nimg / max(seconds, 1e-9), 1)
         row["sec_per_tick"] = round(seconds, 2)
         row["bad_steps"] = self.bad_steps_total
+        if self.augment is not None:
+            row["augment/p"] = round(self.augment.p, 6)
         if self.device.type == "cuda":
             row["gpu_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
         row["time"] = time.time()
