@@ -44,7 +44,12 @@ def arch_and_loss(e: Experiment) -> tuple[str, str]:
     """(networks, objective) in a few words each, as the experiment's recipe describes them."""
     from ganforge.recipes import RECIPES
 
-    return RECIPES.get(e.recipe).summary(e)
+    nets, objective = RECIPES.get(e.recipe).summary(e)
+    if e.augment.kind == "ada":
+        objective += f" + ADA {e.augment.pipe}"
+    elif e.augment.kind == "diffaugment":
+        objective += " + DiffAugment"
+    return nets, objective
 
 
 def list_presets() -> list[str]:
@@ -60,3 +65,4 @@ def get_preset(name: str) -> Experiment:
 from ganforge.presets import classic as _classic  # noqa: E402,F401  (registers)
 from ganforge.presets import stylegan as _stylegan  # noqa: E402,F401  (registers)
 from ganforge.presets import progressive as _progressive  # noqa: E402,F401  (registers)
+from ganforge.presets import emoji as _emoji  # noqa: E402,F401  (registers)
