@@ -44,6 +44,8 @@ BAD: dict[str, list] = {
     "model.d_norm": ["instance"],
     "model.spectral_norm": [1, "true"],
     "model.conditional": [0],
+    "model.attention_res": [3, 2.5, 10**9],
+    "model.g_spectral_norm": ["yes"],
     "loss.kind": ["wat"],
     "loss.gp_weight": [0.0, -1.0, NAN, INF, True],
     "loss.r1_gamma": [0.0, NAN, -INF],

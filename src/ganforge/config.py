@@ -72,6 +72,10 @@ class ModelConfig:
     spectral_norm: bool = False
     # Class-conditional G (conditional batchnorm) and D (projection); needs data.use_labels.
     conditional: bool = False
+    # SAGAN: a self-attention block in G and D on the feature maps of this side length (ResNet nets only).
+    attention_res: int | None = None
+    # SAGAN: spectral norm on G's convolutions and linear layers too.
+    g_spectral_norm: bool = False
 
 
 @dataclass(frozen=True)

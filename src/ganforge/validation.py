@@ -251,6 +251,8 @@ CLASSIC_RULES: dict[str, Rule] = {
     "model.d_norm": Choice(("batch", "layer", None)),
     "model.spectral_norm": Flag(),
     "model.conditional": Flag(),
+    "model.attention_res": Int(4, RESOLUTION_MAX, none_ok=True),
+    "model.g_spectral_norm": Flag(),
     "loss.kind": Registered("ganforge.losses:ADVERSARIAL_LOSSES"),
     "loss.gp_weight": Positive(none_ok=True),
     "loss.r1_gamma": Positive(none_ok=True),

@@ -10,6 +10,11 @@ D: an "optimized" first block (conv-ReLU-conv-pool with a pool-conv shortcut), d
 Differences, on purpose: 64 px is supported by adding one block on each side; D's normalisation
 (``d_norm``) is configurable (the papers use none), as is spectral norm; uniform width ``g_width`` /
 ``d_width`` in every block (the SNGAN CIFAR model uses 256 in G and 128 in D).
+
+SAGAN (Zhang et al. 2019) on the same networks: ``attention_res`` puts one ``SelfAttention`` block in G
+after the block that outputs feature maps of that side, and one in D after the block that outputs
+that side (SAGAN used 32 of 128 px; the presets use 16 of 32), and ``g_spectral_norm`` normalises G's
+convolutions and linear layers as SAGAN does.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from torch import nn
 
 from ganforge.config import ModelConfig
 from ganforge.models.base import DISCRIMINATORS, GENERATORS, check_resolution
-from ganforge.nn.layers import ConditionalBatchNorm2d, Norm2d, apply_spectral_norm
+from ganforge.errors import GanforgeError
+from ganforge.nn.layers import ConditionalBatchNorm2d, Norm2d, SelfAttention, apply_spectral_norm
 
 RESOLUTIONS = (16, 32, 64)
 
@@ -84,37 +90,59 @@ class DBlock(nn.Module):
 class ResNetGenerator(nn.Module):
     """z [N, z_dim], c [N] or None -> images [N, C, R, R] in [-1, 1]."""
 
-    def __init__(self, z_dim: int, resolution: int, channels: int, width: int, num_classes: int = 0):
+    def __init__(self, z_dim: int, resolution: int, channels: int, width: int, num_classes: int = 0,
+                 attention_res: int | None = None, spectral: bool = False):
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
         self.img_resolution, self.img_channels = resolution, channels
         self.width = width
         self.input = nn.Linear(z_dim, 4 * 4 * width)
-        self.blocks = nn.ModuleList(GBlock(width, width, num_classes)
-                                    for _ in range(int(math.log2(resolution)) - 2))
+        n_blocks = int(math.log2(resolution)) - 2
+        self.blocks = nn.ModuleList(GBlock(width, width, num_classes) for _ in range(n_blocks))
+        sides = [8 * 2**i for i in range(n_blocks)]  # output side of each block
+        self.attention_after = _attention_index("G", attention_res, sides)
+        self.attention = SelfAttention(width) if self.attention_after is not None else None
         self.bn = nn.BatchNorm2d(width)
         self.output = nn.Conv2d(width, channels, 3, 1, 1)
         _init_xavier(self)
+        if spectral:
+            apply_spectral_norm(self, embeddings=False)
 
     def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         h = self.input(z).view(z.shape[0], self.width, 4, 4)
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             h = block(h, c)
+            if i == self.attention_after:
+                h = self.attention(h)
         return torch.tanh(self.output(torch.relu(self.bn(h))))
+
+
+def _attention_index(net: str, attention_res: int | None, sides: list[int]) -> int | None:
+    """Index of the block after which the attention block sits (its output side is attention_res)."""
+    if attention_res is None:
+        return None
+    if attention_res not in sides:
+        raise GanforgeError(f"model.attention_res={attention_res}: {net}'s feature maps at this resolution have "
+                            f"sides {', '.join(map(str, sorted(set(sides))))}; pick one of those or none")
+    return sides.index(attention_res)
 
 
 class ResNetDiscriminator(nn.Module):
     """images [N, C, R, R], c [N] or None -> logits [N]."""
 
     def __init__(self, resolution: int, channels: int, width: int, norm: str | None,
-                 spectral: bool, num_classes: int = 0):
+                 spectral: bool, num_classes: int = 0, attention_res: int | None = None):
         super().__init__()
         self.num_classes = num_classes
         self.img_resolution, self.img_channels = resolution, channels
         n_down = int(math.log2(resolution)) - 3  # down to 8x8
-        blocks = [DBlock(channels, width, down=True, norm=norm, first=True)]
+        blocks: list[nn.Module] = [DBlock(channels, width, down=True, norm=norm, first=True)]
         blocks += [DBlock(width, width, down=True, norm=norm) for _ in range(n_down - 1)]
         blocks += [DBlock(width, width, down=False, norm=norm)]
+        sides = [resolution // 2**(i + 1) for i in range(n_down)] + [8]
+        after = _attention_index("D", attention_res, sides[:-1])  # not after the last, unpooled block
+        if after is not None:
+            blocks.insert(after + 1, SelfAttention(width))
         self.blocks = nn.Sequential(*blocks)
         self.output = nn.Linear(width, 1)
         if num_classes > 0:
@@ -136,10 +164,12 @@ class ResNetDiscriminator(nn.Module):
 @GENERATORS.register("resnet")
 def _build_g(cfg: ModelConfig, *, resolution: int, channels: int, num_classes: int) -> nn.Module:
     check_resolution("resnet", resolution, RESOLUTIONS)
-    return ResNetGenerator(cfg.z_dim, resolution, channels, cfg.g_width, num_classes)
+    return ResNetGenerator(cfg.z_dim, resolution, channels, cfg.g_width, num_classes,
+                           attention_res=cfg.attention_res, spectral=cfg.g_spectral_norm)
 
 
 @DISCRIMINATORS.register("resnet")
 def _build_d(cfg: ModelConfig, *, resolution: int, channels: int, num_classes: int) -> nn.Module:
     check_resolution("resnet", resolution, RESOLUTIONS)
-    return ResNetDiscriminator(resolution, channels, cfg.d_width, cfg.d_norm, cfg.spectral_norm, num_classes)
+    return ResNetDiscriminator(resolution, channels, cfg.d_width, cfg.d_norm, cfg.spectral_norm, num_classes,
+                               attention_res=cfg.attention_res)

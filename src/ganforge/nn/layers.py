@@ -66,9 +66,41 @@ class Norm2d(nn.Module):
         return self.norm(x)
 
 
-def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Spectrally normalise the weight of every Conv/Linear/Embedding inside ``module`` (in place)."""
+def apply_spectral_norm(module: nn.Module, embeddings: bool = True) -> nn.Module:
+    """Spectrally normalise the weight of every Conv/Linear (and Embedding, unless ``embeddings`` is
+    False) inside ``module`` (in place). A generator keeps its conditional-BN embeddings free (SAGAN
+    normalises G's convolutions and linear layers)."""
+    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear) + ((nn.Embedding,) if embeddings else ())
     for m in list(module.modules()):
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, nn.Embedding)):
+        if isinstance(m, kinds):
             spectral_norm(m)
     return module
+
+
+class SelfAttention(nn.Module):
+    """SAGAN's self-attention block (Zhang et al. 2019, "Self-Attention Generative Adversarial Networks").
+
+    [N, C, H, W] -> same: query f(x) and key g(x) are 1x1 convs to C/8 channels, value h(x) a 1x1 conv
+    to C; the attention map is a softmax over all H*W key positions for each query position, and the
+    block returns x + gamma * h(x) attended, with the learned scalar gamma starting at 0, so the block
+    is the identity at initialisation and the network learns how much non-local evidence to use.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        inner = max(1, channels // 8)
+        self.query = nn.Conv2d(channels, inner, 1)
+        self.key = nn.Conv2d(channels, inner, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """[N, H*W (queries), H*W (keys)], each row a softmax over key positions."""
+        q = self.query(x).flatten(2)  # [N, C/8, HW]
+        k = self.key(x).flatten(2)
+        return torch.softmax(q.transpose(1, 2) @ k, dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        attended = self.value(x).flatten(2) @ self.attention(x).transpose(1, 2)  # [N, C, HW]
+        return x + self.gamma * attended.view(n, c, h, w)

@@ -73,6 +73,19 @@ def sngan_fmnist32() -> Experiment:
                    train=replace(e.train, batch_size=64))
 
 
+@register_preset("sagan-fmnist32", "SAGAN: ResNet nets with self-attention at 16 px, spectral norm in G and D, "
+                                   "hinge, two time-scale lr (1e-4 / 4e-4)")
+def sagan_fmnist32() -> Experiment:
+    # Zhang et al. 2019: SN in both nets, hinge loss, one D step per G step, Adam (0, 0.9), lr 1e-4 (G) and
+    # 4e-4 (D); attention on the middle feature maps (32 of 128 px there, 16 of 32 px here).
+    e = _dcgan_base()
+    return replace(e, model=ModelConfig(g_arch="resnet", d_arch="resnet", z_dim=128, g_width=128, d_width=128,
+                                        d_norm=None, spectral_norm=True, g_spectral_norm=True, attention_res=16),
+                   loss=LossConfig(kind="hinge", n_critic=1),
+                   optim=OptimConfig(name="adam", g_lr=1e-4, d_lr=4e-4, beta1=0.0, beta2=0.9),
+                   train=replace(e.train, batch_size=64))
+
+
 @register_preset("dcgan-r1-fmnist32", "DCGAN networks, no batchnorm in D, zero-centred R1 penalty")
 def dcgan_r1_fmnist32() -> Experiment:
     e = _dcgan_base()
@@ -96,3 +109,9 @@ for _name, _fn in [("dcgan", dcgan_fmnist32), ("dcgan-cond", dcgan_fmnist32_cond
                    ("dcgan-r1", dcgan_r1_fmnist32)]:
     register_preset(f"{_name}-tiny", f"tiny {_name} for tests (16 px, width 8)")(
         (lambda fn: lambda: _tiny(fn()))(_fn))
+
+
+@register_preset("sagan-tiny", "tiny sagan for tests (16 px, width 8, attention at 8 px)")
+def sagan_tiny() -> Experiment:
+    e = _tiny(sagan_fmnist32())
+    return replace(e, model=replace(e.model, attention_res=8))

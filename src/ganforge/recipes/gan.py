@@ -44,7 +44,13 @@ class GANRecipe(Recipe):
 
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
-        if cfg.train.compile and cfg.model.spectral_norm:
+        m = cfg.model
+        if m.attention_res is not None and (m.g_arch, m.d_arch) != ("resnet", "resnet"):
+            raise GanforgeError(f"model.attention_res={m.attention_res} needs the ResNet networks (SAGAN); got "
+                                f"model.g_arch={m.g_arch}, model.d_arch={m.d_arch}: set both to resnet")
+        if m.g_spectral_norm and m.g_arch != "resnet":
+            raise GanforgeError(f"model.g_spectral_norm=true is implemented for model.g_arch=resnet, got {m.g_arch}")
+        if cfg.train.compile and (cfg.model.spectral_norm or cfg.model.g_spectral_norm):
             raise GanforgeError("train.compile does not work with model.spectral_norm=true (the spectral-norm "
                                 "parametrization updates its power-iteration vectors in place); set train.compile=")
 
@@ -56,7 +62,9 @@ class GANRecipe(Recipe):
             if value is not None:
                 parts.append(f"{label} {value:g}")
         if cfg.model.spectral_norm:
-            parts.append("SN")
+            parts.append("SN" if not cfg.model.g_spectral_norm else "SN in G and D")
+        if cfg.model.attention_res is not None:
+            parts.append(f"attention@{cfg.model.attention_res}")
         return f"{cfg.model.g_arch}/{cfg.model.d_arch}", " + ".join(parts)
 
     @classmethod
