@@ -46,6 +46,8 @@ BAD: dict[str, list] = {
     "model.conditional": [0],
     "model.attention_res": [3, 2.5, 10**9],
     "model.g_spectral_norm": ["yes"],
+    "model.shared_dim": [0, 1.5],
+    "loss.ortho_weight": [0.0, -1e-4, NAN],
     "loss.kind": ["wat"],
     "loss.gp_weight": [0.0, -1.0, NAN, INF, True],
     "loss.r1_gamma": [0.0, NAN, -INF],

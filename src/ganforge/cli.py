@@ -176,9 +176,10 @@ def _existing_outputs(out: Path, seeds: Seeds) -> list[Path]:
     return sorted(found)
 
 
-def _latent_batches(G, seeds, batch_size: int, class_idx, device):
+def _latent_batches(G, seeds, batch_size: int, class_idx, device, z_trunc: float | None = None):
     """(seeds, z, c) batches; each seed's latent (and random class) comes from its own generator,
-    so a seed gives the same latent whatever else is generated with it."""
+    so a seed gives the same latent whatever else is generated with it. ``z_trunc``: entries of z
+    beyond +-z_trunc are drawn again (BigGAN's truncation trick), from the seed's generator."""
     import itertools
 
     import torch
@@ -191,7 +192,12 @@ def _latent_batches(G, seeds, batch_size: int, class_idx, device):
         zs, cs = [], []
         for s in chunk:
             g = torch.Generator().manual_seed(s)
-            zs.append(torch.randn(1, G.z_dim, generator=g))
+            if z_trunc is None:
+                zs.append(torch.randn(1, G.z_dim, generator=g))
+            else:
+                from ganforge.models.biggan import truncated_z
+
+                zs.append(truncated_z((1, G.z_dim), z_trunc, generator=g))
             if G.num_classes:
                 cs.append(class_idx if class_idx is not None else int(torch.randint(G.num_classes, (1,), generator=g)))
         c = torch.tensor(cs, device=device) if G.num_classes else None
@@ -223,6 +229,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         check_noise_mode(args.noise_mode)
     if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
         raise GanforgeError(f"--trunc-cutoff must be an integer >= 0, got {args.trunc_cutoff}")
+    if args.z_trunc is not None and not (0.05 <= args.z_trunc <= 100):
+        raise GanforgeError(f"--z-trunc must be a number >= 0.05 and <= 100, got {args.z_trunc}")
     device = resolve_device(args.device, "--device")
     G = load_generator(args.model, device=device)
     style_kwargs = {}
@@ -256,7 +264,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     bar = tqdm(total=count, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True)
     try:
         with torch.no_grad():
-            for chunk, z, c in _latent_batches(G, seeds, args.batch_size, args.class_idx, device):
+            for chunk, z, c in _latent_batches(G, seeds, args.batch_size, args.class_idx, device, args.z_trunc):
                 imgs = to_uint8(G(z, c, **style_kwargs)).cpu()
                 if args.grid:
                     grid_images.append(imgs)
@@ -405,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="truncate only the style layers below this index (style-based models)")
     g.add_argument("--noise-mode", default=None,
                    help="random, const (default for style-based models) or none")
+    g.add_argument("--z-trunc", type=float, default=None, metavar="T",
+                   help="truncation in z by resampling (BigGAN): entries of z beyond +-T are drawn again; "
+                        "smaller T trades variety for fidelity (any family that takes z)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files")
     g.add_argument("--batch-size", type=int, default=1,

@@ -76,6 +76,8 @@ class ModelConfig:
     attention_res: int | None = None
     # SAGAN: spectral norm on G's convolutions and linear layers too.
     g_spectral_norm: bool = False
+    # BigGAN: size of G's shared class embedding (conditions every batch norm together with z).
+    shared_dim: int = 128
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class LossConfig:
 
     # Adversarial loss: "minimax", "nonsat", "wasserstein", "lsgan" or "hinge".
     kind: str = "nonsat"
+    # BigGAN's orthogonal regularisation of G's weights (off-diagonal form), beta; None disables it.
+    ortho_weight: float | None = None
     # WGAN-GP gradient penalty weight lambda on real/fake interpolates; None disables it.
     gp_weight: float | None = None
     # Zero-centred R1 penalty weight gamma on reals; None disables it.

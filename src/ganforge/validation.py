@@ -253,6 +253,8 @@ CLASSIC_RULES: dict[str, Rule] = {
     "model.conditional": Flag(),
     "model.attention_res": Int(4, RESOLUTION_MAX, none_ok=True),
     "model.g_spectral_norm": Flag(),
+    "model.shared_dim": Int(1, Z_DIM_MAX),
+    "loss.ortho_weight": Positive(none_ok=True),
     "loss.kind": Registered("ganforge.losses:ADVERSARIAL_LOSSES"),
     "loss.gp_weight": Positive(none_ok=True),
     "loss.r1_gamma": Positive(none_ok=True),

@@ -81,9 +81,9 @@ def test_attention_and_g_spectral_norm_need_the_resnet_networks():
     from ganforge.presets import get_preset
     from ganforge.validation import validate_experiment
 
-    with pytest.raises(GanforgeError, match="model.attention_res=16 needs the ResNet networks"):
+    with pytest.raises(GanforgeError, match="model.attention_res=16 needs the ResNet or BigGAN networks.*valid are resnet, biggan, biggan-deep"):
         validate_experiment(apply_overrides(get_preset("dcgan-tiny"), {"model.attention_res": 16}))
-    with pytest.raises(GanforgeError, match="model.g_spectral_norm=true is implemented for model.g_arch=resnet"):
+    with pytest.raises(GanforgeError, match="model.g_spectral_norm=true is implemented for model.g_arch resnet, biggan, biggan-deep, got dcgan"):
         validate_experiment(apply_overrides(get_preset("dcgan-tiny"), {"model.g_spectral_norm": True}))
     cfg = get_preset("sagan-fmnist32")
     validate_experiment(cfg)

@@ -11,5 +11,6 @@ and the interface sizes that come from the dataset and returns the module:
 from ganforge.models.base import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
 from ganforge.models import dcgan as _dcgan  # noqa: F401  (registers)
 from ganforge.models import resnet as _resnet  # noqa: F401  (registers)
+from ganforge.models import biggan as _biggan  # noqa: F401,E402  (registers)
 
 __all__ = ["GENERATORS", "DISCRIMINATORS", "build_generator", "build_discriminator"]

@@ -86,6 +86,32 @@ def sagan_fmnist32() -> Experiment:
                    train=replace(e.train, batch_size=64))
 
 
+def _biggan(deep: bool = False) -> Experiment:
+    # Brock et al. 2019 at this size: hinge, SN in G and D, D lr = 4 x G lr, Adam (0, 0.999), 2 D steps per G
+    # step, orthogonal regularisation 1e-4, shared class embedding 128, hierarchical z (128 = 4 x 32 at 32 px),
+    # self-attention on the middle maps, EMA of G; class-conditional (Fashion-MNIST's 10 classes).
+    e = _dcgan_base()
+    arch = "biggan-deep" if deep else "biggan"
+    return replace(e, data=replace(e.data, use_labels=True),
+                   model=ModelConfig(g_arch=arch, d_arch=arch, z_dim=128, g_width=128, d_width=128, d_norm=None,
+                                     spectral_norm=True, g_spectral_norm=True, conditional=True,
+                                     attention_res=16, shared_dim=128),
+                   loss=LossConfig(kind="hinge", n_critic=2, ortho_weight=1e-4),
+                   optim=OptimConfig(name="adam", g_lr=1e-4, d_lr=4e-4, beta1=0.0, beta2=0.999),
+                   train=replace(e.train, batch_size=64))
+
+
+@register_preset("biggan-fmnist32", "BigGAN: class-conditional BN from a shared embedding + hierarchical z, "
+                                    "projection D, attention, SN, orthogonal reg., EMA")
+def biggan_fmnist32() -> Experiment:
+    return _biggan()
+
+
+@register_preset("biggan-deep-fmnist32", "BigGAN-deep: bottleneck blocks, two per resolution, z to every block")
+def biggan_deep_fmnist32() -> Experiment:
+    return _biggan(deep=True)
+
+
 @register_preset("dcgan-r1-fmnist32", "DCGAN networks, no batchnorm in D, zero-centred R1 penalty")
 def dcgan_r1_fmnist32() -> Experiment:
     e = _dcgan_base()
@@ -109,6 +135,15 @@ for _name, _fn in [("dcgan", dcgan_fmnist32), ("dcgan-cond", dcgan_fmnist32_cond
                    ("dcgan-r1", dcgan_r1_fmnist32)]:
     register_preset(f"{_name}-tiny", f"tiny {_name} for tests (16 px, width 8)")(
         (lambda fn: lambda: _tiny(fn()))(_fn))
+
+
+def _biggan_tiny(deep: bool) -> Experiment:
+    e = _tiny(_biggan(deep))  # 16 px: hierarchical z in 3 chunks (input + 2 blocks)
+    return replace(e, model=replace(e.model, z_dim=9, attention_res=8, shared_dim=8))
+
+
+register_preset("biggan-tiny", "tiny biggan for tests (16 px, width 8, z 3 x 3)")(lambda: _biggan_tiny(False))
+register_preset("biggan-deep-tiny", "tiny biggan-deep for tests (16 px, width 8)")(lambda: _biggan_tiny(True))
 
 
 @register_preset("sagan-tiny", "tiny sagan for tests (16 px, width 8, attention at 8 px)")

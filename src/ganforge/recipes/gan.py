@@ -45,11 +45,14 @@ class GANRecipe(Recipe):
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
         m = cfg.model
-        if m.attention_res is not None and (m.g_arch, m.d_arch) != ("resnet", "resnet"):
-            raise GanforgeError(f"model.attention_res={m.attention_res} needs the ResNet networks (SAGAN); got "
-                                f"model.g_arch={m.g_arch}, model.d_arch={m.d_arch}: set both to resnet")
-        if m.g_spectral_norm and m.g_arch != "resnet":
-            raise GanforgeError(f"model.g_spectral_norm=true is implemented for model.g_arch=resnet, got {m.g_arch}")
+        with_attention = ("resnet", "biggan", "biggan-deep")
+        if m.attention_res is not None and (m.g_arch not in with_attention or m.d_arch not in with_attention):
+            raise GanforgeError(f"model.attention_res={m.attention_res} needs the ResNet or BigGAN networks (SAGAN); "
+                                f"got model.g_arch={m.g_arch}, model.d_arch={m.d_arch}: valid are "
+                                f"{', '.join(with_attention)}")
+        if m.g_spectral_norm and m.g_arch not in with_attention:
+            raise GanforgeError(f"model.g_spectral_norm=true is implemented for model.g_arch "
+                                f"{', '.join(with_attention)}, got {m.g_arch}")
         if cfg.train.compile and (cfg.model.spectral_norm or cfg.model.g_spectral_norm):
             raise GanforgeError("train.compile does not work with model.spectral_norm=true (the spectral-norm "
                                 "parametrization updates its power-iteration vectors in place); set train.compile=")
@@ -58,7 +61,7 @@ class GANRecipe(Recipe):
     def summary(cls, cfg: Experiment) -> tuple[str, str]:
         parts = [cfg.loss.kind]
         for label, value in (("gp", cfg.loss.gp_weight), ("R1", cfg.loss.r1_gamma), ("R2", cfg.loss.r2_gamma),
-                             ("clip", cfg.loss.clip_value)):
+                             ("clip", cfg.loss.clip_value), ("ortho", cfg.loss.ortho_weight)):
             if value is not None:
                 parts.append(f"{label} {value:g}")
         if cfg.model.spectral_norm:
@@ -115,7 +118,12 @@ class GANRecipe(Recipe):
         c = self.sample_c(n)
         gen_logits = self.fwd["D"](self.aug(self.fwd["G"](self.sample_z(n), c)), c)
         loss = self.adv.g_loss(gen_logits)
-        return loss, {"G/adv": loss}
+        terms = {"G/adv": loss}
+        if self.cfg.loss.ortho_weight is not None:  # BigGAN's orthogonal regularisation of G
+            from ganforge.models.biggan import orthogonal_penalty
+
+            terms["G/ortho"] = self.cfg.loss.ortho_weight * orthogonal_penalty(self.G)
+        return sum(terms.values()), terms
 
     @torch.no_grad()
     def _clip(self) -> None:
