@@ -357,14 +357,21 @@ class ImageSource:
         return data
 
     def labels(self) -> tuple[tuple[str, ...], dict[str, int] | None]:
-        """Class names and rel path -> label index, from first-level sub-folders of image files.
+        """Class names and rel path -> label index: from a labels file ``dataset.json`` at the top level
+        when there is one, else from first-level sub-folders of image files.
 
-        Returns ``((), None)`` when no image lives in a sub-folder.
+        ``dataset.json`` is the format of NVlabs' ``dataset_tool.py``: ``{"labels": [["rel/path.png", 3],
+        ...]}`` (or ``"labels": null`` for none); it takes precedence over sub-folders (those zips keep
+        images in ``00000/``-style folders that are not classes). Classes are then named "0".."K-1".
+        Returns ``((), None)`` when there is no labels file and no image lives in a sub-folder.
 
         Raises:
-            GanforgeError: images both at the top level and inside sub-folders.
+            GanforgeError: a malformed labels file, an image it does not label, or images both at the top
+                level and inside sub-folders (without labels file).
         """
         images = [f for f in self.files if has_allowed_extension(f)]  # unsafe members are not in files
+        if LABELS_FILE in self.files:
+            return self._labels_from_file(images)
         top = [f for f in images if "/" not in f]
         nested = [f for f in images if "/" in f]
         if not nested:
@@ -377,6 +384,48 @@ class ImageSource:
         classes = tuple(sorted({f.split("/", 1)[0] for f in nested}))
         index = {c: i for i, c in enumerate(classes)}
         return classes, {f: index[f.split("/", 1)[0]] for f in nested}
+
+    def _labels_from_file(self, images: list[str]) -> tuple[tuple[str, ...], dict[str, int] | None]:
+        where = self.display(LABELS_FILE)
+        table = _parse_labels_file(self.read(LABELS_FILE), where)
+        if table is None:
+            return (), None
+        missing = [f for f in images if f not in table]
+        if missing:
+            raise GanforgeError(f"{where} labels {len(images) - len(missing)} of the {len(images)} images; "
+                                f"{len(missing)} have none, e.g. {missing[0]!r}")
+        labels = {f: table[f] for f in images}
+        k = max(labels.values(), default=-1) + 1
+        return tuple(str(i) for i in range(k)), labels
+
+
+LABELS_FILE = "dataset.json"
+MAX_LABEL = 1_000_000
+
+
+def _parse_labels_file(data: bytes, where: str) -> dict[str, int] | None:
+    import json
+
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GanforgeError(f"{where}: not valid JSON ({e})") from None
+    if not isinstance(doc, dict) or "labels" not in doc:
+        raise GanforgeError(f'{where}: expected {{"labels": [["path/in/dataset.png", class_index], ...]}} or '
+                            '{"labels": null}')
+    if doc["labels"] is None:
+        return None
+    if not isinstance(doc["labels"], list):
+        raise GanforgeError(f'{where}: "labels" must be a list of [path, class_index] pairs or null')
+    out: dict[str, int] = {}
+    for item in doc["labels"]:
+        ok = (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], int)
+              and not isinstance(item[1], bool) and 0 <= item[1] < MAX_LABEL)
+        if not ok:
+            raise GanforgeError(f"{where}: bad entry {str(item)[:80]!r}; each entry is [path, class index "
+                                f"0..{MAX_LABEL - 1}]")
+        out[item[0].replace("\\", "/")] = item[1]
+    return out
 
 
 def _is_gray_palette(img: Image.Image) -> bool:

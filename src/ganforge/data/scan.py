@@ -321,7 +321,11 @@ def scan_source(
         pil_limit = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
-            for res in _ordered_map(inspect, src.files):
+            from ganforge.data.folder import LABELS_FILE
+
+            # the labels file is metadata (``src.labels()`` has read and checked it), not a bad image
+            files = [f for f in src.files if f != LABELS_FILE]
+            for res in _ordered_map(inspect, files):
                 if res.entry is not None:
                     if label_map is not None:
                         res.entry.label = label_map[res.rel]

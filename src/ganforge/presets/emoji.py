@@ -46,9 +46,8 @@ def biggan_emoji64() -> Experiment:
                    train=replace(e.train, total_kimg=2000, tick_kimg=20))
 
 
-register_preset("biggan-emoji64", "BigGAN on emoji 64 px, conditional on the nine Unicode groups")(biggan_emoji64)
-
-for _name, _fn, _what in [("sngan-emoji64", sngan_emoji64, "SNGAN (ResNet, spectral norm, hinge) on emoji 64 px"),
+for _name, _fn, _what in [("biggan-emoji64", biggan_emoji64, "BigGAN on emoji 64 px, conditional on the 9 groups"),
+                          ("sngan-emoji64", sngan_emoji64, "SNGAN (ResNet, spectral norm, hinge) on emoji 64 px"),
                           ("stylegan2-emoji64", stylegan2_emoji64, "StyleGAN2 on emoji 64 px, official 64 px settings")]:
     register_preset(_name, _what)(_fn)
     for _kind, _aug in AUGMENTS.items():
