@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import types
 
 import pytest
+import torch
 
 from ganforge.cli import main, parse_seeds
 
@@ -449,3 +451,166 @@ def test_generate_batches_match_single_images_and_repeated_seeds(trained_run, tm
         x = np.asarray(Image.open(a / f"seed{i:04d}.png"), dtype=int)
         y = np.asarray(Image.open(b / f"seed{i:04d}.png"), dtype=int)
         assert np.abs(x - y).max() <= 1
+
+
+# ---------------------------------------------------------------- generate --class-grid
+
+
+class _ClassModel(torch.nn.Module):
+    """A 1x8x8 'model' for the CLI: pixels from z; conditional models add a brightness step per class
+    unless ``blind`` (then the class is taken but ignored)."""
+
+    def __init__(self, num_classes=3, blind=False):
+        super().__init__()
+        self.z_dim, self.num_classes, self.img_channels, self.img_resolution = 4, num_classes, 1, 8
+        self.blind = blind
+        self.calls = []
+
+    def forward(self, z, c=None):
+        self.calls.append(None if c is None else c.tolist())
+        x = torch.tanh(z.repeat_interleave(16, dim=1).view(-1, 1, 8, 8) / 2) * 0.6
+        if c is not None and not self.blind:
+            x = x + 0.2 * (c.view(-1, 1, 1, 1).float() - 1)
+        return x
+
+
+@pytest.fixture
+def class_model(monkeypatch):
+    """``use(model)`` makes `generate --model anything` load ``model``; ``loads`` counts the loads."""
+    import ganforge.api
+
+    state = types.SimpleNamespace(model=_ClassModel(), loads=0)
+
+    def load(path, device="cpu"):
+        state.loads += 1
+        return state.model
+
+    monkeypatch.setattr(ganforge.api, "load_generator", load)
+    return state
+
+
+def _cells(path, rows, cols, res, scale):
+    """The [rows, cols] cells (native resolution) of a grid PNG written with pad 2 and ``scale``."""
+    import numpy as np
+    from PIL import Image
+
+    im = np.asarray(Image.open(path))
+    assert im.shape == (((res + 2) * rows + 2) * scale, ((res + 2) * cols + 2) * scale)  # rows = classes
+    step = (res + 2) * scale
+    return [[im[2 * scale + r * step:][:res * scale:scale, 2 * scale + c * step:][:, :res * scale:scale]
+             for c in range(cols)] for r in range(rows)]
+
+
+def test_class_grid_has_a_row_per_class_and_a_latent_per_column(class_model, tmp_path, capsys):
+    import numpy as np
+
+    out = tmp_path / "g"
+    code, stdout, _ = run_cli(["generate", "--model", "m", "--class-grid", "--seeds", "0-4", "--out", str(out)],
+                              capsys)
+    assert code == 0 and stdout.strip() == f"wrote {out / 'class-grid.png'} (3 classes x 5 seeds)"
+    assert sorted(p.name for p in out.iterdir()) == ["class-grid.png"]
+    cells = _cells(out / "class-grid.png", 3, 5, 8, 8)  # 8 px images are shown 8x enlarged, as --grid does
+    diff = lambda a, b: int(np.abs(a.astype(int) - b.astype(int)).max())  # noqa: E731
+    for c in range(5):
+        assert diff(cells[0][c], cells[1][c]) > 20 and diff(cells[1][c], cells[2][c]) > 20  # rows: classes
+    assert all(diff(cells[0][0], cells[0][c]) > 0 for c in range(1, 5))  # columns: seeds
+    assert [cs for cs in class_model.model.calls] == [[k] for k in range(3) for _ in range(5)]
+
+    # A model that ignores the class: every row is the same, so each column has one latent.
+    class_model.model = _ClassModel(blind=True)
+    blind = tmp_path / "blind"
+    assert run_cli(["generate", "--model", "m", "--class-grid", "--seeds", "7,3,9", "--out", str(blind)], capsys)[0] == 0
+    cells = _cells(blind / "class-grid.png", 3, 3, 8, 8)
+    for r in (1, 2):
+        assert all((cells[r][c] == cells[0][c]).all() for c in range(3))
+    # and a seed's column is the image `generate --seeds S` writes for that seed (same latent)
+    single = tmp_path / "single"
+    assert run_cli(["generate", "--model", "m", "--seeds", "7,3,9", "--class", "2", "--out", str(single)],
+                   capsys)[0] == 0
+    from PIL import Image
+
+    for c, s in enumerate((7, 3, 9)):
+        assert (np.asarray(Image.open(single / f"seed{s:04d}.png")) == cells[2][c]).all()
+
+
+def test_class_grid_rows_chosen_with_classes(class_model, tmp_path, capsys):
+    import numpy as np
+
+    class_model.model = _ClassModel(num_classes=6)
+    out = tmp_path / "g"
+    code, stdout, _ = run_cli(["generate", "--model", "m", "--class-grid", "--classes", "5,0-1", "--seeds", "0-1",
+                               "--out", str(out), "--batch-size", "2"], capsys)
+    assert code == 0 and "(3 classes x 2 seeds)" in stdout
+    _cells(out / "class-grid.png", 3, 2, 8, 8)
+    assert class_model.model.calls == [[5, 5], [0, 0], [1, 1]]  # rows in the order given
+    full = tmp_path / "full"
+    assert run_cli(["generate", "--model", "m", "--class-grid", "--seeds", "0-1", "--out", str(full)], capsys)[0] == 0
+    picked, every = _cells(out / "class-grid.png", 3, 2, 8, 8), _cells(full / "class-grid.png", 6, 2, 8, 8)
+    for r, k in enumerate((5, 0, 1)):
+        assert all(np.array_equal(picked[r][c], every[k][c]) for c in range(2))
+
+
+@pytest.mark.parametrize("argv,needle,loads", [
+    (["--class-grid"], "--class-grid needs a class-conditional model, but this model is unconditional", 1),
+    (["--class-grid", "--classes", "0,3"], "--classes 3 out of range: the model has classes 0..2", 1),
+    (["--class-grid", "--classes", "1,x"], "bad --classes '1,x': expected class indices and ranges like 0,3,5 or 0-4",
+     0),
+    (["--class-grid", "--classes", "2-1"], "bad --classes '2-1'", 0),
+    (["--class-grid", "--classes", "0-4294967295"], "a grid holds at most 4096 rows", 0),
+    (["--classes", "0"], "--classes chooses the rows of --class-grid; add --class-grid", 0),
+    (["--class-grid", "--grid"], "--grid and --class-grid cannot be combined", 0),
+    (["--class-grid", "--class", "1"], "--class 1 and --class-grid cannot be combined", 0),
+    (["--class-grid", "--seeds", "0-4096"], "--class-grid with 4097 seeds ('0-4096'): a grid holds at most 4096", 0),
+    (["--class-grid", "--seeds", "0-1999"], "--class-grid with 3 classes x 2000 seeds = 6000 images: a grid holds "
+                                            "at most 4096 images; give fewer seeds or choose rows with --classes", 1),
+])
+def test_class_grid_refusals(argv, needle, loads, class_model, tmp_path, capsys):
+    if "unconditional" in needle:
+        class_model.model = _ClassModel(num_classes=0)
+    out = tmp_path / "g"
+    code, _, err = run_cli(["generate", "--model", "m", "--seeds", "0-3", *argv, "--out", str(out)], capsys)
+    line = _one_error(err)
+    assert code == 2 and needle in line
+    assert class_model.loads == loads and class_model.model.calls == []  # nothing generated
+    assert not out.exists()  # nothing written, not even the folder
+
+
+def test_class_grid_never_overwrites_without_overwrite(class_model, tmp_path, capsys):
+    out = tmp_path / "g"
+    out.mkdir()
+    (out / "class-grid.png").write_bytes(b"mine")
+    (out / "grid.png").write_bytes(b"a --grid, not ours")
+    code, _, err = run_cli(["generate", "--model", "m", "--class-grid", "--seeds", "0-3", "--out", str(out)], capsys)
+    assert code == 2 and f"1 output file(s) already exist, e.g. {out / 'class-grid.png'}; pass --overwrite" in _one_error(err)
+    assert (out / "class-grid.png").read_bytes() == b"mine" and class_model.model.calls == []
+    code, _, _ = run_cli(["generate", "--model", "m", "--class-grid", "--seeds", "0-3", "--out", str(out),
+                          "--overwrite"], capsys)
+    assert code == 0 and (out / "class-grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "grid.png").read_bytes() == b"a --grid, not ours"
+    # and a --grid beside it does not count as a class grid (nor the other way round)
+    (out / "class-grid.png").write_bytes(b"mine again")
+    (out / "grid.png").unlink()
+    assert run_cli(["generate", "--model", "m", "--grid", "--seeds", "0-3", "--out", str(out)], capsys)[0] == 0
+    assert (out / "class-grid.png").read_bytes() == b"mine again"
+
+
+def test_class_grid_of_a_trained_conditional_run(tmp_path, image_folder, capsys):
+    """End to end with a real conditional DCGAN (2 classes): rows are classes, and each cell is the image
+    `generate --seeds S --class K` writes."""
+    import numpy as np
+    from PIL import Image
+
+    code, stdout, _ = run_cli(["train", "--preset", "dcgan-cond-tiny", "--resolution", "16", "--data",
+                               str(image_folder), "--out", str(tmp_path / "runs"), "--kimg", "0.016"], capsys)
+    assert code == 0, stdout
+    run = tmp_path / "runs" / "00000-dcgan-cond-tiny"
+    code, stdout, _ = run_cli(["generate", "--model", str(run), "--class-grid", "--seeds", "0-5",
+                               "--out", str(tmp_path / "g")], capsys)
+    assert code == 0 and "(2 classes x 6 seeds)" in stdout
+    cells = _cells(tmp_path / "g" / "class-grid.png", 2, 6, 16, 4)
+    for k in (0, 1):
+        single = tmp_path / f"class{k}"
+        assert run_cli(["generate", "--model", str(run), "--seeds", "0-5", "--class", str(k), "--out", str(single)],
+                       capsys)[0] == 0
+        for s in range(6):
+            assert np.array_equal(np.asarray(Image.open(single / f"seed{s:04d}.png")), cells[k][s])

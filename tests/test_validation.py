@@ -199,6 +199,14 @@ def test_conditional_without_labels_and_missing_tensorboard(monkeypatch):
         validate_experiment(_set(get_preset("dcgan-tiny"), "train.tensorboard", True))
 
 
+def test_intra_class_fid_during_training_needs_a_conditional_model():
+    # refused when the run is configured, not at its first metrics tick
+    with pytest.raises(GanforgeError, match=r"^metrics.names: 'ifid1k' \(intra-class FID\) needs a class-conditional "
+                                            r"model: set model.conditional=true and data.use_labels=true, or use 'fid1k'$"):
+        validate_experiment(_set(get_preset("dcgan-tiny"), "metrics.names", ("fid1k", "ifid1k")))
+    validate_experiment(_set(get_preset("dcgan-cond-tiny"), "metrics.names", ("ifid1k",)))
+
+
 # ---------------------------------------------------------------- devices
 
 

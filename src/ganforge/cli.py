@@ -20,6 +20,7 @@ from ganforge.errors import GanforgeError
 
 SEED_MAX = 2**32 - 1  # torch.Generator().manual_seed takes any of these; the file names stay short
 GRID_MAX = 4096  # images in one --grid (a 64 x 64 grid); the same bound as train.grid_size
+GRID_NAME, CLASS_GRID_NAME = "grid.png", "class-grid.png"  # the files --grid and --class-grid write
 
 
 class Seeds:
@@ -204,7 +205,57 @@ def _latent_batches(G, seeds, batch_size: int, class_idx, device, z_trunc: float
         yield chunk, torch.cat(zs).to(device), c
 
 
+def parse_classes(text: str) -> list[int]:
+    """'0,3,5' or '0-2,7' -> [0, 3, 5] / [0, 1, 2, 7]: the rows of --class-grid in the order given
+    (at most GRID_MAX; the model's range is checked once it is loaded)."""
+    rows: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m or (m[2] is not None and int(m[2]) < int(m[1])):
+            raise GanforgeError(f"bad --classes {text!r}: expected class indices and ranges like 0,3,5 or 0-4")
+        span = range(int(m[1]), int(m[2] or m[1]) + 1)
+        if len(rows) + len(span) > GRID_MAX:
+            raise GanforgeError(f"bad --classes {text!r}: a grid holds at most {GRID_MAX} rows")
+        rows.extend(span)
+    if not rows:
+        raise GanforgeError(f"bad --classes {text!r}: no class given")
+    return rows
+
+
+def _check_grid_flags(args: argparse.Namespace) -> list[int] | None:
+    """The flag combinations of --grid / --class-grid / --class / --classes, before anything is loaded;
+    -> the rows asked for with --classes (None: every class, or no class grid)."""
+    if args.classes is not None and not args.class_grid:
+        raise GanforgeError("--classes chooses the rows of --class-grid; add --class-grid")
+    if args.class_grid and args.grid:
+        raise GanforgeError("--grid and --class-grid cannot be combined: --grid tiles the seeds, --class-grid "
+                            "writes one row per class")
+    if args.class_grid and args.class_idx is not None:
+        raise GanforgeError(f"--class {args.class_idx} and --class-grid cannot be combined: the grid has a row per "
+                            f"class; choose rows with --classes")
+    return parse_classes(args.classes) if args.classes is not None else None
+
+
+def _grid_rows(G, asked: list[int] | None, cols: int) -> list[int]:
+    """The classes of --class-grid's rows for model ``G``: every class, or ``asked`` checked against its range."""
+    if not G.num_classes:
+        raise GanforgeError("--class-grid needs a class-conditional model, but this model is unconditional")
+    rows = list(range(G.num_classes)) if asked is None else asked
+    bad = next((k for k in rows if k >= G.num_classes), None)
+    if bad is not None:
+        raise GanforgeError(f"--classes {bad} out of range: the model has classes 0..{G.num_classes - 1}")
+    if len(rows) * cols > GRID_MAX:
+        raise GanforgeError(f"--class-grid with {len(rows)} classes x {cols} seeds = {len(rows) * cols} images: a "
+                            f"grid holds at most {GRID_MAX} images; give fewer seeds or choose rows with --classes")
+    return rows
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
+    import itertools
+
     import torch
     from tqdm import tqdm
 
@@ -215,9 +266,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     seeds = parse_seeds(args.seeds)
     count = len(seeds)
-    if args.grid and count > GRID_MAX:
-        raise GanforgeError(f"--grid with {count} seeds ({args.seeds!r}): a grid holds at most {GRID_MAX} "
-                            f"images; give fewer seeds or leave out --grid to write one file per seed")
+    asked_rows = _check_grid_flags(args)
+    grid_flag = "--grid" if args.grid else "--class-grid" if args.class_grid else None
+    if grid_flag and count > GRID_MAX:
+        raise GanforgeError(f"{grid_flag} with {count} seeds ({args.seeds!r}): a grid holds at most {GRID_MAX} "
+                            f"images; give fewer seeds or leave out {grid_flag} to write one file per seed")
     if not 1 <= args.batch_size <= GRID_MAX:
         raise GanforgeError(f"--batch-size must be an integer >= 1 and <= {GRID_MAX}, got {args.batch_size}")
     from ganforge.synthesis.style import check_noise_mode, check_psi, require_style_based
@@ -247,10 +300,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         if not 0 <= args.class_idx < G.num_classes:
             raise GanforgeError(f"--class {args.class_idx} out of range: the model has classes "
                                 f"0..{G.num_classes - 1}")
+    rows = _grid_rows(G, asked_rows, count) if args.class_grid else None
     out = Path(args.out)
     check_writable_dir(out, "--out")
-    if args.grid:
-        existing = [out / "grid.png"] if (out / "grid.png").exists() else []
+    grid_name = GRID_NAME if args.grid else CLASS_GRID_NAME if args.class_grid else None
+    if grid_name:
+        existing = [out / grid_name] if (out / grid_name).exists() else []
     else:
         seeds = seeds.unique()  # one file per seed; a repeated seed would only rewrite its own file
         count = len(seeds)
@@ -259,14 +314,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise GanforgeError(f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
                             f"pass --overwrite or choose another --out")
     make_dir(out, "--out")
+    cols = count
+    if rows is None:
+        batches = _latent_batches(G, seeds, args.batch_size, args.class_idx, device, args.z_trunc)
+    else:  # row after row: each seed's latent with class k, so the rows differ only by class
+        batches = itertools.chain.from_iterable(_latent_batches(G, seeds, args.batch_size, k, device, args.z_trunc)
+                                                for k in rows)
+        count = len(rows) * cols
     written = 0
     grid_images = []
     bar = tqdm(total=count, unit="img", file=sys.stderr, disable=None, dynamic_ncols=True)
     try:
         with torch.no_grad():
-            for chunk, z, c in _latent_batches(G, seeds, args.batch_size, args.class_idx, device, args.z_trunc):
+            for chunk, z, c in batches:
                 imgs = to_uint8(G(z, c, **style_kwargs)).cpu()
-                if args.grid:
+                if grid_name:
                     grid_images.append(imgs)
                 else:
                     for s, img in zip(chunk, imgs):
@@ -285,15 +347,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         raise
     finally:
         bar.close()
-    if args.grid:
-        path = out / "grid.png"
+    if grid_name:
+        path = out / grid_name
         grid = torch.cat(grid_images)
-        img = grid_image(grid, scale=max(1, 64 // G.img_resolution))
+        img = grid_image(grid, cols=cols if rows is not None else None, scale=max(1, 64 // G.img_resolution))
         try:
             write_file(path, lambda f: img.save(f, format="PNG"), overwrite=args.overwrite)
         except FileExistsError:
             raise GanforgeError(f"{path} appeared while generating; stopped without overwriting it") from None
-        print(f"wrote {path} ({count} images)")
+        shape = f"{len(rows)} classes x {cols} seeds" if rows is not None else f"{count} images"
+        print(f"wrote {path} ({shape})")
     else:
         print(f"wrote {written} images to {out}")
     return 0
@@ -405,8 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", required=True, help="run directory, .safetensors export or model.json")
     g.add_argument("--seeds", default="0-63", help="seeds, e.g. 0-63 or 1,5,9-12 (default 0-63)")
     g.add_argument("--out", required=True, help="output folder")
-    g.add_argument("--grid", action="store_true", help="write one grid.png instead of one file per seed")
+    g.add_argument("--grid", action="store_true", help=f"write one {GRID_NAME} instead of one file per seed")
     g.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
+    g.add_argument("--class-grid", action="store_true",
+                   help=f"write one {CLASS_GRID_NAME} with a row per class and a column per seed (conditional "
+                        f"models); a seed's latent is the same in every row, so the rows differ only by class")
+    g.add_argument("--classes", default=None, metavar="LIST",
+                   help="the rows of --class-grid, e.g. 0,3,5 or 0-4 (default: every class)")
     g.add_argument("--psi", type=float, default=None,
                    help="truncation psi for style-based models (1: none, 0: the W-mean image)")
     g.add_argument("--trunc-cutoff", type=int, default=None,

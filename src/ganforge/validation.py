@@ -310,6 +310,12 @@ def validate_experiment(cfg: Experiment) -> None:
     if getattr(cfg.model, "conditional", False) and not cfg.data.use_labels:
         raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true and use a "
                             "labelled dataset (built-in, or sub-folders as classes)")
+    from ganforge.metrics.protocol import parse_metric
+
+    intra = [str(n).strip() for n in cfg.metrics.names if parse_metric(n).spec.kind == "ifid"]
+    if intra and not getattr(cfg.model, "conditional", False):  # refused now, not at the first metrics tick
+        raise GanforgeError(f"metrics.names: {intra[0]!r} (intra-class FID) needs a class-conditional model: set "
+                            f"model.conditional=true and data.use_labels=true, or use {intra[0][1:]!r}")
     if cfg.train.tensorboard:
         import importlib.util
 

@@ -110,6 +110,15 @@ def test_eval_missing_folder(parser, fake_data_layer, tmp_path):
         run_eval(args)
 
 
+def test_eval_folders_refuse_generator_only_metrics_before_reading_them(parser, fake_data_layer, tmp_path):
+    for name, needle in (("ifid1k", "needs a class-conditional generator"), ("ppl_z", "needs a generator")):
+        args = parser.parse_args(["eval", "--real", str(tmp_path / "nope"), "--fake", str(tmp_path / "nope2"),
+                                  "--metrics", f"fid1k,{name}"])
+        with pytest.raises(GanforgeError, match=f"metric '{name}' {needle}.*cannot be computed from image folders"):
+            run_eval(args)  # not "folder does not exist": refused before the folders are looked at
+    assert fake_data_layer == []
+
+
 def test_format_table_handles_dict_values():
     from ganforge.metrics import MetricRecord
 

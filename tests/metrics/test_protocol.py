@@ -239,3 +239,133 @@ def test_compute_seed_must_fit_numpy(helpers, data, tmp_path):
     for seed in (-1, 2**32, True):
         with pytest.raises(GanforgeError, match=r"seed must be an integer >= 0 and <= 4294967295"):
             compute(["kid1k"], helpers.TinyGenerator(), data, seed=seed, cache_dir=tmp_path)
+
+
+# ---------------------------------------------------------------- intra-class FID (ifid{N}k)
+
+
+@pytest.fixture
+def labelled(helpers):
+    """1200 blobs in 3 classes of 400 (labels 0, 1, 2, 0, 1, 2, ...)."""
+    return helpers.make_dataset(_blobs(1200), torch.arange(1200) % 3, name="blobs3")
+
+
+def _manual_intra_fid(G, dataset, extractor, n, seed):
+    """Per-class FID written out from the documented protocol with ganforge.metrics.fid alone: class k's
+    latents come from a CPU generator seeded with SeedSequence([seed, k]) (64 bits), all of them labelled k."""
+    import numpy as np
+
+    from ganforge.metrics.fid import fid_from_features
+    from ganforge.synthesis.images import to_uint8
+
+    out = {}
+    for k in range(G.num_classes):
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, k]).generate_state(1, np.uint64)[0]))
+        z = torch.randn(n, G.z_dim, generator=g)
+        with torch.no_grad():
+            fake = to_uint8(G(z, torch.full((n,), k, dtype=torch.int64)))
+        gen_feats, _ = extractor.embed(fake)
+        real_feats, _ = extractor.embed(dataset.images_u8[dataset.labels == k])
+        out[str(k)] = fid_from_features(gen_feats, real_feats)
+    return out
+
+
+def test_parse_intra_fid_name():
+    pm = parse_metric("ifid10k")
+    assert (pm.spec.kind, pm.n, pm.spec.uses_extractor) == ("ifid", 10000, True)
+    assert parse_metric("fid10k").spec.kind == "fid"  # the plain FID is not taken for an intra-class one
+    with pytest.raises(GanforgeError, match=r"unknown metric 'ifid'.*ifid\{N\}k"):
+        parse_metric("ifid")
+
+
+def test_intra_fid_is_the_mean_of_per_class_fids(helpers, labelled, tmp_path):
+    G = helpers.TinyGenerator(num_classes=3)
+    ext = PoolExtractor()
+    (rec,) = compute(["ifid1k"], G, labelled, extractor=ext, cache_dir=tmp_path, seed=5)
+    manual = _manual_intra_fid(G, labelled, ext, 1000, seed=5)
+    assert rec.details["classes"] == 3 and set(rec.details["per_class"]) == {"0", "1", "2"}
+    for k, v in manual.items():
+        assert rec.details["per_class"][k] == pytest.approx(v, rel=1e-9, abs=1e-12)
+    assert rec.value == pytest.approx(sum(manual.values()) / 3, rel=1e-9)
+    assert (rec.num_gen, rec.num_real) == (3000, 1200)  # N of every class; every reference image once
+    assert rec.extractor == "test-pool8" and rec.dataset_hash == labelled.content_hash
+    # the classes differ (the embedding moves z), so the per-class numbers are not one number three times
+    assert len({round(v, 9) for v in rec.details["per_class"].values()}) == 3
+    other = compute(["ifid1k"], G, labelled, extractor=ext, cache_dir=tmp_path, seed=6)[0].value
+    assert other != rec.value
+
+
+def test_intra_fid_does_not_depend_on_the_batch_size(helpers, labelled, tmp_path):
+    G = helpers.TinyGenerator(num_classes=3)
+    a = compute(["ifid1k"], G, labelled, extractor=PoolExtractor(), cache_dir=tmp_path, batch_size=1000)[0]
+    b = compute(["ifid1k"], G, labelled, extractor=PoolExtractor(), cache_dir=tmp_path, batch_size=37)[0]
+    for k in a.details["per_class"]:
+        assert a.details["per_class"][k] == pytest.approx(b.details["per_class"][k], rel=1e-6)
+    assert a.value == pytest.approx(b.value, rel=1e-6)
+
+
+def test_intra_fid_caches_reference_statistics_per_class(helpers, labelled, tmp_path):
+    G = helpers.TinyGenerator(num_classes=3)
+    ext = CountingExtractor()
+    first = compute(["ifid1k", "fid1k"], G, labelled, extractor=ext, cache_dir=tmp_path)
+    # generated: 3 x 1000 per class + 1000 for fid1k; real: every class once + the whole set once
+    assert ext.images_seen == 4000 + 1200 + 1200
+    assert len(list(tmp_path.glob("real-stats-*.safetensors"))) == 3 + 1  # one per class, one for the whole set
+    ext.images_seen = 0
+    again = compute(["ifid1k", "fid1k"], G, labelled, extractor=ext, cache_dir=tmp_path)
+    assert ext.images_seen == 4000  # every reference statistic came from the cache
+    assert [r.value for r in again] == [r.value for r in first]
+    # a different per-class cap is a different entry, and num_real counts what was used
+    ext.images_seen = 0
+    (capped,) = compute(["ifid1k"], G, labelled, extractor=ext, cache_dir=tmp_path, num_real=100)
+    assert ext.images_seen == 3000 + 300 and capped.num_real == 300
+
+
+class _ShortGenerator(torch.nn.Module):
+    """Conditional, but returns one image fewer than asked for in every batch of more than one."""
+
+    z_dim, num_classes, img_channels, img_resolution = 8, 3, 1, 32
+
+    def __init__(self, helpers):
+        super().__init__()
+        self.inner = helpers.TinyGenerator(num_classes=3)
+
+    def forward(self, z, c=None):
+        out = self.inner(z, c)
+        return out[:-1] if len(out) > 1 else out
+
+
+def test_intra_fid_keeps_the_per_class_sample_count_promise(helpers, labelled, tmp_path):
+    with pytest.raises(GanforgeError, match=r"metric 'ifid1k' needs 1000 generated images of class '0' but the "
+                                            r"generator gave 984"):
+        compute(["ifid1k"], _ShortGenerator(helpers), labelled, extractor=PoolExtractor(), cache_dir=tmp_path,
+                batch_size=64)
+
+
+def test_intra_fid_refusals_come_before_any_work(helpers, labelled, tmp_path):
+    ext = CountingExtractor()
+
+    def refused(G, data, match, names=("fid1k", "ifid1k")):
+        with pytest.raises(GanforgeError, match=match):
+            compute(list(names), G, data, extractor=ext, cache_dir=tmp_path)
+        assert G.calls == 0 and ext.images_seen == 0  # not even the fid1k before it ran
+        assert not list(tmp_path.glob("*.safetensors"))
+
+    refused(helpers.TinyGenerator(), labelled,
+            r"^metric 'ifid1k' \(intra-class FID\) needs a class-conditional generator, but TinyGenerator is "
+            r"unconditional \(num_classes 0\); use 'fid1k' instead$")
+    unlabelled = helpers.make_dataset(_blobs(1200), name="plain")
+    refused(helpers.TinyGenerator(num_classes=3), unlabelled, r"reference data 'plain' has no class labels")
+    refused(helpers.TinyGenerator(num_classes=4), labelled,
+            r"^metric 'ifid1k' \(intra-class FID\): the generator has 4 classes but the reference data 'blobs3' has 3;")
+    lonely = helpers.make_dataset(_blobs(11), torch.tensor([0] * 5 + [1] * 5 + [2]), name="lonely")
+    refused(helpers.TinyGenerator(num_classes=3), lonely,
+            r"needs at least 2 reference images of every class, but class '2' of 'lonely' has 1$")
+
+
+def test_intra_fid_is_refused_for_image_folders(labelled, tmp_path):
+    ext = CountingExtractor()
+    with pytest.raises(GanforgeError, match=r"^metric 'ifid1k' needs a class-conditional generator .* it cannot be "
+                                            r"computed from image folders, whose images carry no labels$"):
+        compute_between(["fid1k", "ifid1k"], labelled, _blobs(3000, seed=9), extractor=ext, cache_dir=tmp_path)
+    assert ext.images_seen == 0

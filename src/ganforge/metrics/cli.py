@@ -23,14 +23,16 @@ SEED_MAX = 2**32 - 1  # numpy.random.RandomState (KID's subsets) takes seeds bel
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval",
-        help="compute metrics (FID, KID, PR, IS, PPL, SWD, MS-SSIM) for a generator or two image folders",
+        help="compute metrics (FID, intra-class FID, KID, PR, IS, PPL, SWD, MS-SSIM) for a generator or two "
+             "image folders",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", help="run directory or exported generator file")
     p.add_argument("--data", default="fashion-mnist", help="reference dataset: built-in name or image folder/zip (default: fashion-mnist)")
     p.add_argument("--split", default="train", help="split of a built-in reference dataset (default: train)")
-    p.add_argument("--metrics", default="fid10k", help="comma-separated metric names, e.g. fid10k,kid10k,pr10k3,is10k,ppl_z,swd,msssim")
+    p.add_argument("--metrics", default="fid10k", help="comma-separated metric names, e.g. fid10k,kid10k,pr10k3,is10k,ppl_z,swd,msssim; "
+                                                       "ifid10k (intra-class FID) for a conditional model and labelled data")
     p.add_argument("--extractor", default=None, help="feature extractor (default: fmnist-cnn for 1-channel 28/32 px data, else inception-v3-fid)")
     p.add_argument("--inception-weights", default=None, metavar="PATH",
                    help="pt_inception-2015-12-05-6726825d.pth (or a `ganforge convert-inception` file) to use "
@@ -114,9 +116,9 @@ def _load_folder(path: str, resolution):
 
 def run_eval(args) -> int:
     """Run the ``eval`` subcommand; returns the exit status (errors are GanforgeError)."""
-    from ganforge.metrics.protocol import compute, compute_between, parse_metrics
+    from ganforge.metrics.protocol import check_image_set_metrics, compute, compute_between, parse_metrics
 
-    parse_metrics(args.metrics)  # validate names before loading anything
+    parsed = parse_metrics(args.metrics)  # validate names before loading anything
     if not 1 <= args.batch_size <= BATCH_MAX:
         raise GanforgeError(f"--batch-size must be an integer >= 1 and <= {BATCH_MAX}, got {args.batch_size}")
     if not 0 <= args.seed <= SEED_MAX:
@@ -141,6 +143,8 @@ def run_eval(args) -> int:
         raise GanforgeError("give either --model or --real/--fake, not both")
     if not all(folders) and not args.model:
         raise GanforgeError("nothing to evaluate: pass --model RUN_DIR_OR_FILE or --real DIR --fake DIR")
+    if all(folders):
+        check_image_set_metrics(parsed)  # PPL, intra-class FID: refused before the folders are read
     device = _device(args.device)
     common = dict(
         extractor=args.extractor, device=device, batch_size=args.batch_size, seed=args.seed,

@@ -4,6 +4,10 @@ Latents come from a CPU ``torch.Generator`` seeded with ``seed`` (so the same se
 images on any device and for any batch size); class labels, for conditional generators, are uniform
 over ``G.num_classes``. Images are converted to uint8 with ``(x * 127.5 + 128).clamp(0, 255)`` and
 truncation, as StyleGAN's evaluation code does.
+
+Per-class sampling (``label=k``, for intra-class metrics) draws the latents of class k from a CPU
+generator seeded with ``class_seed(seed, k)`` and gives every image the label k, so each class has
+its own latent stream that depends only on the metric seed and the class index.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,6 +46,23 @@ def sample_latents(G: nn.Module, n: int, gen: torch.Generator) -> tuple[torch.Te
     return z, c
 
 
+def class_seed(seed: int, label: int) -> int:
+    """Seed of class ``label``'s latents under the metric seed ``seed``: 64 bits of numpy's
+    ``SeedSequence([seed, label])``, so distinct (seed, class) pairs get unrelated streams (a sum or
+    product of the two would give seed 0 / class 1 the latents of seed 1 / class 0)."""
+    return int(np.random.SeedSequence([int(seed), int(label)]).generate_state(1, np.uint64)[0])
+
+
+def class_latents(G: nn.Module, n: int, label: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """z [n, z_dim] ~ N(0, I) for class ``label`` and the labels [n] int64 (all ``label``)."""
+    num = int(G.num_classes or 0)
+    if not 0 <= int(label) < num:
+        raise GanforgeError(f"class {label} out of range: generator {type(G).__name__} has {num} classes")
+    gen = torch.Generator().manual_seed(class_seed(seed, label))
+    z = torch.randn(n, int(G.z_dim), generator=gen)
+    return z, torch.full((n,), int(label), dtype=torch.int64)
+
+
 @contextlib.contextmanager
 def eval_mode(G: nn.Module):
     """Temporarily put G in eval mode (restores the previous mode)."""
@@ -52,11 +74,18 @@ def eval_mode(G: nn.Module):
         G.train(was)
 
 
-def iter_generated(G: nn.Module, n: int, *, batch_size: int = 64, seed: int = 0, device="cpu") -> Iterator[torch.Tensor]:
-    """Yield uint8 image batches [B, C, H, W] (CPU) totalling n images; all latents drawn up front."""
+def iter_generated(G: nn.Module, n: int, *, batch_size: int = 64, seed: int = 0, device="cpu",
+                   label: int | None = None) -> Iterator[torch.Tensor]:
+    """Yield uint8 image batches [B, C, H, W] (CPU) totalling n images; all latents drawn up front.
+
+    ``label``: None for labels uniform over the classes (conditional G), or a class index k for n
+    images of class k with the latents of ``class_latents``.
+    """
     check_generator(G)
-    gen = torch.Generator().manual_seed(int(seed))
-    z, c = sample_latents(G, n, gen)
+    if label is None:
+        z, c = sample_latents(G, n, torch.Generator().manual_seed(int(seed)))
+    else:
+        z, c = class_latents(G, n, label, seed)
     with torch.no_grad(), eval_mode(G):
         for i in range(0, n, batch_size):
             zb = z[i : i + batch_size].to(device)

@@ -3,6 +3,9 @@
 Metric names (N = thousands of generated samples, k = neighbourhood size):
 
     fid{N}k      FID (Heusel et al. 2017), N*1000 generated vs all images of the reference split
+    ifid{N}k     intra-class FID (Miyato & Koyama 2018): for each class k, FID of N*1000 images generated
+                 with label k vs all reference images of class k; the mean over classes (conditional G,
+                 labelled reference data)
     kid{N}k      KID (Bińkowski et al. 2018), same sets, 100 subsets of min(1000, n) samples
     pr{N}k{k}    improved precision/recall (Kynkäänniemi et al. 2019), min(N*1000, |data|) of each
     is{N}k       Inception Score (Salimans et al. 2016), N*1000 generated, 10 splits
@@ -84,6 +87,7 @@ class MetricSpec:
 METRICS: Registry[MetricSpec] = Registry("metric form")
 for _spec in (
     MetricSpec("fid{N}k", r"fid(?P<n>\d+)k", "fid", True),
+    MetricSpec("ifid{N}k", r"ifid(?P<n>\d+)k", "ifid", True),
     MetricSpec("kid{N}k", r"kid(?P<n>\d+)k", "kid", True),
     MetricSpec("pr{N}k{K}", r"pr(?P<n>\d+)k(?P<k>\d+)", "pr", True),
     MetricSpec("is{N}k", r"is(?P<n>\d+)k", "is", True),
@@ -131,7 +135,7 @@ def parse_metric(name: str) -> ParsedMetric:
         return ParsedMetric(text, spec, n, k, explicit_n=bool(g.get("n")))
     raise GanforgeError(
         f"unknown metric {text!r}; valid forms: {', '.join(METRICS.names())} "
-        "(N = thousands of samples, e.g. fid10k, kid2k, pr10k3, is10k, ppl2k_z, swd8k)"
+        "(N = thousands of samples, e.g. fid10k, ifid5k, kid2k, pr10k3, is10k, ppl2k_z, swd8k)"
     )
 
 
@@ -159,25 +163,51 @@ def real_subset_indices(total: int, count: int) -> torch.Tensor:
     return torch.randperm(total, generator=torch.Generator().manual_seed(0))[:count].sort().values
 
 
-def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size: int = 64, device="cpu") -> tuple[np.ndarray, np.ndarray | None]:
-    """(features, logits) of ``count`` reference images, from the cache when possible."""
+def class_indices(dataset, label: int) -> torch.Tensor:
+    """Indices (increasing) of the reference images labelled ``label``."""
+    return torch.nonzero(torch.as_tensor(dataset.labels) == int(label)).flatten()
+
+
+def _reference_pool(dataset, label: int | None) -> tuple[int, torch.Tensor | None]:
+    """(size, indices) of the images a reference subset is drawn from: the whole dataset (indices
+    None), or the images of class ``label``."""
+    if label is None:
+        return _num_images(dataset), None
+    pool = class_indices(dataset, label)
+    return len(pool), pool
+
+
+def _with_label(fields: dict, label: int | None) -> dict:
+    # whole-dataset entries keep the keys they always had; per-class entries add the class
+    return fields if label is None else {**fields, "label": int(label)}
+
+
+def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size: int = 64, device="cpu",
+                  label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(features, logits) of ``count`` reference images, from the cache when possible.
+
+    ``label``: None for the whole dataset, or a class index for the images of that class only (the
+    cache key then holds the class).
+    """
     from ganforge.metrics.cache import cache_key, default_cache_dir, load_arrays, save_arrays
 
-    total = _num_images(dataset)
+    total, pool = _reference_pool(dataset, label)
     count = min(count, total)
-    key = cache_key(
+    key = cache_key(**_with_label(dict(
         dataset=str(dataset.content_hash),
         extractor=extractor.name,
         weights=extractor.weights_hash,
         resize=extractor.resize,
         count=count,
-    )
+    ), label))  # fmt: skip
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = path / f"real-{key[:40]}.safetensors"
     cached = load_arrays(path)
     if cached is not None and "features" in cached and cached["features"].shape[0] == count:
         return cached["features"], cached.get("logits")
     idx = real_subset_indices(total, count)
+    if pool is not None:
+        idx = pool[idx]
     feats, logits = extractor.embed(dataset.images_u8[idx], batch_size=batch_size, device=device)
     arrays = {"features": feats}
     if logits is not None:
@@ -189,6 +219,8 @@ def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size:
         "weights_hash": extractor.weights_hash,
         "count": str(count),
     }
+    if label is not None:
+        meta["label"] = str(int(label))
     try:
         save_arrays(path, arrays, meta)
     except OSError as e:
@@ -199,24 +231,29 @@ def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size:
 
 
 def real_feature_stats(dataset, extractor, count: int, *, cache_dir=None, batch_size: int = 64,
-                       device="cpu") -> tuple[np.ndarray, np.ndarray]:
+                       device="cpu", label: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(mean [D], covariance [D, D]) float64 of the reference features, cached beside the features so
-    a repeated FID does not recompute a [count, D] covariance (about 0.5 TFLOP at 60k x 2048)."""
+    a repeated FID does not recompute a [count, D] covariance (about 0.5 TFLOP at 60k x 2048).
+    ``label`` as in ``real_features``: the statistics of one class's images."""
     from ganforge.metrics.cache import cache_key, default_cache_dir, load_arrays, save_arrays
     from ganforge.metrics.fid import feature_stats
 
-    count = min(count, _num_images(dataset))
-    key = cache_key(dataset=str(dataset.content_hash), extractor=extractor.name, weights=extractor.weights_hash,
-                    resize=extractor.resize, count=count, kind="stats")
+    count = min(count, _reference_pool(dataset, label)[0])
+    key = cache_key(**_with_label(dict(dataset=str(dataset.content_hash), extractor=extractor.name,
+                                       weights=extractor.weights_hash, resize=extractor.resize, count=count,
+                                       kind="stats"), label))
     path = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"real-stats-{key[:40]}.safetensors"
     cached = load_arrays(path)
     if cached is not None and "mu" in cached and "sigma" in cached:
         return cached["mu"], cached["sigma"]
-    feats, _ = real_features(dataset, extractor, count, cache_dir=cache_dir, batch_size=batch_size, device=device)
+    feats, _ = real_features(dataset, extractor, count, cache_dir=cache_dir, batch_size=batch_size, device=device,
+                             label=label)
     mu, sigma = feature_stats(feats)
+    meta = {"dataset_hash": str(dataset.content_hash), "extractor": extractor.name, "count": str(count)}
+    if label is not None:
+        meta["label"] = str(int(label))
     try:
-        save_arrays(path, {"mu": mu, "sigma": sigma}, {"dataset_hash": str(dataset.content_hash),
-                                                       "extractor": extractor.name, "count": str(count)})
+        save_arrays(path, {"mu": mu, "sigma": sigma}, meta)
     except OSError as e:
         import warnings
 
@@ -282,9 +319,11 @@ class _Evaluator:
     """Shared state of one compute call: extractor, generated-feature memo, real-feature access."""
 
     def __init__(self, dataset, extractor, *, fake, device, batch_size, seed, num_real, cache_dir, inception_weights,
-                 protocol=None):
+                 protocol=None, fake_class=None, num_classes: int = 0):
         self.dataset = dataset
         self.fake = fake  # callable(n) -> iterator of uint8 batches, or None
+        self.fake_class = fake_class  # callable(n, k) -> iterator of uint8 batches of class k, or None
+        self.num_classes = num_classes  # the generator's classes (0: unconditional, or no generator)
         self.device = device
         self.batch_size = batch_size
         self.seed = seed
@@ -294,7 +333,7 @@ class _Evaluator:
         self._inception_weights = inception_weights
         self._protocol = protocol
         self._extractor = None
-        self._gen_memo: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}
+        self._gen_memo: dict[tuple[int | None, int], tuple[np.ndarray, np.ndarray | None]] = {}  # (class, n)
         self.fake_count: int | None = None  # size of a fixed generated set (compute_between); None: a generator
 
     @property
@@ -307,22 +346,25 @@ class _Evaluator:
     def gen_images(self, n: int) -> torch.Tensor:
         return torch.cat(list(self.fake(n)))
 
-    def gen_embed(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
-        if n not in self._gen_memo:
-            # a longer run with the same seed starts with the same samples; reuse it
-            longer = [m for m in self._gen_memo if m >= n]
+    def gen_embed(self, n: int, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(features, logits) of n generated images: from ``fake``, or n of class ``label`` from ``fake_class``."""
+        key = (label, n)
+        if key not in self._gen_memo:
+            # a longer run with the same seed starts with the same samples; reuse it (a class's images
+            # are reused only for the same n)
+            longer = [m for c, m in self._gen_memo if c is None and m >= n] if label is None else []
             if longer:
-                f, lg = self._gen_memo[min(longer)]
-                self._gen_memo[n] = (f[:n], lg[:n] if lg is not None else None)
+                f, lg = self._gen_memo[(None, min(longer))]
+                self._gen_memo[key] = (f[:n], lg[:n] if lg is not None else None)
             else:
                 feats, logits = [], []
-                for batch in self.fake(n):
+                for batch in (self.fake(n) if label is None else self.fake_class(n, label)):
                     f, lg = self.extractor.embed(batch, batch_size=self.batch_size, device=self.device)
                     feats.append(f)
                     if lg is not None:
                         logits.append(lg)
-                self._gen_memo[n] = (np.concatenate(feats), np.concatenate(logits) if logits else None)
-        return self._gen_memo[n]
+                self._gen_memo[key] = (np.concatenate(feats), np.concatenate(logits) if logits else None)
+        return self._gen_memo[key]
 
     def real_count(self, default: int) -> int:
         total = _num_images(self.dataset)
@@ -336,6 +378,50 @@ class _Evaluator:
     def real_images(self, count: int) -> torch.Tensor:
         total = _num_images(self.dataset)
         return self.dataset.images_u8[real_subset_indices(total, count)]
+
+    def class_real_count(self, label: int) -> int:
+        """Reference images of class ``label`` used: all of them, or at most ``num_real``."""
+        total = len(class_indices(self.dataset, label))
+        return min(self.num_real, total) if self.num_real else total
+
+
+def _class_names(dataset, k: int) -> list[str]:
+    """Names of the k classes for records: the dataset's class names when it has k distinct ones,
+    else the indices as strings."""
+    names = [str(x) for x in (getattr(dataset, "class_names", None) or ())]
+    return names if len(names) == k and len(set(names)) == k else [str(i) for i in range(k)]
+
+
+def _dataset_num_classes(dataset) -> int:
+    names = getattr(dataset, "class_names", None)
+    if names:
+        return len(names)
+    labels = torch.as_tensor(dataset.labels)
+    return int(labels.max()) + 1 if labels.numel() else 0
+
+
+def _intra_fid(ev: _Evaluator, pm: ParsedMetric) -> tuple[float, int, int, dict]:
+    """Intra-class FID: per class k, FID of N images generated with label k against the reference
+    images of class k (their statistics cached per class); the value is the mean over classes."""
+    from ganforge.metrics.fid import feature_stats, fid_from_stats
+
+    k_all = ev.num_classes
+    names = _class_names(ev.dataset, k_all)
+    per_class: dict[str, float] = {}
+    num_real = 0
+    for k in range(k_all):
+        gf, _ = ev.gen_embed(pm.n, label=k)
+        if len(gf) != pm.n:  # the promise holds per class, not only in total
+            raise GanforgeError(f"metric {pm.name!r} needs {pm.n} generated images of class {names[k]!r} but the "
+                                f"generator gave {len(gf)}")
+        nr = ev.class_real_count(k)
+        mu_r, sigma_r = real_feature_stats(ev.dataset, ev.extractor, nr, cache_dir=ev.cache_dir,
+                                           batch_size=ev.batch_size, device=ev.device, label=k)
+        mu_g, sigma_g = feature_stats(gf)
+        per_class[names[k]] = fid_from_stats(mu_g, sigma_g, mu_r, sigma_r)
+        num_real += nr
+    value = float(np.mean(list(per_class.values())))
+    return value, k_all * pm.n, num_real, {"per_class": per_class, "classes": k_all}
 
 
 def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
@@ -356,6 +442,8 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
                                            batch_size=ev.batch_size, device=ev.device)
         mu_g, sigma_g = feature_stats(gf)
         return fid_from_stats(mu_g, sigma_g, mu_r, sigma_r), len(gf), nr, {}
+    if kind == "ifid":
+        return _intra_fid(ev, pm)
     if kind == "kid":
         gf, _ = ev.gen_embed(n)
         nr = ev.real_count(total)
@@ -421,7 +509,56 @@ def _generated_needed(pm: ParsedMetric, ev: "_Evaluator", available: int | None 
     if pm.spec.kind == "swd" and not pm.explicit_n:
         count = ev.real_count(pm.n)
         return count if available is None else min(count, available)
+    if pm.spec.kind == "ifid":
+        return pm.n * ev.num_classes  # N of every class
     return pm.n
+
+
+def check_image_set_metrics(parsed) -> None:
+    """Refuse, before any work, the metrics a fixed set of generated images cannot give: PPL needs
+    the generator, intra-class FID the class of every generated image."""
+    for pm in parsed:
+        if pm.spec.kind.startswith("ppl"):
+            raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
+        if pm.spec.kind == "ifid":
+            raise GanforgeError(f"metric {pm.name!r} needs a class-conditional generator (it generates every class "
+                                f"on its own); it cannot be computed from image folders, whose images carry no "
+                                f"labels")
+
+
+def _check_class_metrics(parsed, G, dataset) -> None:
+    """Intra-class FID needs a conditional generator and reference data labelled with the same classes,
+    at least 2 images in each; refuse before any work."""
+    pm = next((p for p in parsed if p.spec.kind == "ifid"), None)
+    if pm is None:
+        return
+    from ganforge.metrics.generation import check_generator
+
+    check_generator(G)
+    k_g = int(G.num_classes or 0)
+    data_name = getattr(dataset, "name", "")
+    if k_g <= 0:
+        raise GanforgeError(f"metric {pm.name!r} (intra-class FID) needs a class-conditional generator, but "
+                            f"{type(G).__name__} is unconditional (num_classes 0); use {pm.name[1:]!r} instead")
+    if getattr(dataset, "labels", None) is None:
+        raise GanforgeError(f"metric {pm.name!r} (intra-class FID) compares every class with the reference images "
+                            f"of that class, but the reference data {data_name!r} has no class labels; evaluate "
+                            f"against labelled data (a built-in dataset, or a folder with one sub-folder per class)")
+    k_d = _dataset_num_classes(dataset)
+    if k_d != k_g:
+        raise GanforgeError(f"metric {pm.name!r} (intra-class FID): the generator has {k_g} classes but the reference "
+                            f"data {data_name!r} has {k_d}; evaluate against the labelled data the model was "
+                            f"trained on")
+    labels = torch.as_tensor(dataset.labels)
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k_d):
+        raise GanforgeError(f"metric {pm.name!r}: the reference data {data_name!r} has labels outside 0..{k_d - 1}")
+    counts = torch.bincount(labels.long(), minlength=k_g)
+    few = [k for k in range(k_g) if int(counts[k]) < 2]
+    if few:
+        names = _class_names(dataset, k_g)
+        more = f" (and {len(few) - 1} more classes with fewer than 2)" if len(few) > 1 else ""
+        raise GanforgeError(f"metric {pm.name!r} (intra-class FID) needs at least 2 reference images of every class, "
+                            f"but class {names[few[0]]!r} of {data_name!r} has {int(counts[few[0]])}{more}")
 
 
 def _too_few_generated(pm: ParsedMetric, want: int, have: int) -> str:
@@ -503,10 +640,12 @@ def compute(
 
     names: list or comma-separated string ("fid10k,kid10k"); all are validated before any work.
     generator: G(z [N, z_dim], c [N] int64 | None) -> [N, C, H, W] in [-1, 1], with z_dim, num_classes.
-    dataset: object with images_u8 [N, C, H, W] uint8, content_hash, name (and optionally split).
+    dataset: object with images_u8 [N, C, H, W] uint8, content_hash, name (and optionally split); intra-class
+        FID also needs labels [N] int64 (and class_names) with G's classes.
     extractor: None (default for the data), a registered name, or an extractor object.
     device: "cpu", "cuda", ... or "auto"; the generator must already live on that device.
-    num_real: cap on reference images (default: all for FID/KID, N for PR/SWD).
+    num_real: cap on reference images (default: all for FID/KID, N for PR/SWD; for intra-class FID a cap
+        on each class's).
     protocol: the Inception input pipeline, "tf" (default) or "pytorch-fid" (``inception.PROTOCOLS``);
         refused for extractors with one fixed pipeline.
     """
@@ -514,15 +653,20 @@ def compute(
     _check_protocol(protocol)
     _check_common(batch_size, num_real, seed)
     _check_shapes(generator, dataset)
+    _check_class_metrics(parsed, generator, dataset)
     device = _resolve_device(device)
     from ganforge.metrics.generation import iter_generated
 
     def fake(n):
         return iter_generated(generator, n, batch_size=batch_size, seed=seed, device=device)
 
+    def fake_class(n, label):
+        return iter_generated(generator, n, batch_size=batch_size, seed=seed, device=device, label=label)
+
     ev = _Evaluator(
         dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
         num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights, protocol=protocol,
+        fake_class=fake_class, num_classes=int(getattr(generator, "num_classes", 0) or 0),
     )  # fmt: skip
     return _evaluate(parsed, ev, generator, dataset, seed)
 
@@ -543,9 +687,11 @@ def compute_between(
 ) -> list[MetricRecord]:
     """Like ``compute`` but with a fixed set of generated images [M, C, H, W] uint8 instead of a generator.
 
-    A metric asking for N samples uses the first min(N, M) images; PPL is not available.
+    A metric asking for N samples uses the first min(N, M) images; PPL and intra-class FID (which need a
+    generator, and labels for the generated images) are refused.
     """
     parsed = parse_metrics(names)
+    check_image_set_metrics(parsed)
     _check_protocol(protocol)
     fake_images_u8 = torch.as_tensor(fake_images_u8)
     if fake_images_u8.dtype != torch.uint8 or fake_images_u8.dim() != 4:
@@ -555,9 +701,6 @@ def compute_between(
             f"real images are {tuple(real_dataset.images_u8.shape[1:])} but generated ones are "
             f"{tuple(fake_images_u8.shape[1:])} (C, H, W); bring both to the same size"
         )
-    for pm in parsed:
-        if pm.spec.kind.startswith("ppl"):
-            raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
     _check_common(batch_size, num_real, seed)
     device = _resolve_device(device)
 
