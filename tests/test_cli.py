@@ -38,7 +38,7 @@ def test_presets_table(capsys):
 
 
 @pytest.mark.parametrize("args,needle", [
-    (["train", "--preset", "nope"], "unknown preset 'nope'; valid choices: dcgan-cond-tiny, dcgan-fmnist32"),
+    (["train", "--preset", "nope"], "unknown preset 'nope'; valid choices: biggan-deep-fmnist32, biggan-deep-tiny, biggan-emoji64"),
     (["train", "--set", "train.bogus=1"], "unknown config key 'train.bogus'; valid keys:"),
     (["train", "--set", "train.batch_size=lots"], "expected an integer"),
     (["train", "--data", "/no/such/folder", "--dry-run"], "/no/such/folder"),

@@ -19,14 +19,16 @@ CASES = [(arch, res, ch, ncls, sn, norm)
 @pytest.mark.parametrize("arch,res,ch,ncls,sn,norm", CASES)
 def test_generator_and_discriminator_contract(arch, res, ch, ncls, sn, norm):
     torch.manual_seed(0)
-    cfg = ModelConfig(g_arch=arch, d_arch=arch, z_dim=16, g_width=8, d_width=8, d_norm=norm, spectral_norm=sn,
-                      conditional=ncls > 0)
+    z_dim = 60 if arch.startswith("biggan") else 16  # BigGAN splits z into 3, 4 or 5 chunks at 16-64 px
+    width = 16 if arch == "biggan-deep" else 8  # bottlenecks of width/4 = 2 channels can start all dead
+    cfg = ModelConfig(g_arch=arch, d_arch=arch, z_dim=z_dim, g_width=width, d_width=width, d_norm=norm,
+                      spectral_norm=sn, conditional=ncls > 0, shared_dim=8)
     G = build_generator(cfg, res, ch, ncls)
     D = build_discriminator(cfg, res, ch, ncls)
-    assert (G.z_dim, G.num_classes, G.img_resolution, G.img_channels) == (16, ncls, res, ch)
+    assert (G.z_dim, G.num_classes, G.img_resolution, G.img_channels) == (z_dim, ncls, res, ch)
     n = 4
     c = torch.randint(0, 10, (n,)) if ncls else None
-    img = G(torch.randn(n, 16), c)
+    img = G(torch.randn(n, z_dim), c)
     assert img.shape == (n, ch, res, res)
     assert img.min() >= -1 and img.max() <= 1
     logits = D(img, c)

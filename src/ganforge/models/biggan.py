@@ -203,6 +203,11 @@ class BigGANDeepDiscriminator(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.output = nn.Linear(width, 1)
         self.embed = nn.Embedding(num_classes, width) if num_classes > 0 else None
+        for m in self.modules():  # orthogonal init, zero biases (BigGAN): keeps the ReLU chain alive at init
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.orthogonal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         if spectral:
             apply_spectral_norm(self)
 
