@@ -369,3 +369,12 @@ def test_intra_fid_is_refused_for_image_folders(labelled, tmp_path):
                                             r"computed from image folders, whose images carry no labels$"):
         compute_between(["fid1k", "ifid1k"], labelled, _blobs(3000, seed=9), extractor=ext, cache_dir=tmp_path)
     assert ext.images_seen == 0
+
+
+def test_a_metric_gives_the_same_value_alone_or_beside_a_longer_one(helpers, data, tmp_path):
+    # a conditional generator draws its labels after all latents, so the first 1000 samples of a
+    # 2000-sample run are not a 1000-sample run's: values must not depend on what else is computed
+    G = helpers.TinyGenerator(num_classes=10)
+    alone = compute("fid1k", G, data, extractor=PoolExtractor(), cache_dir=tmp_path, seed=3)[0].value
+    beside = compute("fid2k,fid1k", G, data, extractor=PoolExtractor(), cache_dir=tmp_path, seed=3)[1].value
+    assert alone == beside

@@ -350,9 +350,11 @@ class _Evaluator:
         """(features, logits) of n generated images: from ``fake``, or n of class ``label`` from ``fake_class``."""
         key = (label, n)
         if key not in self._gen_memo:
-            # a longer run with the same seed starts with the same samples; reuse it (a class's images
-            # are reused only for the same n)
-            longer = [m for c, m in self._gen_memo if c is None and m >= n] if label is None else []
+            # a fixed image set's first n images are the first n of a longer request: reuse them. A
+            # generator's are not (its labels are drawn after all latents, and randn's prefixes are not
+            # guaranteed), so generated samples are reused only for the same (class, n).
+            fixed = self.fake_count is not None
+            longer = [m for c, m in self._gen_memo if c is None and m >= n] if (label is None and fixed) else []
             if longer:
                 f, lg = self._gen_memo[(None, min(longer))]
                 self._gen_memo[key] = (f[:n], lg[:n] if lg is not None else None)
