@@ -160,8 +160,16 @@ class Recipe:
 
     def aug(self, x: torch.Tensor) -> torch.Tensor:
         """D's view of images ``x`` (reals, fakes, penalty inputs): augmented when the run asks for it.
-        Recipes report ``D/real_sign`` (mean sign of D on reals) from their D phase for ADA."""
+        Recipes report ``logit_stats`` from their D phase; ADA reads ``D/real_sign`` there."""
         return self.augment(x) if self.augment is not None else x
+
+    @staticmethod
+    def logit_stats(real_logits: torch.Tensor, gen_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+        """What every D phase reports besides its loss terms (not added to the loss): mean logits on
+        reals and fakes, and ``D/real_sign`` = E[sign D(real)], ADA's overfitting measure."""
+        real = real_logits.detach()
+        return {"D/real_logit": real.mean(), "D/gen_logit": gen_logits.detach().mean(),
+                "D/real_sign": real.sign().mean()}
 
     def sample_z(self, n: int) -> torch.Tensor:
         """z [n, z_dim] ~ N(0, I) from the trainer's generator."""

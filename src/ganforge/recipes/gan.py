@@ -108,9 +108,7 @@ class GANRecipe(Recipe):
         if lc.r2_gamma is not None:
             terms["D/r2"] = r2_penalty(D_seen, gen_img, lc.r2_gamma)
         total = sum(terms.values())
-        terms["D/real_logit"] = real_logits.detach().mean()
-        terms["D/gen_logit"] = gen_logits.detach().mean()
-        terms["D/real_sign"] = real_logits.detach().sign().mean()
+        terms.update(self.logit_stats(real_logits, gen_logits))
         return total, terms
 
     def g_loss(self, batch: Batch | None):

@@ -359,9 +359,7 @@ class _ProgressiveRecipe(Recipe):
         if lc.r1_gamma is not None:
             terms["D/r1"] = r1_penalty(D_eager, real, lc.r1_gamma)
         total = sum(terms.values())
-        terms["D/real_logit"] = real_logits.detach().mean()
-        terms["D/gen_logit"] = gen_logits.detach().mean()
-        terms["D/real_sign"] = real_logits.detach().sign().mean()
+        terms.update(self.logit_stats(real_logits, gen_logits))
         return total, terms
 
     def g_loss(self, batch: Batch | None):

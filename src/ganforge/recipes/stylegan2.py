@@ -253,8 +253,7 @@ class StyleGAN2Recipe(Recipe):
         gen_logits = D(self.aug(gen_img), c)
         real_logits = D(self.aug(batch.real_img), c)
         loss = F.softplus(gen_logits).mean() + F.softplus(-real_logits).mean()
-        return loss, {"D/adv": loss, "D/real_logit": real_logits.detach().mean(),
-                      "D/gen_logit": gen_logits.detach().mean(), "D/real_sign": real_logits.detach().sign().mean()}
+        return loss, {"D/adv": loss, **self.logit_stats(real_logits, gen_logits)}
 
     def d_r1(self, batch: Batch | None):
         assert batch is not None
