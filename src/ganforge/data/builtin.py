@@ -163,8 +163,9 @@ def _has_files(folder: Path, files: Iterable[str]) -> bool:
     return folder.is_dir() and all(find_file(folder, f) is not None for f in files)
 
 
-def _md5(path: Path) -> str:
-    h = hashlib.md5()
+def file_sha256(path: str | os.PathLike) -> str:
+    """Full hex sha256 of a file, read in 1 MiB chunks (pinned dataset sources, weights files)."""
+    h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.data.builtin import Opener, cache_dir
+from ganforge.data.builtin import Opener, cache_dir, file_sha256
 from ganforge.errors import GanforgeError
 
 NAME = "emoji"
@@ -77,14 +77,6 @@ SOURCES = (
         "./usr/share/unicode/emoji/emoji-test.txt", "unicode-data",
     ),
 )
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------

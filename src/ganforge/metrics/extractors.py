@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ganforge.data.builtin import file_sha256  # noqa: F401  (also part of this module's API)
 from ganforge.errors import GanforgeError
 from ganforge.metrics.inception import DEFAULT_PROTOCOL, PROTOCOLS  # light: the module loads no weights
 from ganforge.registry import Registry
@@ -68,15 +69,6 @@ def inception_content_hash(state) -> str:
 KNOWN_INCEPTION_FEATURES = {
     "d16d8dc8db2202a6": "TF 2015-12-05 Inception feature layers",
 }
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Full hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class TorchExtractor:
