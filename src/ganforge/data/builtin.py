@@ -130,25 +130,36 @@ def cache_dir(name: str | None = None) -> Path:
     return root / name if name else root
 
 
-def candidate_dirs(name: str | BuiltinSpec, root: str | os.PathLike | None = None) -> list[Path]:
-    """Folders searched for a built-in's files, in order (duplicates removed).
+def _unique(paths: Iterable[Path]) -> list[Path]:
+    seen: set[Path] = set()
+    return [p for p in paths if not (p in seen or seen.add(p))]
 
-    Order: ``root`` and ``root/<name>``; ``$GANFORGE_DATA`` and ``$GANFORGE_DATA/<name>``; the user
-    cache ``<cache>/ganforge/datasets/<name>``; ``<d>/<name>`` for each ``d`` in ``SYSTEM_DATA_DIRS``.
-    """
-    spec = _spec(name)
+
+def user_dirs(name: str, root: str | os.PathLike | None = None) -> list[Path]:
+    """The user's folders for a built-in's files, in order: ``root`` and ``root/<name>``;
+    ``$GANFORGE_DATA`` and ``$GANFORGE_DATA/<name>``; the user cache ``<cache>/ganforge/datasets/<name>``."""
     out: list[Path] = []
     if root is not None:
         r = Path(root).expanduser()
-        out += [r, r / spec.name]
+        out += [r, r / name]
     env = os.environ.get("GANFORGE_DATA")
     if env:
         e = Path(env).expanduser()
-        out += [e, e / spec.name]
-    out.append(cache_dir(spec.name))
-    out += [Path(d) / spec.name for d in SYSTEM_DATA_DIRS]
-    seen: set[Path] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
+        out += [e, e / name]
+    out.append(cache_dir(name))
+    return _unique(out)
+
+
+def candidate_dirs(name: str | BuiltinSpec, root: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for a built-in's files, in order (duplicates removed): ``user_dirs``, then
+    ``<d>/<name>`` for each ``d`` in ``SYSTEM_DATA_DIRS``."""
+    spec = _spec(name)
+    return _unique([*user_dirs(spec.name, root), *(Path(d) / spec.name for d in SYSTEM_DATA_DIRS)])
+
+
+def builtin_names() -> list[str]:
+    """Every built-in dataset name: the IDX ones of ``BUILTIN_DATASETS`` and the rendered ``emoji``."""
+    return [*BUILTIN_DATASETS.names(), "emoji"]
 
 
 def find_file(folder: Path, gz_name: str) -> Path | None:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.config import DataConfig
-from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, load_builtin_arrays
+from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, builtin_names, load_builtin_arrays
 from ganforge.data.folder import ImageSource, check_resize_policy, has_allowed_extension, resize_array, to_channels
 from ganforge.data.scan import ScanEntry, apply_bad_image_policy, check_bad_image_policy, max_in_flight, scan_source
 from ganforge.errors import GanforgeError
@@ -216,11 +216,6 @@ def _resize_square_batch(x: torch.Tensor, r: int, resize: str, *, channels_out: 
             y = F.interpolate(chunk, size=(r, r), mode="bicubic", antialias=True, align_corners=False)
             out[i : i + step] = y.round_().clamp_(0, 255).to(torch.uint8)
     return out
-
-
-def builtin_names() -> list[str]:
-    """Every built-in dataset name: the IDX ones and the rendered ``emoji``."""
-    return [*BUILTIN_DATASETS.names(), "emoji"]
 
 
 def _load_builtin(cfg: DataConfig) -> ImageDataset:

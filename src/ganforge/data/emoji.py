@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.data.builtin import Opener, cache_dir, file_sha256
+from ganforge.data.builtin import Opener, _unique, cache_dir, file_sha256, user_dirs
 from ganforge.errors import GanforgeError
 
 NAME = "emoji"
@@ -84,19 +84,8 @@ SOURCES = (
 
 
 def candidate_paths(src: SourceFile, root: str | os.PathLike | None = None) -> list[Path]:
-    """Where ``src`` is looked for, in order (duplicates removed)."""
-    dirs: list[Path] = []
-    if root is not None:
-        r = Path(root).expanduser()
-        dirs += [r, r / NAME]
-    env = os.environ.get("GANFORGE_DATA")
-    if env:
-        e = Path(env).expanduser()
-        dirs += [e, e / NAME]
-    dirs.append(cache_dir(NAME))
-    out = [d / src.filename for d in dirs] + [src.system_path]
-    seen: set[Path] = set()
-    return [p for p in out if not (p in seen or seen.add(p))]
+    """Where ``src`` is looked for, in order: the user's folders of the IDX built-ins, then Debian's path."""
+    return _unique([*(d / src.filename for d in user_dirs(NAME, root)), src.system_path])
 
 
 def extract_from_deb(deb: bytes, member: str) -> bytes:

@@ -487,7 +487,7 @@ def check_path(
     any usable image raises ``GanforgeError``. The limits apply to folders / archives (built-in IDX
     files have their own header checks).
     """
-    from ganforge.data.builtin import BUILTIN_DATASETS
+    from ganforge.data.builtin import BUILTIN_DATASETS, builtin_names
 
     s = str(path)
     if s in BUILTIN_DATASETS and not Path(s).exists():
@@ -496,7 +496,7 @@ def check_path(
         return check_emoji()
     if not Path(s).expanduser().exists():
         raise GanforgeError(
-            f"unknown dataset {s!r}: not a built-in name ({', '.join([*BUILTIN_DATASETS.names(), 'emoji'])}) "
+            f"unknown dataset {s!r}: not a built-in name ({', '.join(builtin_names())}) "
             f"and no such file or folder"
         )
     return scan_images(path, max_pixels=max_pixels, max_file_bytes=max_file_bytes)
