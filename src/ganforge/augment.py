@@ -268,7 +268,6 @@ class Augment:
         self.ada_kimg, self.interval = float(cfg.ada_kimg), int(cfg.ada_interval)
         self._sign_sum: torch.Tensor | float = 0.0
         self._sign_count = self._steps = 0
-        self.last_rt: float | None = None
 
     @property
     def adaptive(self) -> bool:
@@ -308,7 +307,6 @@ class Augment:
         rt = float(self._sign_sum) / self._sign_count
         adjust = math.copysign(1.0, rt - self.target) if rt != self.target else 0.0
         self.p = min(1.0, max(0.0, self.p + adjust * batch_size * self.interval / (self.ada_kimg * 1000)))
-        self.last_rt = rt
         self._sign_sum, self._sign_count = 0.0, 0
 
     def state_dict(self) -> dict[str, Any]:
