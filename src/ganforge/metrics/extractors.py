@@ -296,7 +296,7 @@ class InceptionExtractor(TorchExtractor):
                 f"cannot load FID Inception weights from {str(path)!r}: {type(e).__name__}: {str(e)[:300]}"
             ) from None
         self.has_classifier = net.fc is not None
-        digest = inception_content_hash(state)[:16]
+        digest = self._hash = inception_content_hash(state)[:16]  # weights_hash: no second pass over 95 MB
         if digest not in KNOWN_INCEPTION_FEATURES and not file_sha256(path).startswith(FID_WEIGHTS_SHA256_PREFIX):
             warnings.warn(
                 f"Inception weights {path} (content hash {digest}) are not the TF 2015-12-05 Inception's "
