@@ -59,6 +59,7 @@ BAD: dict[str, list] = {
     "optim.d_lr": [0.0, INF],
     "optim.beta1": [1.0, -0.1, NAN, 1.5],
     "optim.beta2": [1.0, -1e-9, INF],
+    "optim.lr_decay_start_kimg": [-1.0, NAN, "soon"],
     "train.batch_size": [0, -1, 65537, True, 64.0],
     "train.total_kimg": [0.0, 0.0004, NAN, INF, -1.0, 1e7 + 1, None],
     "train.tick_kimg": [0.0, NAN, INF, 2e7],
@@ -99,6 +100,18 @@ FAMILY_BAD: dict[str, dict[str, list]] = {
         "loss.pl_weight": [0.0, NAN], "loss.pl_interval": [0], "loss.pl_batch_shrink": [0],
         "loss.pl_decay": [0.0, 1.5, NAN], "loss.style_mixing_prob": [-0.1, 1.1, NAN],
     },
+    "pix2pix": {
+        "model.g_arch": ["vnet", None], "model.unet_depth": [0, 13], "model.resnet_blocks": [-1, 65],
+        "model.g_width": [0], "model.d_width": [0, 1025], "model.d_layers": [0, 9], "model.norm": ["group", None],
+        "model.dropout": [1], "model.direction": ["AtoC", None], "loss.kind": ["hinge", None],
+        "loss.l1_weight": [-1.0, NAN, None],
+    },
+    "cyclegan": {
+        "model.g_arch": ["vnet"], "model.unet_depth": [0], "model.resnet_blocks": [-1], "model.g_width": [0],
+        "model.d_width": [0], "model.d_layers": [0], "model.norm": ["layer"], "model.dropout": ["yes"],
+        "loss.kind": ["nonsat"], "loss.cycle_weight": [-1.0, INF, None], "loss.identity_weight": [-0.5, NAN],
+        "loss.pool_size": [-1, 100001, 2.5],
+    },
     "progan": {
         "model.z_dim": [0], "model.fmap_base": [0], "model.fmap_max": [0, 8193], "model.mbstd_group": [0],
         "model.mbstd_channels": [0], "model.conditional": ["no"], "model.progressive": [1],
@@ -117,7 +130,8 @@ FAMILY_BAD: dict[str, dict[str, list]] = {
         "loss.style_mixing_prob": [2.0],
     },
 }
-TINY = {"gan": "dcgan-tiny", "stylegan2": "stylegan2-tiny", "progan": "progan-tiny", "stylegan": "stylegan-tiny"}
+TINY = {"gan": "dcgan-tiny", "stylegan2": "stylegan2-tiny", "progan": "progan-tiny", "stylegan": "stylegan-tiny",
+        "pix2pix": "pix2pix-tiny", "cyclegan": "cyclegan-tiny"}
 
 
 def _set(cfg: Experiment, key: str, value) -> Experiment:

@@ -203,11 +203,26 @@ def _export_interface(meta: Any, path: str | Path) -> tuple[Any, int, int, int]:
         except GanforgeError as e:
             raise GanforgeError(f"{where} has bad metadata: {e}") from None
         sizes.append(value)
-    z_dim = meta.get("z_dim", cfg.model.z_dim)
-    if z_dim != cfg.model.z_dim or isinstance(z_dim, bool):
+    want_z = getattr(cfg.model, "z_dim", 0)  # translators take no latent: 0
+    z_dim = meta.get("z_dim", want_z)
+    if z_dim != want_z or isinstance(z_dim, bool):
         raise GanforgeError(f"{where} has bad metadata: z_dim {z_dim!r} differs from model.z_dim "
-                            f"{cfg.model.z_dim!r}")
+                            f"{want_z!r}")
     return cfg.model, sizes[0], sizes[1], sizes[2]
+
+
+def _translator_kwargs(meta: dict, path: str | Path) -> dict[str, int]:
+    """A translator export's domain-A channels (``in_channels``), checked like the other sizes."""
+    from ganforge.validation import Choice
+
+    value = meta.get("in_channels")
+    try:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GanforgeError(f"bad value {value!r} for in_channels: expected int")
+        Choice((1, 3)).check("in_channels", value)
+    except GanforgeError as e:
+        raise GanforgeError(f"model {str(path)!r} has bad metadata: {e}") from None
+    return {"in_channels": value}
 
 
 def _compare_shapes(net: torch.nn.Module, tensors: dict[str, torch.Tensor], limit: int = 5) -> list[str]:
@@ -223,8 +238,12 @@ def _compare_shapes(net: torch.nn.Module, tensors: dict[str, torch.Tensor], limi
     return problems
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_generator(path: str | Path, device: str | torch.device = "cpu", *, kind: str = "generator") -> torch.nn.Module:
     """Load an exported generator (a run directory, a ``.safetensors`` export or its ``model.json``).
+
+    ``kind``: "generator" (G(z, c): what ``generate``, ``eval`` and the style tools take) or
+    "translator" (a pix2pix / CycleGAN ``Translator``, for ``ganforge translate``); an export of the
+    other kind is refused with the command that takes it.
 
     Returns the generator in eval mode with ``.meta`` holding the export's metadata. No pickle is
     involved: weights come from safetensors, the architecture from the registry. The metadata is
@@ -242,14 +261,29 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> torc
     if not isinstance(meta, dict) or meta.get("format") != "ganforge-generator":
         fmt = meta.get("format") if isinstance(meta, dict) else None
         raise GanforgeError(f"{str(path)!r} is not a ganforge generator export (format={fmt!r})")
+    has = "translator" if meta.get("kind") == "translator" else "generator"
+    if has != kind:
+        if has == "translator":
+            what, use = f"an image-to-image translation model (recipe {meta.get('recipe')})", "ganforge translate"
+        else:
+            what, use = "a generator of images from noise", "ganforge generate, eval and the style tools"
+        raise GanforgeError(f"model {str(path)!r} is {what}, not a {kind}; use it with {use}")
     mcfg, resolution, channels, num_classes = _export_interface(meta, path)
-    build_generator = RECIPES.get(meta.get("recipe", "gan")).build_generator
+    recipe = RECIPES.get(meta.get("recipe", "gan"))
+    extra = _translator_kwargs(meta, path) if getattr(recipe, "translates", False) else {}
+    if getattr(recipe, "translates", False) != (has == "translator"):
+        raise GanforgeError(f"model {str(path)!r} has bad metadata: kind {meta.get('kind')!r} does not fit recipe "
+                            f"{meta.get('recipe')!r}")
+
+    def build_generator(*a, **kw):
+        return recipe.build_generator(*a, **kw, **extra)
+
     with torch.device("meta"):
         shell = build_generator(mcfg, resolution=resolution, channels=channels, num_classes=num_classes)
     problems = _compare_shapes(shell, tensors)
     if problems:
         raise GanforgeError(f"model {str(path)!r} does not match its metadata ({getattr(mcfg, 'g_arch', None) or meta.get('arch') or meta.get('recipe', 'gan')}, z_dim "
-                            f"{mcfg.z_dim}, {channels}x{resolution}x{resolution}, {num_classes} classes): "
+                            f"{getattr(mcfg, 'z_dim', 0)}, {channels}x{resolution}x{resolution}, {num_classes} classes): "
                             + "; ".join(problems))
     try:
         G = build_generator(mcfg, resolution=resolution, channels=channels, num_classes=num_classes)

@@ -145,13 +145,19 @@ def _dry_run(cfg, overrides, args) -> int:
     # The recipe builds every network it trains (on the CPU, nothing written), so the counts are the
     # family's own: G and D here, more nets for families that have them.
     recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), torch.device("cpu"), torch.Generator())
+    recipe.attach_data(ds)  # a translation family's evaluation split and metric checks
     print(to_json(cfg))
     if plan.note:
         print(plan.note)
     if plan.run_dir is not None:
         print(f"resume: would continue {plan.run_dir} from {plan.resume_kimg:g} kimg to {cfg.train.total_kimg:g} kimg")
-    print(f"dataset: {ds.name}: {len(ds)} images, {ds.channels}x{ds.resolution}x{ds.resolution}, "
-          f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else ""))
+    if hasattr(ds, "a_u8"):  # translation data: both domains
+        print(f"dataset: {ds.name}: {'paired' if ds.paired else 'unpaired'}, A {len(ds.a_u8)} images "
+              f"{ds.channels_a}x{ds.resolution}x{ds.resolution}, B {len(ds.b_u8)} images "
+              f"{ds.channels}x{ds.resolution}x{ds.resolution}" + (f", {ds.skipped} skipped" if ds.skipped else ""))
+    else:
+        print(f"dataset: {ds.name}: {len(ds)} images, {ds.channels}x{ds.resolution}x{ds.resolution}, "
+              f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else ""))
     for name, net in recipe.nets.items():
         arch = getattr(net, "arch", type(net).__name__)
         print(f"{name}: {arch}, {sum(p.numel() for p in net.parameters()):,} parameters")
@@ -362,6 +368,24 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from ganforge.api import load_generator
+    from ganforge.devices import resolve_device
+    from ganforge.synthesis.translate import translate_folder
+
+    if args.grid is not None and not 1 <= args.grid <= 64:
+        raise GanforgeError(f"--grid must be an integer >= 1 and <= 64, got {args.grid}")
+    device = resolve_device(args.device, "--device")
+    model = load_generator(args.model, device=device, kind="translator")
+    result = translate_folder(model, args.input, args.out, direction=args.direction, device=device,
+                              batch_size=args.batch_size, resize=args.resize, overwrite=args.overwrite,
+                              on_bad_image=args.on_bad_image, grid=args.grid or 0)
+    skipped = f", skipped {result.skipped} bad file(s)" if result.skipped else ""
+    grid = f"; side by side: {result.grid}" if result.grid else ""
+    print(f"wrote {result.written} translated images to {result.out}{skipped}{grid}")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------
 # presets, data check
 
@@ -491,6 +515,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "other seeds are generated with it; larger batches are faster but may differ in the "
                         "last bit, i.e. by one level in a few pixels)")
     g.set_defaults(func=_cmd_generate)
+
+    tr = sub.add_parser("translate", help="translate a folder of images with a trained pix2pix / CycleGAN model")
+    tr.add_argument("--model", required=True, help="run directory, .safetensors export or model.json")
+    tr.add_argument("--input", required=True, help="folder or zip of input images (sub-folders kept)")
+    tr.add_argument("--out", required=True, help="output folder: same relative paths and file names as the input")
+    tr.add_argument("--direction", default=None, help="AtoB or BtoA (CycleGAN models have both; default: the "
+                                                      "model's first, AtoB for CycleGAN, the trained one for pix2pix)")
+    tr.add_argument("--resize", default="pad", help="crop, pad (default) or stretch: how inputs of another size "
+                                                    "are brought to the model's resolution")
+    tr.add_argument("--on-bad-image", default="error", help="error (default: nothing is written) or skip")
+    tr.add_argument("--grid", type=int, default=None, metavar="N",
+                    help="also write translate-grid.png: the first N inputs beside their outputs")
+    tr.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    tr.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    tr.set_defaults(func=_cmd_translate)
 
     pr = sub.add_parser("presets", help="list the presets")
     pr.add_argument("--all", action="store_true", help="include the *-tiny test presets")

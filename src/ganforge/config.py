@@ -112,6 +112,8 @@ class OptimConfig:
     beta1: float = 0.5
     # Adam beta2 (ignored by RMSprop).
     beta2: float = 0.999
+    # Learning rates stay constant until this kimg, then fall linearly to zero at train.total_kimg; None: constant.
+    lr_decay_start_kimg: float | None = None
 
 
 @dataclass(frozen=True)

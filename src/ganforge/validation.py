@@ -213,6 +213,7 @@ COMMON_RULES: dict[str, Rule] = {
     "optim.d_lr": Positive(),
     "optim.beta1": Num(0.0, 1.0, hi_open=True),
     "optim.beta2": Num(0.0, 1.0, hi_open=True),
+    "optim.lr_decay_start_kimg": Num(0.0, KIMG_MAX, none_ok=True),
     "train.batch_size": Int(1, BATCH_MAX),
     "train.total_kimg": Num(0.001, KIMG_MAX),
     "train.tick_kimg": KIMG,
@@ -312,6 +313,14 @@ def validate_experiment(cfg: Experiment) -> None:
                             "labelled dataset (built-in, or sub-folders as classes)")
     from ganforge.metrics.protocol import parse_metric
 
+    if cfg.metrics.names:
+        from ganforge.metrics.protocol import check_image_set_metrics, parse_metrics, refuse_pair_metrics
+
+        parsed = parse_metrics(list(cfg.metrics.names))
+        if not recipe.translates:
+            refuse_pair_metrics(parsed)
+        else:  # translators are scored on image sets: no PPL, no intra-class FID
+            check_image_set_metrics([p for p in parsed if not p.spec.kind.startswith("pair_")])
     intra = [str(n).strip() for n in cfg.metrics.names if parse_metric(n).spec.kind == "ifid"]
     if intra and not getattr(cfg.model, "conditional", False):  # refused now, not at the first metrics tick
         raise GanforgeError(f"metrics.names: {intra[0]!r} (intra-class FID) needs a class-conditional model: set "

@@ -97,6 +97,11 @@ for _spec in (
     MetricSpec("ppl_wend", r"ppl(?:(?P<n>\d+)k)?_wend", "ppl_wend", True, 10000),
     MetricSpec("swd", r"swd(?:(?P<n>\d+)k)?", "swd", False, 16384),
     MetricSpec("msssim", r"msssim(?:(?P<n>\d+)k)?", "msssim", False, 10000),
+    # Translation models against their ground truth (paired data; ganforge.metrics.translation).
+    MetricSpec("pair_l1", r"pair(?:(?P<n>\d+)k)?_l1", "pair_l1", False, 1000),
+    MetricSpec("pair_psnr", r"pair(?:(?P<n>\d+)k)?_psnr", "pair_psnr", False, 1000),
+    MetricSpec("pair_ssim", r"pair(?:(?P<n>\d+)k)?_ssim", "pair_ssim", False, 1000),
+    MetricSpec("pair_msssim", r"pair(?:(?P<n>\d+)k)?_msssim", "pair_msssim", False, 1000),
 ):
     METRICS.add(_spec.form, _spec)
 
@@ -515,9 +520,20 @@ def _generated_needed(pm: ParsedMetric, ev: "_Evaluator", available: int | None 
     return pm.n
 
 
+def refuse_pair_metrics(parsed) -> None:
+    """``pair_*`` metrics compare a translation model's outputs with ground-truth partners; only
+    translation training (recipes pix2pix, cyclegan on paired data) computes them."""
+    for pm in parsed:
+        if pm.spec.kind.startswith("pair_"):
+            raise GanforgeError(f"metric {pm.name!r} compares translated images with their ground truth; it is "
+                                f"computed while training a translation model (recipe pix2pix or cyclegan on "
+                                f"paired data, metrics.names), not for generators or image folders")
+
+
 def check_image_set_metrics(parsed) -> None:
     """Refuse, before any work, the metrics a fixed set of generated images cannot give: PPL needs
     the generator, intra-class FID the class of every generated image."""
+    refuse_pair_metrics(parsed)
     for pm in parsed:
         if pm.spec.kind.startswith("ppl"):
             raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
@@ -651,6 +667,7 @@ def compute(
         refused for extractors with one fixed pipeline.
     """
     parsed = parse_metrics(names)
+    refuse_pair_metrics(parsed)
     _check_protocol(protocol)
     _check_common(batch_size, num_real, seed)
     _check_shapes(generator, dataset)

@@ -17,11 +17,14 @@ from ganforge.registry import Registry
 class Batch:
     """One batch of training data on the training device.
 
-    real_img: [N, C, H, W] float in [-1, 1]; c: [N] int64 class labels or None.
+    real_img: [N, C, H, W] float in [-1, 1]; c: [N] int64 class labels or None. Translation data
+    (``ganforge.data.translation``) also fills ``src``: the domain-A images [N, CA, H, W] in [-1, 1],
+    the partners of ``real_img`` (domain B) for paired data, an independent draw for unpaired data.
     """
 
     real_img: torch.Tensor
     c: torch.Tensor | None
+    src: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,20 @@ class DatasetInfo:
     channels: int
     num_classes: int
     class_names: tuple[str, ...]
+    # Translation data only: channels of domain A, and whether A and B come in pairs (None otherwise).
+    channels_a: int | None = None
+    paired: bool | None = None
 
     @classmethod
     def of(cls, ds: Any, cfg: Experiment) -> "DatasetInfo":
         use = cfg.data.use_labels and ds.labels is not None
         return cls(ds.resolution, ds.channels, ds.num_classes if use else 0,
-                   tuple(ds.class_names) if use else ())
+                   tuple(ds.class_names) if use else (),
+                   getattr(ds, "channels_a", None), getattr(ds, "paired", None))
+
+    @property
+    def is_translation(self) -> bool:
+        return self.paired is not None
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,8 @@ class Recipe:
     """
 
     generator: str = "G"
+    # True for image-to-image translation families (their nets take images; pair_* metrics apply).
+    translates: bool = False
     # The dataclass types of this family's config sections ("model", "loss"); see ganforge.config.
     config_sections: dict[str, type] = {}
     # One type/choice/range rule (ganforge.validation) per key of those sections, e.g. "model.z_dim".
@@ -130,9 +143,17 @@ class Recipe:
 
     # -- helpers shared by the G/D families --
 
+    def check_image_data(self) -> None:
+        """Families that generate from noise train on an image set, not on a translation task."""
+        if self.info.is_translation:
+            raise GanforgeError(f"recipe {self.cfg.recipe!r} generates images from noise but data.name="
+                                f"{self.cfg.data.name!r} is an image-to-image translation task; train it with "
+                                f"recipe pix2pix (paired) or cyclegan, or give an image dataset")
+
     def check_labels(self, conditional: bool) -> None:
         """A conditional model needs a labelled dataset (the data config's own check covers the CLI;
-        this one covers datasets handed to ``ganforge.train`` directly)."""
+        this one covers datasets handed to ``ganforge.train`` directly). Also refuses translation data."""
+        self.check_image_data()
         if conditional and self.info.num_classes == 0:
             raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true "
                                 "and use a labelled dataset (built-in, or sub-folders as classes)")
@@ -180,6 +201,55 @@ class Recipe:
         if self.num_classes == 0:
             return None
         return torch.randint(0, self.num_classes, (n,), device=self.device, generator=self.rng)
+
+    # -- what the trainer asks the family about its sampling network (grids, snapshots, exports, metrics);
+    #    the defaults are for generators G(z [N, z_dim], c [N] | None) with ``z_dim``/``num_classes`` --
+
+    def attach_data(self, dataset: Any, from_config: bool = True) -> None:
+        """Called once by the trainer with the training dataset (translation recipes keep preview and
+        evaluation images from it); ``from_config``: it was loaded from ``cfg.data`` (not handed in)."""
+
+    def grid_inputs(self, n: int, seed: int) -> Any:
+        """The fixed inputs of the tick grids (CPU tensors), drawn once per run from ``seed``."""
+        net = self.nets[self.generator]
+        z = torch.randn(n, net.z_dim, generator=torch.Generator().manual_seed(seed))
+        c = (torch.arange(n) % net.num_classes) if net.num_classes else None
+        return z, c
+
+    @torch.no_grad()
+    def render_grid(self, net: nn.Module, inputs: Any) -> tuple[torch.Tensor, int | None]:
+        """(uint8 images [N, C, H, W], columns or None for a square grid) of ``net`` on ``inputs``."""
+        from ganforge.synthesis.images import to_uint8
+
+        z, c = inputs
+        imgs = []
+        for i in range(0, len(z), 256):
+            ci = c[i:i + 256].to(self.device) if c is not None else None
+            imgs.append(to_uint8(net(z[i:i + 256].to(self.device), ci)).cpu())
+        return torch.cat(imgs), None
+
+    def snapshot_inputs(self, net: nn.Module, n: int, generator: torch.Generator) -> Callable[[int], tuple]:
+        """Batch i -> the arguments of ``net`` for re-estimating batchnorm statistics of a snapshot."""
+
+        def inputs(_i: int):
+            z = torch.randn(n, net.z_dim, device=self.device, generator=generator)
+            c = (torch.randint(0, net.num_classes, (n,), device=self.device, generator=generator)
+                 if net.num_classes else None)
+            return z, c
+
+        return inputs
+
+    def export_interface(self, net: nn.Module) -> dict[str, Any]:
+        """The interface part of an export's metadata (beside recipe, model, resolution, channels)."""
+        return {"num_classes": net.num_classes,
+                "class_names": list(self.info.class_names) if net.num_classes else [],
+                "z_dim": net.z_dim}
+
+    def evaluate(self, names: list[str], net: nn.Module, dataset: Any, **kw: Any) -> list[Any]:
+        """Metric records for ``net`` (``ganforge.metrics.compute`` keywords in ``kw``)."""
+        from ganforge.metrics import compute
+
+        return compute(names, net, dataset, **kw)
 
     # -- per-run hooks --
 

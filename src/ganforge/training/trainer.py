@@ -28,10 +28,10 @@ import torch.distributed as dist
 from ganforge import __version__
 from ganforge.config import Experiment, diff, from_dict, to_dict, to_json
 from ganforge.data import load_dataset
-from ganforge.data.sampler import InfiniteSampler
+from ganforge.training.feed import make_feed
 from ganforge.errors import GanforgeError
 from ganforge.recipes import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
-from ganforge.synthesis.images import save_grid, to_uint8
+from ganforge.synthesis.images import save_grid
 from ganforge.training import bookkeeping as bk
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import EMA, recalibrate_batchnorm
@@ -148,18 +148,14 @@ class Trainer:
             name = cfg.metrics.extractor or default_extractor_name(int(ds.images_u8.shape[1]),
                                                                    int(ds.images_u8.shape[-1]))
             check_protocol(name, cfg.metrics.protocol, "metrics.protocol")
-        on_device = ds.images_u8.numel() <= cfg.data.device_cache_max_bytes
-        data_dev = self.device if on_device else torch.device("cpu")
-        self.images_u8 = ds.images_u8.to(data_dev)
-        self.labels = ds.labels.to(data_dev) if (ds.labels is not None and cfg.data.use_labels) else None
-        self.sampler = InfiniteSampler(len(ds), seed=tc.seed, rank=self.rank,
-                                       world_size=self.world_size, device=data_dev)
+        self.feed = make_feed(ds, cfg, self.device, self.rank, self.world_size)
 
         # One generator owns every random draw of training (latents, penalties' interpolation).
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(tc.seed + 1000 * self.rank)
         self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), self.device, self.rng)
         self.recipe.local_batch_size = tc.batch_size // self.world_size
+        self.recipe.attach_data(ds, from_config=dataset is None)
         self.augment = None
         if cfg.augment.kind is not None:  # D's view of every image, for every family (ganforge.augment)
             from ganforge.augment import Augment
@@ -171,6 +167,9 @@ class Trainer:
             for name, net in self.recipe.nets.items():
                 self.recipe.fwd[name] = torch.compile(net)
         self.phases: list[Phase] = self.recipe.phases()
+        for opt in self.recipe.optimizers.values():  # the learning-rate schedule scales these (optim.lr_decay_start_kimg)
+            for group in opt.param_groups:
+                group.setdefault("initial_lr", group["lr"])
 
         self.cur_nimg = 0
         self.step = 0
@@ -182,9 +181,7 @@ class Trainer:
             self._load_state(resume_state)
         self.recipe.begin_step(self._context())
 
-        gen = self._sample_source()
-        self.grid_z = torch.randn(tc.grid_size, gen.z_dim, generator=torch.Generator().manual_seed(tc.seed + 7))
-        self.grid_c = (torch.arange(tc.grid_size) % gen.num_classes) if gen.num_classes else None
+        self.grid_inputs = self.recipe.grid_inputs(tc.grid_size, tc.seed + 7)
         self.stats = StatsWriter(self.run_dir, tensorboard=tc.tensorboard, enabled=self.is_main)
 
     # ------------------------------------------------------------------------------------------
@@ -212,7 +209,7 @@ class Trainer:
                          "bad_steps_total": self.bad_steps_total},
             "rng": rng,
             "python_random": list(random.getstate()[1]),
-            "sampler": self.sampler.state_dict(),
+            "sampler": self.feed.state_dict(),
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -235,7 +232,7 @@ class Trainer:
         pr = state.get("python_random")
         if pr is not None:
             random.setstate((3, tuple(int(x) for x in pr), None))
-        self.sampler.load_state_dict(state["sampler"])
+        self.feed.load_state_dict(state["sampler"])
 
     def save_checkpoint(self) -> Path | None:
         if not self.is_main:
@@ -258,15 +255,8 @@ class Trainer:
         net = copy.deepcopy(self._sample_source())
         g = torch.Generator(device=self.device).manual_seed(self.cfg.train.seed + 99)
         n = min(self.recipe.local_batch_size, 256)
-
-        def inputs(_i: int):
-            z = torch.randn(n, net.z_dim, device=self.device, generator=g)
-            c = (torch.randint(0, net.num_classes, (n,), device=self.device, generator=g)
-                 if net.num_classes else None)
-            return z, c
-
         with self._rng_fork():
-            return recalibrate_batchnorm(net, inputs)
+            return recalibrate_batchnorm(net, self.recipe.snapshot_inputs(net, n, g))
 
     def _rng_fork(self):
         """A context in which sampling for grids, batchnorm recalibration and metrics draws from a
@@ -283,19 +273,15 @@ class Trainer:
         if not self.is_main:
             return None
         net = net or self.snapshot_generator()
-        imgs = []
         with self._rng_fork():
-            for i in range(0, len(self.grid_z), 256):
-                z = self.grid_z[i:i + 256].to(self.device)
-                c = self.grid_c[i:i + 256].to(self.device) if self.grid_c is not None else None
-                imgs.append(to_uint8(net(z, c)).cpu())
-        return save_grid(torch.cat(imgs), self.run_dir / bk.SAMPLES_DIR / bk.sample_name(self.cur_nimg),
-                         scale=self._grid_scale())
+            imgs, cols = self.recipe.render_grid(net, self.grid_inputs)
+        return save_grid(imgs, self.run_dir / bk.SAMPLES_DIR / bk.sample_name(self.cur_nimg), cols=cols,
+                         scale=self._grid_scale(cols or math.ceil(math.sqrt(len(imgs)))))
 
-    def _grid_scale(self) -> int:
+    def _grid_scale(self, cols: int) -> int:
         """Nearest-neighbour enlargement shared by the fakes and reals grids: small grids are blown
         up towards ~256 px wide, and images of 32 px or less at least doubled, so they can be seen."""
-        side = self.dataset.resolution * math.ceil(math.sqrt(len(self.grid_z)))
+        side = self.dataset.resolution * cols
         return max(256 // side, 2 if self.dataset.resolution <= 32 else 1, 1)
 
     def export_meta(self) -> dict[str, Any]:
@@ -312,9 +298,7 @@ class Trainer:
             "model": to_dict(self.cfg)["model"],
             "resolution": ds.resolution,
             "channels": ds.channels,
-            "num_classes": net.num_classes,
-            "class_names": list(ds.class_names) if net.num_classes else [],
-            "z_dim": net.z_dim,
+            **self.recipe.export_interface(net),
             "dataset": ds.name,
             "dataset_hash": ds.content_hash,
             "kimg": self.cur_nimg / 1000,
@@ -333,11 +317,7 @@ class Trainer:
     # The step.
 
     def _next_batch(self) -> Batch:
-        idx = self.sampler.next(self.cfg.train.batch_size)
-        img = self.images_u8[idx].to(self.device, non_blocking=True)
-        real_img = img.to(torch.float32) / 127.5 - 1
-        c = self.labels[idx].to(self.device, non_blocking=True) if self.labels is not None else None
-        return Batch(real_img, c)
+        return self.feed.next(self.cfg.train.batch_size)
 
     def _reduce_gradients(self, module: torch.nn.Module) -> None:
         if self.world_size == 1:
@@ -390,9 +370,22 @@ class Trainer:
         tc = self.cfg.train
         return StepContext(self.cur_nimg, self.step, tc.batch_size, int(round(tc.total_kimg * 1000)))
 
+    def _apply_lr_schedule(self) -> None:
+        """``optim.lr_decay_start_kimg``: every optimizer's learning rates stay at their initial values
+        until then and fall linearly to zero at ``train.total_kimg`` (CycleGAN's schedule, per step
+        rather than per epoch). A pure function of ``cur_nimg``, so a resumed run continues it exactly."""
+        start = self.cfg.optim.lr_decay_start_kimg
+        if start is None:
+            return
+        f = lr_factor(self.cur_nimg, start, self.cfg.train.total_kimg)
+        for opt in self.recipe.optimizers.values():
+            for group in opt.param_groups:
+                group["lr"] = group["initial_lr"] * f
+
     def train_step(self, acc: dict[str, torch.Tensor]) -> bool:
         """One step: every phase due at this step, with its repeats. Returns False if skipped."""
         self.recipe.begin_step(self._context())
+        self._apply_lr_schedule()
         ok = True
         for phase in self.phases:
             if self.step % phase.interval != 0:
@@ -511,6 +504,9 @@ class Trainer:
         row["bad_steps"] = self.bad_steps_total
         if self.augment is not None:
             row["augment/p"] = round(self.augment.p, 6)
+        if self.cfg.optim.lr_decay_start_kimg is not None:
+            row["lr_factor"] = round(lr_factor(self.cur_nimg, self.cfg.optim.lr_decay_start_kimg,
+                                               self.cfg.train.total_kimg), 6)
         if self.device.type == "cuda":
             row["gpu_mem_gb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**30, 3)
         row["time"] = time.time()
@@ -519,11 +515,10 @@ class Trainer:
     def _metrics(self, net: torch.nn.Module | None) -> dict[str, Any]:
         if not self.is_main or net is None:
             return {}
-        from ganforge.metrics import compute
-
         with self._rng_fork():
-            records = compute(list(self.cfg.metrics.names), net, self.dataset, extractor=self.cfg.metrics.extractor,
-                              device=str(self.device), seed=self.cfg.train.seed, protocol=self.cfg.metrics.protocol)
+            records = self.recipe.evaluate(list(self.cfg.metrics.names), net, self.dataset,
+                                           extractor=self.cfg.metrics.extractor, device=str(self.device),
+                                           seed=self.cfg.train.seed, protocol=self.cfg.metrics.protocol)
         out: dict[str, Any] = {}
         for r in records:
             rd = r.to_dict()
@@ -540,10 +535,20 @@ class Trainer:
         path = self.run_dir / "samples" / "reals.png"
         if path.exists():
             return
-        n = len(self.grid_z)
+        n = self.cfg.train.grid_size
         g = torch.Generator().manual_seed(self.cfg.train.seed + 5)
         idx = torch.randperm(len(self.dataset), generator=g)[:n]
-        save_grid(self.dataset.images_u8[idx], path, scale=self._grid_scale())
+        save_grid(self.dataset.images_u8[idx], path, scale=self._grid_scale(math.ceil(math.sqrt(n))))
+
+
+def lr_factor(cur_nimg: int, decay_start_kimg: float, total_kimg: float) -> float:
+    """1 before ``decay_start_kimg``, then linear down to 0 at ``total_kimg`` (clamped at 0 beyond)."""
+    start, end = decay_start_kimg * 1000, total_kimg * 1000
+    if cur_nimg <= start:
+        return 1.0
+    if end <= start:
+        return 0.0
+    return max(0.0, 1.0 - (cur_nimg - start) / (end - start))
 
 
 def _raise_interrupt(signum, frame):
