@@ -32,6 +32,7 @@ BAD: dict[str, list] = {
     "data.resize": ["zoom", None],
     "data.channels": [2, 0, True, "1"],
     "data.on_bad_image": ["ignore"],
+    "data.pairing": ["side-by-side", "Aligned", "", 3],
     "data.use_labels": [1, "yes", None],
     "data.device_cache_max_bytes": [-1, True, 1.5, None],
     "data.max_file_bytes": [0, -1, True, 1.5, None],
@@ -178,7 +179,8 @@ def test_bad_value_is_refused_with_key_and_value(recipe, key, value):
                                        ("data.device_cache_max_bytes", 0), ("model.z_dim", 8192),
                                        ("train.grid_size", 4096), ("train.batch_size", 65536),
                                        ("data.resolution", None), ("train.device", "cpu:0"),
-                                       ("metrics.extractor", None), ("data.root", None)])
+                                       ("metrics.extractor", None), ("data.root", None),
+                                       ("data.pairing", "unpaired")])
 def test_edges_of_the_ranges_are_accepted(key, value):
     validate_experiment(_set(get_preset("dcgan-tiny"), key, value))
 

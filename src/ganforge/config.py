@@ -28,11 +28,11 @@ from ganforge.errors import GanforgeError
 
 @dataclass(frozen=True)
 class DataConfig:
-    # Built-in dataset name ("fashion-mnist", "mnist") or a path to an image folder / zip archive.
+    # Built-in dataset name ("fashion-mnist", "mnist", "emoji"), translation task ("fmnist-edges", ...) or a path.
     name: str = "fashion-mnist"
     # Root folder for built-in datasets; None searches $GANFORGE_DATA, the user cache, Debian's folder.
     root: str | None = None
-    # Split of a built-in dataset: "train" or "test".
+    # Split of a built-in dataset or of a translation dataset: "train" or "test".
     split: str = "train"
     # Side length images are brought to; None keeps the native size (all images must then agree).
     resolution: int | None = 32
@@ -42,6 +42,9 @@ class DataConfig:
     channels: int | None = None
     # What to do with unreadable / truncated / oversized images: "error" (stop, exit 2) or "skip".
     on_bad_image: str = "error"
+    # Translation folder layout: "aligned" (A and B side by side), "matched" (A, B folders paired by
+    # file name), "unpaired"; None: plain images.
+    pairing: str | None = None
     # Use class labels (built-in labels or sub-folder names) for class-conditional models.
     use_labels: bool = False
     # Largest dataset (in bytes of uint8 pixels) kept on the training device; larger ones stay on the host.

@@ -204,6 +204,7 @@ COMMON_RULES: dict[str, Rule] = {
     "data.resize": Choice(("crop", "pad", "stretch")),
     "data.channels": Choice((1, 3, None)),
     "data.on_bad_image": Choice(("error", "skip")),
+    "data.pairing": Choice(("aligned", "matched", "unpaired", None)),
     "data.use_labels": Flag(),
     "data.device_cache_max_bytes": Int(0),
     "data.max_file_bytes": Int(1),
@@ -311,6 +312,11 @@ def validate_experiment(cfg: Experiment) -> None:
     if getattr(cfg.model, "conditional", False) and not cfg.data.use_labels:
         raise GanforgeError("model.conditional=true needs class labels: set data.use_labels=true and use a "
                             "labelled dataset (built-in, or sub-folders as classes)")
+    from ganforge.data.translation import is_translation_config
+
+    if cfg.data.use_labels and is_translation_config(cfg.data):  # refused before the data is loaded, too
+        raise GanforgeError(f"data.use_labels=true, but {cfg.data.name!r} is a translation dataset (domains A and "
+                            f"B, no classes); set data.use_labels=false")
     from ganforge.metrics.protocol import parse_metric
 
     if cfg.metrics.names:

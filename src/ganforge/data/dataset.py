@@ -19,6 +19,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, builtin_names, load_
 from ganforge.data.folder import ImageSource, check_resize_policy, has_allowed_extension, resize_array, to_channels
 from ganforge.data.scan import ScanEntry, apply_bad_image_policy, check_bad_image_policy, max_in_flight, scan_source
 from ganforge.errors import GanforgeError
+
+if TYPE_CHECKING:
+    from ganforge.data.translation import TranslationDataset
 
 # Memory assumed available where /proc/meminfo has no MemAvailable (not Linux): a cautious laptop.
 FALLBACK_AVAILABLE_BYTES = 8 * 1024**3
@@ -291,6 +295,32 @@ class _Filler:
         return self.buf[: self.n]
 
 
+def check_native_sizes(sizes: Iterable[tuple[int, int, str]], where: str | Path, what: str = "images") -> None:
+    """With ``data.resolution`` none every image must have one square size: raise GanforgeError naming
+    the first two sizes that differ (with an example file of each), or the non-square size.
+
+    Args:
+        sizes: ``(width, height, shown path)`` of every usable image (at least one).
+        where: the folder(s), for the message.
+        what: what the sizes are of, for the message ("images", "image halves", ...).
+    """
+    first: dict[tuple[int, int], str] = {}
+    for w, h, p in sizes:
+        first.setdefault((w, h), p)
+    if len(first) > 1:
+        (s1, p1), (s2, p2) = list(first.items())[:2]
+        raise GanforgeError(
+            f"{what} in {where} differ in size ({s1[0]}x{s1[1]} {p1} vs {s2[0]}x{s2[1]} {p2}) and "
+            f"data.resolution is none; set data.resolution (and data.resize: crop, pad, stretch)"
+        )
+    (w, h), _ = next(iter(first.items()))
+    if w != h:
+        raise GanforgeError(
+            f"{what} in {where} are {w}x{h}, not square, and data.resolution is none; set "
+            f"data.resolution (and data.resize: crop, pad, stretch)"
+        )
+
+
 def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
     transform = partial(resize_array, resolution=cfg.resolution, resize=cfg.resize) if cfg.resolution else (lambda a: a)
     with ImageSource(path) as src:
@@ -304,21 +334,7 @@ def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
         )
     skipped = apply_bad_image_policy(report, cfg.on_bad_image)
     if cfg.resolution is None:
-        sizes = {}
-        for e in report.good:
-            sizes.setdefault((e.width, e.height), e.path)
-        if len(sizes) > 1:
-            (s1, p1), (s2, p2) = list(sizes.items())[:2]
-            raise GanforgeError(
-                f"images in {path} differ in size ({s1[0]}x{s1[1]} {p1} vs {s2[0]}x{s2[1]} {p2}) and "
-                f"data.resolution is none; set data.resolution (and data.resize: crop, pad, stretch)"
-            )
-        (w, h), p = next(iter(sizes.items()))
-        if w != h:
-            raise GanforgeError(
-                f"images in {path} are {w}x{h}, not square, and data.resolution is none; set "
-                f"data.resolution (and data.resize: crop, pad, stretch)"
-            )
+        check_native_sizes(((e.width, e.height, e.path) for e in report.good), path)
     x = torch.from_numpy(filler.result())  # [N, C, H, W], contiguous
     y = None
     if report.class_names:
@@ -326,25 +342,31 @@ def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
     return ImageDataset(x, y, report.class_names, str(cfg.name), content_hash(x, y), skipped=skipped)
 
 
-def load_dataset(cfg: DataConfig) -> ImageDataset:
+def load_dataset(cfg: DataConfig) -> ImageDataset | TranslationDataset:
     """Load the dataset described by ``cfg``.
 
     Built-in names (``fashion-mnist``, ``mnist``, ``emoji``) take precedence over a same-named local path;
     write ``./mnist`` to mean the folder. Folders / archives are read within ``cfg.max_file_bytes``
-    per file and ``cfg.max_image_pixels`` per image.
+    per file and ``cfg.max_image_pixels`` per image. A translation config (a task name of
+    ``TRANSLATION_TASKS``, or ``data.pairing`` set) is handed to ``load_translation_dataset``.
 
     Args:
         cfg: the data section of the experiment config.
 
     Returns:
         An ``ImageDataset`` with uint8 ``[N, C, R, R]`` images (R = ``cfg.resolution``, or the native
-        size when that is None).
+        size when that is None); for a translation config a ``TranslationDataset``.
 
     Raises:
         GanforgeError: invalid config values, an unknown name / missing path, missing built-in files,
             bad images under ``on_bad_image="error"``, no usable image, a dataset that would not
-            fit in the available memory, or ``use_labels`` on an unlabelled dataset.
+            fit in the available memory, or ``use_labels`` on an unlabelled dataset (translation
+            datasets never have labels).
     """
+    from ganforge.data.translation import is_translation_config, load_translation_dataset
+
+    if is_translation_config(cfg):
+        return load_translation_dataset(cfg)
     _check_cfg(cfg)
     if cfg.name in BUILTIN_DATASETS:
         ds = _load_builtin(cfg)

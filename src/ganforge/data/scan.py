@@ -206,7 +206,8 @@ def inspect_file(
         max_file_bytes: files (zip members: uncompressed) larger than this are "too large" (not read
             beyond ``max_file_bytes + 1`` bytes).
         transform: applied to the decoded uint8 ``[H, W, C]`` array (e.g. resizing); the result is
-            kept in ``_Result.array``. None: only validate (``load()``), keep nothing.
+            kept in ``_Result.array``. None: only validate (``load()``), keep nothing. A transform
+            that raises ``BadFile`` makes the file bad with that exception's text as the reason.
     """
     shown = src.display(rel)
     try:
@@ -260,6 +261,8 @@ def inspect_file(
             kept = transform(arr)
         except GanforgeError:
             raise
+        except BadFile as e:  # the transform refuses this image (e.g. an odd-width A|B pair): its reason
+            return _Result(rel, reason=str(e))
         except Exception as e:  # noqa: BLE001
             return _Result(rel, reason=f"cannot be resized: {type(e).__name__}: {e}")
     return _Result(rel, entry=entry, array=kept)
