@@ -320,13 +320,18 @@ def validate_experiment(cfg: Experiment) -> None:
     from ganforge.metrics.protocol import parse_metric
 
     if cfg.metrics.names:
-        from ganforge.metrics.protocol import check_image_set_metrics, parse_metrics, refuse_pair_metrics
+        from ganforge.metrics.protocol import parse_metrics, refuse_pair_metrics
 
         parsed = parse_metrics(list(cfg.metrics.names))
         if not recipe.translates:
             refuse_pair_metrics(parsed)
         else:  # translators are scored on image sets: no PPL, no intra-class FID
-            check_image_set_metrics([p for p in parsed if not p.spec.kind.startswith("pair_")])
+            bad = next((p for p in parsed if p.spec.kind.startswith("ppl") or p.spec.kind == "ifid"), None)
+            if bad is not None:
+                raise GanforgeError(f"metrics.names: {bad.name!r} needs a generator of images from noise; recipe "
+                                    f"{cfg.recipe} is scored on its translations (fid, kid, pr, swd, is against the "
+                                    f"target domain) and against ground truth (pair_l1, pair_psnr, pair_ssim, "
+                                    f"pair_msssim)")
     intra = [str(n).strip() for n in cfg.metrics.names if parse_metric(n).spec.kind == "ifid"]
     if intra and not getattr(cfg.model, "conditional", False):  # refused now, not at the first metrics tick
         raise GanforgeError(f"metrics.names: {intra[0]!r} (intra-class FID) needs a class-conditional model: set "

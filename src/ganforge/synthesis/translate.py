@@ -38,6 +38,17 @@ def _prepare(arr: np.ndarray, resolution: int, resize: str, channels: int) -> np
     return to_channels(resize_array(arr, resolution, resize), channels)
 
 
+def _source(path: Path):
+    """The input as an image source whose sub-folders are just folders (kept in the output), not classes."""
+    from ganforge.data.folder import ImageSource
+
+    class Unlabelled(ImageSource):
+        def labels(self):
+            return (), None
+
+    return Unlabelled(path)
+
+
 def _output_path(out: Path, rel: str) -> Path:
     return out.joinpath(*Path(rel).parts)
 
@@ -54,7 +65,7 @@ def translate_folder(model: Any, input_path: str | Path, out: str | Path, *, dir
     """
     from tqdm import tqdm
 
-    from ganforge.data.folder import ImageSource, check_resize_policy, has_allowed_extension
+    from ganforge.data.folder import check_resize_policy, has_allowed_extension
     from ganforge.data.scan import apply_bad_image_policy, check_bad_image_policy, scan_source
     from ganforge.outputs import check_writable_dir, make_dir, write_file
     from ganforge.synthesis.images import _pil, grid_image, to_uint8
@@ -78,7 +89,7 @@ def translate_folder(model: Any, input_path: str | Path, out: str | Path, *, dir
     resolution = int(model.meta["resolution"]) if hasattr(model, "meta") else None
     if resolution is None:
         raise GanforgeError("the model has no export metadata (resolution); load it with ganforge.load_generator")
-    with ImageSource(input_path) as src:
+    with _source(input_path) as src:
         files = [f for f in src.files if has_allowed_extension(f)]
         targets = [_output_path(out, f) for f in files] + ([out / GRID_NAME] if grid else [])
         existing = [p for p in targets if p.exists()]
