@@ -279,19 +279,20 @@ def test_matched_unmatched_files_are_named_before_decoding(tmp_path, monkeypatch
 
 def test_matched_duplicate_stems_and_bad_image_drops_the_pair(tmp_path):
     root = tmp_path / "m"
-    for stem in "abc":
+    for stem in "abcd":
         _save(root / "trainA" / f"{stem}.png", _const(4, 4, (ord(stem),)))
         _save(root / "trainB" / f"{stem}.png", _const(4, 4, (ord(stem) + 100,)))
     _save(root / "trainB" / "a.bmp", _const(4, 4, (0,)))
     with pytest.raises(GanforgeError, match=f"appear more than once: in {root / 'trainB'}: a.bmp / a.png"):
         load_dataset(DataConfig(name=str(root), pairing="matched"))
     (root / "trainB" / "a.bmp").unlink()
-    (root / "trainA" / "b.png").write_bytes(b"not a png")
-    with pytest.raises(GanforgeError, match="(?s)1 bad files .*b.png: not an image"):
+    (root / "trainA" / "b.png").write_bytes(b"not a png")  # a bad image on each side, in different pairs
+    (root / "trainB" / "c.png").write_bytes(b"")
+    with pytest.raises(GanforgeError, match="(?s)2 bad files .*b.png: not an image.*c.png: zero-byte file"):
         load_dataset(DataConfig(name=str(root), pairing="matched", resolution=4))
     ds = load_dataset(DataConfig(name=str(root), pairing="matched", resolution=4, on_bad_image="skip"))
-    assert ds.names == ("a", "c") and ds.skipped == 1
-    assert _colours(ds.a_u8) == [(97,), (99,)] and _colours(ds.b_u8) == [(197,), (199,)]
+    assert ds.names == ("a", "d") and ds.skipped == 2
+    assert _colours(ds.a_u8) == [(97,), (100,)] and _colours(ds.b_u8) == [(197,), (200,)]
 
 
 # ------------------------------------------------------------------------------------------------
