@@ -29,6 +29,23 @@ def make_dataset(n: int = 64, channels: int = 1, resolution: int = 16, num_class
                         content_hash(images, labels.long()))
 
 
+def make_translation_dataset(base: ImageDataset, paired: bool = True, split: str = "train"):
+    """A translation dataset from an image dataset: B = its images, A = their negatives (paired) or the
+    negatives of the images in reverse order, one fewer (unpaired)."""
+    from ganforge.data.translation import TranslationDataset, translation_hash
+
+    b = base.images_u8
+    a = (255 - b) if paired else (255 - b.flip(0)[1:]).contiguous()
+    return TranslationDataset(a.contiguous(), b, paired, f"{base.name}-pairs:{split}",
+                              translation_hash(a, b, paired)[0], split=split)
+
+
+@pytest.fixture
+def translation_dataset_factory():
+    """``translation_dataset_factory(image_dataset, paired=..., split=...)`` -> TranslationDataset."""
+    return make_translation_dataset
+
+
 @pytest.fixture
 def tiny_dataset() -> ImageDataset:
     return make_dataset()
