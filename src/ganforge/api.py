@@ -128,7 +128,8 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
         print(f"ganforge: {plan.note}", file=sys.stderr)
     config, run_dir, state = plan.config, plan.run_dir, plan.state
     check_writable_dir(run_dir if run_dir is not None else out, "--out" if run_dir is None else "run directory")
-    if dataset is None:
+    from_config = dataset is None
+    if from_config:
         from ganforge.data import load_dataset
 
         dataset = load_dataset(config.data)  # before any directory is made: bad data writes nothing
@@ -139,7 +140,7 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
         except OSError as e:
             raise output_error(e.filename or out, e, "create a run directory in") from None
     try:
-        trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset)
+        trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset, data_from_config=from_config)
     except BaseException as e:
         if fresh:
             shutil.rmtree(run_dir, ignore_errors=True)

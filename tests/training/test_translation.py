@@ -394,3 +394,45 @@ def test_translate_checks_every_input_before_writing(pix2pix_run, tmp_path, caps
     assert main(["translate", "--model", str(r.run_dir), "--input", str(inp), "--out", str(out), "--device", "cpu",
                  "--on-bad-image", "skip"]) == 0
     assert "skipped 1 bad file" in capsys.readouterr().out
+
+
+def test_lr_schedule_applies_to_every_family(tmp_path, tiny_dataset):
+    cfg = tiny("dcgan-tiny", **{"train.total_kimg": 0.048, "train.tick_kimg": 0.048, "optim.lr_decay_start_kimg": 0.016})
+    tr = Trainer(cfg, tmp_path, dataset=tiny_dataset)
+    seen = []
+    acc: dict = {}
+    for _ in range(6):  # batch 8: steps start at 0, 8, ..., 40 images
+        tr.train_step(acc)
+        seen.append(tr.recipe.optimizers["G"].param_groups[0]["lr"] / cfg.optim.g_lr)
+    assert seen == pytest.approx([1, 1, 1, 1 - 8 / 32, 1 - 16 / 32, 1 - 24 / 32])
+    constant = Trainer(tiny("dcgan-tiny"), tmp_path / "c", dataset=tiny_dataset)
+    constant.train_step(acc)
+    assert constant.recipe.optimizers["D"].param_groups[0]["lr"] == cfg.optim.d_lr
+
+
+def test_translator_metadata_is_checked(pix2pix_run, tmp_path):
+    import shutil
+
+    r, _, _ = pix2pix_run
+    dst = tmp_path / "m"
+    dst.mkdir()
+    shutil.copy(r.run_dir / "generator.safetensors", dst / "generator.safetensors")
+    from ganforge.training.checkpoint import read_export, save_export
+
+    meta, tensors = read_export(dst / "generator.safetensors")
+    G = ganforge.load_generator(r.run_dir, kind="translator")
+    for bad, needle in (({"in_channels": 2}, "in_channels"), ({"kind": None}, "kind None does not fit recipe")):
+        save_export(dst, G, {**meta, **bad})
+        with pytest.raises(GanforgeError, match=needle):
+            ganforge.load_generator(dst, kind="translator" if "kind" not in bad else "generator")
+
+
+def test_built_in_task_is_evaluated_on_its_test_split(tmp_path):
+    """Loaded from the config, a task's grids and metrics use its test split (records say so)."""
+    cfg = tiny("pix2pix-tiny", **{"train.total_kimg": 0.004, "train.tick_kimg": 0.004,
+                                  "metrics.names": "pair_l1,pair_ssim"})
+    r = ganforge.train(cfg, out=tmp_path)
+    recs = [json.loads(x) for x in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert {x["metric"] for x in recs} == {"pair_l1/AtoB", "pair_ssim/AtoB"}
+    assert all(x["real_split"] == "test" and x["num_gen"] == 1000 and x["dataset"] == "fmnist-edges:test/B"
+               for x in recs)

@@ -124,10 +124,12 @@ class Trainer:
         run_dir: the run directory (created by the caller; see ``ganforge.api.train``).
         resume_state: a loaded checkpoint to continue from, or None for a fresh start.
         dataset: an already loaded dataset (else loaded from ``cfg.data``).
+        data_from_config: whether ``dataset`` is what ``cfg.data`` names (default: when it is loaded
+            here); a recipe may then load other splits of it (translation: the test split).
     """
 
     def __init__(self, cfg: Experiment, run_dir: Path, resume_state: dict[str, Any] | None = None,
-                 dataset=None):
+                 dataset=None, data_from_config: bool | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.rank, self.world_size = _dist_info()
@@ -155,7 +157,7 @@ class Trainer:
         self.rng.manual_seed(tc.seed + 1000 * self.rank)
         self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), self.device, self.rng)
         self.recipe.local_batch_size = tc.batch_size // self.world_size
-        self.recipe.attach_data(ds, from_config=dataset is None)
+        self.recipe.attach_data(ds, from_config=dataset is None if data_from_config is None else data_from_config)
         self.augment = None
         if cfg.augment.kind is not None:  # D's view of every image, for every family (ganforge.augment)
             from ganforge.augment import Augment
