@@ -65,13 +65,14 @@ def pix2pix_emoji() -> Experiment:
 _PAPER_KIMG = 200.0  # 100 + 100 epochs of a 1,000-image set at batch 1
 
 for _res, _depth, _blocks in ((128, 7, 6), (256, 8, 9)):
-    register_preset(f"pix2pix-folder{_res}", f"pix2pix at {_res} px, paper settings (pass --data DIR, data.pairing)")(
+    register_preset(f"pix2pix-folder{_res}", f"pix2pix at {_res} px, paper settings (pass --data DIR and "
+                                             f"--set data.pairing=aligned or matched)")(
         (lambda r, d: lambda: Experiment(
             recipe="pix2pix", data=DataConfig(name="emoji-gray2color", resolution=r),
             model=Pix2PixModel(unet_depth=d), loss=Pix2PixLoss(), optim=_optim(_PAPER_KIMG),
             train=_train(1, _PAPER_KIMG, 4.0)))(_res, _depth))
     register_preset(f"cyclegan-folder{_res}", f"CycleGAN at {_res} px, {_blocks} blocks, paper settings "
-                                              f"(pass --data DIR, data.pairing=unpaired)")(
+                                              f"(pass --data DIR holding trainA/ and trainB/)")(
         (lambda r, b: lambda: Experiment(
             recipe="cyclegan", data=DataConfig(name="fmnist-sneaker2boot", resolution=r, resize="stretch", channels=3,
                                                pairing="unpaired"),
