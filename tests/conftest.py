@@ -8,6 +8,31 @@ import torch
 from PIL import Image
 
 from ganforge.data.dataset import ImageDataset, content_hash
+from ganforge.metrics import EXTRACTORS
+from ganforge.metrics.extractors import TorchExtractor
+
+
+class Pool4(TorchExtractor):
+    """A feature extractor for metric tests, registered as "test-pool4": 4x4 average-pooled pixels."""
+
+    name = "test-pool4"
+    feature_dim = 16
+    num_logits = 0
+    resize = "adaptive average pool to 4x4"
+
+    @property
+    def weights_hash(self):
+        return "0" * 16
+
+    def _load(self):
+        return torch.nn.Identity()
+
+    def _forward(self, net, x):
+        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1) / 255, None
+
+
+if "test-pool4" not in EXTRACTORS:
+    EXTRACTORS.add("test-pool4", Pool4)
 
 
 def make_dataset(n: int = 64, channels: int = 1, resolution: int = 16, num_classes: int = 10,

@@ -12,7 +12,15 @@ from ganforge.presets import DEFAULT_PRESET, PRESETS, arch_and_loss
 
 
 def _comments(cls: type) -> dict[str, str]:
-    """Field name -> the comment lines directly above its declaration."""
+    """Field name -> the comment lines directly above its declaration (in the class that declares
+    it last: a subclass that overrides a field's default also gives its own comment)."""
+    out: dict[str, str] = {}
+    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
+        out.update(_own_comments(klass))
+    return out
+
+
+def _own_comments(cls: type) -> dict[str, str]:
     lines = inspect.getsource(cls).splitlines()
     out, pending = {}, []
     for line in lines:

@@ -21,10 +21,6 @@ from ganforge.training import checkpoint as ckpt
 from ganforge.training.report import progress_gif, read_stats
 from ganforge.training.trainer import Trainer
 
-from tests.training.test_training_metrics import Pool4  # noqa: F401  (registers the "test-pool4" extractor)
-
-
-
 
 def one_step_ticks(total_steps: int, **over):
     """dcgan-tiny (batch 8) with a tick after every step: tick k ends at 0.008*k kimg."""

@@ -3,34 +3,10 @@
 import json
 
 import pytest
-import torch
 
 import ganforge
 from ganforge.config import apply_overrides
 from ganforge.errors import GanforgeError
-from ganforge.metrics import EXTRACTORS
-from ganforge.metrics.extractors import TorchExtractor
-
-
-class Pool4(TorchExtractor):
-    name = "test-pool4"
-    feature_dim = 16
-    num_logits = 0
-    resize = "adaptive average pool to 4x4"
-
-    @property
-    def weights_hash(self):
-        return "0" * 16
-
-    def _load(self):
-        return torch.nn.Identity()
-
-    def _forward(self, net, x):
-        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1) / 255, None
-
-
-if "test-pool4" not in EXTRACTORS:
-    EXTRACTORS.add("test-pool4", Pool4)
 
 
 def test_metrics_during_training(tmp_path, tiny_dataset):

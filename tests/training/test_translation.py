@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 import ganforge
@@ -19,8 +18,6 @@ from ganforge.config import apply_overrides
 from ganforge.data.dataset import content_hash
 from ganforge.data.translation import TranslationDataset
 from ganforge.errors import GanforgeError
-from ganforge.metrics import EXTRACTORS
-from ganforge.metrics.extractors import TorchExtractor
 from ganforge.recipes import RECIPES, Batch, DatasetInfo
 from ganforge.recipes.translation import adv_d_loss, adv_g_loss
 from ganforge.training.feed import make_feed
@@ -47,25 +44,7 @@ def make_pairs(n: int = 24, res: int = 16, paired: bool = True, nb: int | None =
                               content_hash=h, split=split)
 
 
-class Pool4T(TorchExtractor):
-    name = "test-pool4-translation"
-    feature_dim = 16
-    num_logits = 0
-    resize = "adaptive average pool to 4x4"
-
-    @property
-    def weights_hash(self):
-        return "0" * 16
-
-    def _load(self):
-        return torch.nn.Identity()
-
-    def _forward(self, net, x):
-        return F.adaptive_avg_pool2d(x, 4).flatten(1) / 255, None
-
-
-if Pool4T.name not in EXTRACTORS:
-    EXTRACTORS.add(Pool4T.name, Pool4T)
+POOL4 = "test-pool4"  # the metric-test extractor of tests/conftest.py
 
 
 def tiny(name: str, **over):
@@ -254,7 +233,7 @@ def pix2pix_run(tmp_path_factory):
     test = make_pairs(split="test")
     out = tmp_path_factory.mktemp("p2p")
     cfg = tiny("pix2pix-tiny", **{"metrics.names": "pair_l1,pair_psnr,pair_ssim,pair_msssim,swd",
-                                  "metrics.interval_kimg": 0.016, "metrics.extractor": Pool4T.name})
+                                  "metrics.interval_kimg": 0.016, "metrics.extractor": POOL4})
     r = ganforge.train(cfg, out=out, dataset=ds)
     return r, ds, test
 
@@ -305,7 +284,7 @@ def test_translator_exports_are_refused_where_a_generator_is_expected(pix2pix_ru
 @pytest.mark.parametrize("over,needle", [
     ({"metrics.names": "ppl_z"}, "'ppl_z' needs a generator of images from noise; recipe pix2pix is scored"),
     ({"metrics.names": "ifid1k"}, "'ifid1k' needs a generator of images from noise"),
-    ({"metrics.names": "fid1k", "metrics.extractor": Pool4T.name}, "needs 1000 translated images but"),
+    ({"metrics.names": "fid1k", "metrics.extractor": POOL4}, "needs 1000 translated images but"),
 ])
 def test_translation_metrics_are_checked_before_training(tmp_path, over, needle):
     cfg = tiny("pix2pix-tiny", **over)

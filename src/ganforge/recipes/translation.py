@@ -44,8 +44,10 @@ NORMS = ("batch", "instance", "none")
 
 
 @dataclass(frozen=True)
-class Pix2PixModel:
-    # Generator: "unet" (U-Net with skips, the paper's) or "resnet" (CycleGAN's residual generator).
+class TranslationModel:
+    """The networks both translation families share (pix2pix's defaults)."""
+
+    # Generator: "unet" (U-Net with skips, pix2pix's) or "resnet" (CycleGAN's residual generator).
     g_arch: str = "unet"
     # U-Net: stride-2 levels (8 at 256 px, 7 at 128 px); None goes down to 1x1: log2(resolution).
     unet_depth: int | None = None
@@ -61,6 +63,10 @@ class Pix2PixModel:
     norm: str = "batch"
     # Dropout 0.5 in G (the U-Net's inner levels, the ResNet's blocks): pix2pix's noise source in training.
     dropout: bool = True
+
+
+@dataclass(frozen=True)
+class Pix2PixModel(TranslationModel):
     # Which way G translates: "AtoB" (A is the input) or "BtoA".
     direction: str = "AtoB"
 
@@ -74,19 +80,11 @@ class Pix2PixLoss:
 
 
 @dataclass(frozen=True)
-class CycleGANModel:
+class CycleGANModel(TranslationModel):
+    """The same fields with CycleGAN's defaults: ResNet generators, instance norm, no dropout."""
+
     # Generators: "resnet" (the paper's) or "unet".
     g_arch: str = "resnet"
-    # U-Net: stride-2 levels; None goes down to 1x1: log2(resolution).
-    unet_depth: int | None = None
-    # ResNet generators: residual blocks (6 at 128 px, 9 at 256 px in the paper).
-    resnet_blocks: int = 9
-    # Feature maps of each G's first layer (ngf).
-    g_width: int = 64
-    # Feature maps of each D's first layer (ndf).
-    d_width: int = 64
-    # PatchGAN discriminators: stride-2 layers; 3 gives 70x70 patches.
-    d_layers: int = 3
     # Normalisation in G and D: "instance" (the paper's), "batch" or "none".
     norm: str = "instance"
     # Dropout 0.5 inside G's residual blocks / inner U-Net levels.
