@@ -113,12 +113,12 @@ def test_pix2pix_d_and_g_losses_and_one_fake_per_step():
     D = r.D["D"]
     with torch.no_grad():
         want_d = adv_d_loss("vanilla", D(torch.cat([x, y], 1)), D(torch.cat([x, fake], 1)))
-    assert float(d_terms["D/adv"]) == pytest.approx(float(want_d), rel=1e-5)
+    assert float(d_terms["D/adv"].detach()) == pytest.approx(float(want_d), rel=1e-5)
     assert fake.requires_grad  # its graph is kept for the G phase
     _, g_terms = r.g_loss(None)
-    assert float(g_terms["G/l1"]) == pytest.approx(float(100 * (fake - y).abs().mean()), rel=1e-6)
+    assert float(g_terms["G/l1"].detach()) == pytest.approx(float(100 * (fake - y).abs().mean().detach()), rel=1e-6)
     with torch.no_grad():
-        assert float(g_terms["G/adv"]) == pytest.approx(float(adv_g_loss("vanilla", D(torch.cat([x, fake], 1)))),
+        assert float(g_terms["G/adv"].detach()) == pytest.approx(float(adv_g_loss("vanilla", D(torch.cat([x, fake], 1)))),
                                                         rel=1e-5)
     with pytest.raises(AssertionError, match="follows its D phase"):
         r.g_loss(None)
