@@ -415,3 +415,13 @@ def test_built_in_task_is_evaluated_on_its_test_split(tmp_path):
     assert {x["metric"] for x in recs} == {"pair_l1/AtoB", "pair_ssim/AtoB"}
     assert all(x["real_split"] == "test" and x["num_gen"] == 1000 and x["dataset"] == "fmnist-edges:test/B"
                for x in recs)
+
+
+def test_resume_refuses_another_pairing():
+    """The same folder read as aligned pairs or as two domains is different data: no resume across."""
+    from ganforge.training.trainer import check_resume_compatible
+
+    cfg = tiny("cyclegan-tiny")
+    other = apply_overrides(cfg, {"data.pairing": "unpaired"})
+    with pytest.raises(GanforgeError, match="data.pairing: checkpoint has None, requested 'unpaired'"):
+        check_resume_compatible(cfg, other)

@@ -38,7 +38,7 @@ from ganforge.training.ema import EMA, recalibrate_batchnorm
 from ganforge.training.stats import StatsWriter
 
 # Config sections whose change makes a checkpoint incompatible (network shapes / data interface).
-ARCH_KEYS_PREFIXES = ("model.", "data.name", "data.resolution", "data.channels", "data.use_labels",
+ARCH_KEYS_PREFIXES = ("model.", "data.name", "data.resolution", "data.channels", "data.use_labels", "data.pairing",
                       "recipe")
 
 
