@@ -116,15 +116,37 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
         overrides: ``key=value`` strings or a dict applied on top of the config.
         dataset: an already loaded ``ImageDataset`` (else loaded from ``config.data``).
 
+    Under torchrun (``WORLD_SIZE`` > 1 in the environment) every process calls this and they train one
+    run together, data-parallel: see ``ganforge.distributed``.
+
     Every user mistake, including an output folder that cannot be written (checked before the data
     is loaded) and a write that fails during training (a full disk), is a ``GanforgeError``; the
     previous checkpoint of the run stays intact.
     """
+    from ganforge import distributed
+
+    joined = distributed.launched() and not distributed.world()[1] > 1
+    if joined:  # under torchrun: join the process group (left again when this call ends)
+        distributed.init_from_env(config.train.device if config is not None else "auto")
+    try:
+        return _train(config, out=out, resume=resume, overrides=overrides, dataset=dataset)
+    finally:
+        if joined:
+            distributed.shutdown()
+
+
+def _train(config, *, out, resume, overrides, dataset):
+    from ganforge import distributed
     from ganforge.outputs import check_writable_dir
     from ganforge.training.trainer import Trainer, new_run_dir
 
+    rank, world_size = distributed.world()
     plan = plan_run(config, out=out, resume=resume, overrides=overrides)
-    if plan.note:
+    if world_size > 1:  # every rank has read its plan (and checkpoint) before rank 0 may write anything
+        import torch.distributed as dist
+
+        dist.barrier()
+    if plan.note and rank == 0:
         print(f"ganforge: {plan.note}", file=sys.stderr)
     config, run_dir, state = plan.config, plan.run_dir, plan.state
     check_writable_dir(run_dir if run_dir is not None else out, "--out" if run_dir is None else "run directory")
@@ -135,14 +157,17 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
         dataset = load_dataset(config.data)  # before any directory is made: bad data writes nothing
     fresh = run_dir is None
     if fresh:
-        try:
-            run_dir = new_run_dir(Path(out), config.preset)
-        except OSError as e:
-            raise output_error(e.filename or out, e, "create a run directory in") from None
+        def make_run_dir() -> Path:
+            try:
+                return new_run_dir(Path(out), config.preset)
+            except OSError as e:
+                raise output_error(e.filename or out, e, "create a run directory in") from None
+
+        run_dir = distributed.run_on_rank0(make_run_dir)  # one directory, made by rank 0, for all ranks
     try:
         trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset, data_from_config=from_config)
     except BaseException as e:
-        if fresh:
+        if fresh and rank == 0:
             shutil.rmtree(run_dir, ignore_errors=True)
         if isinstance(e, OSError) and not isinstance(e, GanforgeError):
             raise output_error(e.filename or run_dir, e) from None

@@ -87,7 +87,39 @@ def parse_seeds(text: str) -> Seeds:
 # train
 
 
+def _launch_processes(args: argparse.Namespace) -> int:
+    """``--nproc N``: the same command as N processes on this machine, under torchrun."""
+    import subprocess
+
+    if args.nproc < 1:
+        raise GanforgeError(f"--nproc must be an integer >= 1, got {args.nproc}")
+    if args.max_restarts < 0:
+        raise GanforgeError(f"--max-restarts must be an integer >= 0, got {args.max_restarts}")
+    rest, skip = [], False
+    for a in args.argv:
+        if skip:
+            skip = False
+        elif a in ("--nproc", "--max-restarts"):
+            skip = True
+        elif not a.startswith(("--nproc=", "--max-restarts=")):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+           f"--max-restarts={args.max_restarts}", "-m", "ganforge", *rest]
+    rc = subprocess.call(cmd)
+    if rc != 0:
+        print(f"ganforge: error: the {args.nproc}-process training job failed (torchrun exit code {rc}); the "
+              f"failure summary above names the rank and its exit code or signal. Continue from the last "
+              f"checkpoint with --resume", file=sys.stderr)
+    return rc
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ganforge import distributed
+
+    if args.nproc is not None and args.nproc != 1 and not distributed.launched():
+        return _launch_processes(args)
+    if args.nproc is None and args.max_restarts:
+        raise GanforgeError("--max-restarts applies to --nproc N (several processes under torchrun)")
     from ganforge import api
     from ganforge.config import apply_overrides
     from ganforge.presets import DEFAULT_PRESET, get_preset
@@ -110,6 +142,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg = apply_overrides(cfg or get_preset(DEFAULT_PRESET), overrides)
         overrides = []
     result = api.train(cfg, out=args.out, resume=args.resume, overrides=overrides or None)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 130 if result.interrupted else 0
     print(f"run directory: {result.run_dir}")
     print(f"trained to {result.cur_nimg / 1000:g} kimg in {result.steps} steps"
           + (f" ({result.bad_steps} non-finite steps skipped)" if result.bad_steps else ""))
@@ -486,6 +520,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, metavar="auto|PATH",
                    help="continue a run: auto (newest run of this preset under --out), a run dir or a checkpoint")
     t.add_argument("--dry-run", action="store_true", help="resolve config and data, build the nets, train nothing")
+    t.add_argument("--nproc", type=int, default=None, metavar="N",
+                   help="train with N processes on this machine (data-parallel, torch.distributed: one GPU "
+                        "each, or gloo on CPU); for several machines run torchrun -m ganforge train ...")
+    t.add_argument("--max-restarts", type=int, default=0, metavar="K",
+                   help="with --nproc: restart the whole job up to K times after a failure (add --resume auto "
+                        "so a restart continues from the last checkpoint)")
     t.set_defaults(func=_cmd_train)
 
     g = sub.add_parser("generate", help="generate images from a trained generator")
@@ -571,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -582,6 +623,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ganforge: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:
+        from ganforge import distributed
+
+        if distributed.launched():  # one line with the rank and the cause above torchrun's summary
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            print(f"ganforge: error: rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE', '?')} "
+                  f"stopped: {type(e).__name__}: {first} (a collective waits at most GANFORGE_DIST_TIMEOUT="
+                  f"{os.environ.get('GANFORGE_DIST_TIMEOUT', distributed.DEFAULT_TIMEOUT_S)} s for the other "
+                  f"ranks)", file=sys.stderr)
+        raise
 
 
 def _entry() -> None:

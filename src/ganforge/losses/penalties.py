@@ -22,10 +22,12 @@ def _grad_norm_sq(logits: Tensor, inputs: Tensor) -> Tensor:
 
 
 def gradient_penalty(D: Callable[[Tensor], Tensor], real_img: Tensor, gen_img: Tensor,
-                     weight: float, generator: torch.Generator | None = None) -> Tensor:
-    """WGAN-GP penalty. ``D`` maps images [N, C, H, W] to logits [N]; returns a scalar."""
-    eps = torch.rand(real_img.shape[0], 1, 1, 1, device=real_img.device, dtype=real_img.dtype,
-                     generator=generator)
+                     weight: float, generator: torch.Generator | None = None, eps: Tensor | None = None) -> Tensor:
+    """WGAN-GP penalty. ``D`` maps images [N, C, H, W] to logits [N]; returns a scalar. ``eps``: the
+    interpolation weights [N, 1, 1, 1] (default: drawn U[0, 1) from ``generator``)."""
+    if eps is None:
+        eps = torch.rand(real_img.shape[0], 1, 1, 1, device=real_img.device, dtype=real_img.dtype,
+                         generator=generator)
     x_hat = (eps * real_img.detach() + (1 - eps) * gen_img.detach()).requires_grad_(True)
     norm = (_grad_norm_sq(D(x_hat), x_hat) + 1e-12).sqrt()
     return weight * (norm - 1).square().mean()

@@ -118,6 +118,9 @@ class Recipe:
         self.fwd: dict[str, Callable[..., torch.Tensor]] = {}
         # Per-process batch; the trainer divides the global batch by the world size.
         self.local_batch_size = cfg.train.batch_size
+        # This process's place among the data-parallel ranks (set by the trainer): per-sample draws are
+        # made for the whole global batch and sliced, so N ranks draw what one process would.
+        self.rank, self.world_size = 0, 1
         self.ctx = StepContext(0, 0, cfg.train.batch_size, int(round(cfg.train.total_kimg * 1000)))
         # What D sees is augmented when ``augment.kind`` is set: the trainer installs a
         # ``ganforge.augment.Augment`` here; recipes pass every D input through ``aug``.
@@ -192,15 +195,27 @@ class Recipe:
         return {"D/real_logit": real.mean(), "D/gen_logit": gen_logits.detach().mean(),
                 "D/real_sign": real.sign().mean()}
 
+    def _rank_slice(self, draw: Callable[[int], torch.Tensor], n: int) -> torch.Tensor:
+        """This rank's ``n`` rows of ``draw(n * world_size)`` (every rank's stream is seeded alike)."""
+        if self.world_size == 1:
+            return draw(n)
+        return draw(n * self.world_size)[self.rank * n:(self.rank + 1) * n]
+
     def sample_z(self, n: int) -> torch.Tensor:
-        """z [n, z_dim] ~ N(0, I) from the trainer's generator."""
-        return torch.randn(n, self.z_dim, device=self.device, generator=self.rng)
+        """z [n, z_dim] ~ N(0, I) from the trainer's generator (this rank's slice of the global batch)."""
+        return self._rank_slice(lambda t: torch.randn(t, self.z_dim, device=self.device, generator=self.rng), n)
 
     def sample_c(self, n: int) -> torch.Tensor | None:
         """Uniform labels [n] for conditional models, None otherwise."""
         if self.num_classes == 0:
             return None
-        return torch.randint(0, self.num_classes, (n,), device=self.device, generator=self.rng)
+        return self._rank_slice(
+            lambda t: torch.randint(0, self.num_classes, (t,), device=self.device, generator=self.rng), n)
+
+    def sample_uniform(self, n: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """U[0, 1) [n, 1, 1, 1] per sample (WGAN-GP's interpolation weights), rank-sliced like z."""
+        return self._rank_slice(
+            lambda t: torch.rand(t, 1, 1, 1, device=self.device, dtype=dtype, generator=self.rng), n)
 
     # -- what the trainer asks the family about its sampling network (grids, snapshots, exports, metrics);
     #    the defaults are for generators G(z [N, z_dim], c [N] | None) with ``z_dim``/``num_classes`` --

@@ -102,7 +102,8 @@ class GANRecipe(Recipe):
         terms = {"D/adv": self.adv.d_loss(real_logits, gen_logits)}
         D_seen = lambda x: D_eager(self.aug(x), c)  # noqa: E731
         if lc.gp_weight is not None:
-            terms["D/gp"] = gradient_penalty(D_seen, batch.real_img, gen_img, lc.gp_weight, generator=self.rng)
+            terms["D/gp"] = gradient_penalty(D_seen, batch.real_img, gen_img, lc.gp_weight,
+                                             eps=self.sample_uniform(n, batch.real_img.dtype))
         if lc.r1_gamma is not None:
             terms["D/r1"] = r1_penalty(D_seen, batch.real_img, lc.r1_gamma)
         if lc.r2_gamma is not None:

@@ -353,7 +353,8 @@ class _ProgressiveRecipe(Recipe):
         terms = {"D/adv": adv}
         D_eager = lambda x: self._D(x, c, eager=True)  # noqa: E731  (penalties differentiate twice)
         if lc.gp_weight is not None:
-            terms["D/gp"] = gradient_penalty(D_eager, real, gen, lc.gp_weight, generator=self.rng)
+            terms["D/gp"] = gradient_penalty(D_eager, real, gen, lc.gp_weight,
+                                             eps=self.sample_uniform(real.shape[0], real.dtype))
         if lc.drift is not None:
             terms["D/drift"] = lc.drift * real_logits.square().mean()
         if lc.r1_gamma is not None:

@@ -17,6 +17,7 @@ import math
 import os
 import random
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,9 +66,9 @@ def resolve_device(name: str, what: str = "train.device") -> torch.device:
 
 
 def _dist_info() -> tuple[int, int]:
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+    from ganforge.distributed import world
+
+    return world()
 
 
 def new_run_dir(out_root: Path, desc: str) -> Path:
@@ -138,8 +139,11 @@ class Trainer:
         if tc.batch_size % self.world_size != 0:
             raise GanforgeError(f"train.batch_size={tc.batch_size} is not divisible by the "
                                 f"{self.world_size} processes")
-        self.device = resolve_device(tc.device)
-        torch.manual_seed(tc.seed)
+        local_cuda = None
+        if self.world_size > 1 and tc.device in ("auto", "cuda") and torch.cuda.is_available():
+            local_cuda = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per rank
+        self.device = local_cuda or resolve_device(tc.device)
+        torch.manual_seed(tc.seed)  # alike on every rank: the networks start equal
         random.seed(tc.seed)
 
         self.dataset = dataset if dataset is not None else load_dataset(cfg.data)
@@ -152,11 +156,21 @@ class Trainer:
             check_protocol(name, cfg.metrics.protocol, "metrics.protocol")
         self.feed = make_feed(ds, cfg, self.device, self.rank, self.world_size)
 
-        # One generator owns every random draw of training (latents, penalties' interpolation).
+        # One generator owns every random draw of training (latents, penalties' interpolation); seeded
+        # alike on every rank, which takes its slice of each global draw (Recipe.sample_z).
         self.rng = torch.Generator(device=self.device)
-        self.rng.manual_seed(tc.seed + 1000 * self.rank)
+        self.rng.manual_seed(tc.seed)
         self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), self.device, self.rng)
         self.recipe.local_batch_size = tc.batch_size // self.world_size
+        self.recipe.rank, self.recipe.world_size = self.rank, self.world_size
+        if self.world_size > 1:
+            # Draws inside the networks (noise inputs, dropout) differ per rank, like their images.
+            torch.manual_seed(tc.seed + 1_000_003 * self.rank)
+            random.seed(tc.seed + 1_000_003 * self.rank)
+            with torch.no_grad():  # the same start everywhere, whatever a family's init did
+                for net in self.recipe.nets.values():
+                    for t in list(net.parameters()) + list(net.buffers()):
+                        dist.broadcast(t, src=0)
         self.recipe.attach_data(ds, from_config=dataset is None if data_from_config is None else data_from_config)
         self.augment = None
         if cfg.augment.kind is not None:  # D's view of every image, for every family (ganforge.augment)
@@ -193,10 +207,17 @@ class Trainer:
         return [b for net in self.recipe.nets.values() for b in net.buffers()
                 if b.dtype.is_floating_point or b.dtype == torch.int64]
 
-    def state_dict(self) -> dict[str, Any]:
+    def _rng_state(self) -> dict[str, Any]:
+        """This process's random states (the trainer's generator, torch's CPU/CUDA ones, Python's)."""
         rng = {"torch_cpu": torch.get_rng_state(), "trainer": self.rng.get_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
+        return rng
+
+    def state_dict(self, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """The whole training state; ``ranks``: every rank's ``_rng_state`` and Python RNG state (several
+        processes), stored so a resume at the same world size continues each rank exactly."""
+        rng = self._rng_state()
         return {
             "format": "ganforge-train-state",
             "version": 1,
@@ -212,6 +233,7 @@ class Trainer:
             "rng": rng,
             "python_random": list(random.getstate()[1]),
             "sampler": self.feed.state_dict(),
+            "rng_ranks": ranks,
         }
 
     def _load_state(self, state: dict[str, Any]) -> None:
@@ -227,19 +249,36 @@ class Trainer:
             self.augment.load_state_dict(state["augment"])
         c = state["counters"]
         self.cur_nimg, self.step, self.bad_steps_total = int(c["cur_nimg"]), int(c["step"]), int(c["bad_steps_total"])
-        torch.set_rng_state(state["rng"]["torch_cpu"])
-        self.rng.set_state(state["rng"]["trainer"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        pr = state.get("python_random")
+        rng, pr = state["rng"], state.get("python_random")
+        ranks = state.get("rng_ranks")
+        if self.world_size > 1 or ranks:
+            if ranks and len(ranks) == self.world_size:
+                rng, pr = ranks[self.rank]["rng"], ranks[self.rank]["python_random"]
+            else:  # another world size: weights, optimizers, data position and the shared stream carry on
+                rng = {"trainer": state["rng"]["trainer"]}
+                pr = None
+                if self.is_main:
+                    print(f"ganforge: resuming {len(ranks) if ranks else 1}-process training with "
+                          f"{self.world_size} processes: it continues, but not bit for bit (per-rank "
+                          f"random states cannot be carried over)", file=sys.stderr)
+        if "torch_cpu" in rng:
+            torch.set_rng_state(rng["torch_cpu"])
+        self.rng.set_state(rng["trainer"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
         if pr is not None:
             random.setstate((3, tuple(int(x) for x in pr), None))
         self.feed.load_state_dict(state["sampler"])
 
     def save_checkpoint(self) -> Path | None:
+        ranks = None
+        if self.world_size > 1:  # every rank takes part: rank 0 stores each one's random states
+            from ganforge.distributed import all_gather_object
+
+            ranks = all_gather_object({"rng": self._rng_state(), "python_random": list(random.getstate()[1])})
         if not self.is_main:
             return None
-        self.last_checkpoint = ckpt.save_checkpoint(self.run_dir, self.cur_nimg, self.state_dict(),
+        self.last_checkpoint = ckpt.save_checkpoint(self.run_dir, self.cur_nimg, self.state_dict(ranks),
                                                     keep=self.cfg.train.keep_checkpoints)
         return self.last_checkpoint
 
@@ -350,7 +389,12 @@ class Trainer:
         check = loss.detach()
         if grads:
             check = check + torch.stack(torch._foreach_norm(grads)).sum()
-        if not bool(torch.isfinite(check)):
+        finite = bool(torch.isfinite(check))
+        if self.world_size > 1:  # every rank skips a step together (a rank's loss alone may be non-finite)
+            from ganforge.distributed import all_ok
+
+            finite = all_ok(finite, self.device)
+        if not finite:
             phase.optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
                 for b, s in zip(buffers, saved):

@@ -1,0 +1,125 @@
+"""Several processes on torch.distributed: set-up from torchrun's environment, and the few collectives
+the trainer and ``ganforge.train`` need.
+
+A run is data-parallel: every process (rank) holds the same networks, takes its slice of each global
+batch, and the gradients are averaged in one collective per phase (``Trainer._reduce_gradients``), so
+the weights stay identical. Random draws that belong to samples (latents, labels, penalty weights) are
+drawn for the whole global batch from one stream seeded alike on every rank and sliced
+(``Recipe.sample_z``), so N processes compute what one process would at the same global batch;
+draws inside the networks (noise inputs, dropout) come from torch's global RNG, seeded per rank.
+Rank 0 alone writes (checkpoints, grids, exports, stats, metrics).
+
+Launch: ``torchrun --nproc_per_node=N -m ganforge train ...`` (any torchrun options: several nodes,
+``--max-restarts``), or ``ganforge train --nproc N`` on one machine. Backend: NCCL for CUDA devices,
+gloo otherwise. Collectives time out after ``GANFORGE_DIST_TIMEOUT`` seconds (default 1800: longer
+than a slow metric on rank 0, which the others wait for), so a rank that hangs ends the job with an
+error rather than a silent wait; a rank that dies makes torchrun stop the others and report which
+rank failed and how.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ganforge.errors import GanforgeError
+
+DEFAULT_TIMEOUT_S = 1800.0
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size); (0, 1) outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def launched() -> bool:
+    """True in a process started by torchrun (or anything that sets WORLD_SIZE > 1)."""
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    except ValueError:
+        return False
+
+
+def timeout_s() -> float:
+    text = os.environ.get("GANFORGE_DIST_TIMEOUT", str(DEFAULT_TIMEOUT_S))
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise GanforgeError(f"GANFORGE_DIST_TIMEOUT={text!r}: expected a number of seconds > 0")
+    return value
+
+
+def init_from_env(device_name: str) -> torch.device | None:
+    """Join the process group torchrun described in the environment (once); returns the device this
+    rank trains on when that is a CUDA device (``cuda:LOCAL_RANK``), else None (use ``train.device``)."""
+    if not launched() or (dist.is_available() and dist.is_initialized()):
+        return None
+    if not dist.is_available():
+        raise GanforgeError("this torch build has no torch.distributed; run one process")
+    use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = None
+    if use_cuda:
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo",
+                            timeout=datetime.timedelta(seconds=timeout_s()))
+    return device
+
+
+def shutdown() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """``obj`` of rank ``src`` on every rank (pickled by torch; only used for small plain values)."""
+    if world()[1] == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order, on every rank."""
+    if world()[1] == 1:
+        return [obj]
+    out: list[Any] = [None] * world()[1]
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def all_ok(ok: bool, device: torch.device) -> bool:
+    """True on every rank when ``ok`` is true on every rank (one tiny all-reduce)."""
+    if world()[1] == 1:
+        return ok
+    flag = torch.tensor([1.0 if ok else 0.0], device=device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item() > 0.5)
+
+
+def run_on_rank0(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` on rank 0, its result (or its GanforgeError, raised again) on every
+    rank: rank 0 decides (a new run directory, say) and nobody waits forever if it fails."""
+    rank, size = world()
+    if size == 1:
+        return fn(*args, **kwargs)
+    result, error = None, None
+    if rank == 0:
+        try:
+            result = fn(*args, **kwargs)
+        except GanforgeError as e:
+            error = str(e)
+    result, error = broadcast_object((result, error))
+    if error is not None:
+        raise GanforgeError(error)
+    return result

@@ -1,0 +1,163 @@
+"""Data-parallel training with several processes (torch.distributed, gloo on CPU, launched by torchrun
+through ``ganforge train --nproc 2``): the same weights as one process at the same global batch, exact
+resume at equal world size, equal metrics, and a killed or hung rank ending the whole job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganforge
+from ganforge.cli import main
+from ganforge.recipes import RECIPES, DatasetInfo
+from ganforge.training.checkpoint import load_latest_checkpoint
+
+SRC = str(Path(ganforge.__file__).resolve().parents[1])
+# progan-tiny without the minibatch-stddev layer: no batchnorm and no statistic across the batch, so
+# the only coupling between samples is the gradient average, which is what data parallelism splits.
+COMMON = ["--preset", "progan-tiny", "--set", "model.mbstd_group=none", "--set", "train.progress=false"]
+
+
+def _env(**extra) -> dict[str, str]:
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), **extra)
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def _train(out: Path, *args: str, nproc: int = 1, **env) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "ganforge", "train", "--out", str(out), *COMMON, *args]
+    if nproc > 1:
+        cmd += ["--nproc", str(nproc)]
+    return subprocess.run(cmd, capture_output=True, text=True, env=_env(**env), timeout=300)
+
+
+def _nets(run_root: Path) -> dict:
+    run = next(p for p in run_root.iterdir() if p.is_dir())
+    return load_latest_checkpoint(run)[1]
+
+
+# ------------------------------------------------------------------------------------------------
+# In one process: the rank slicing of per-sample draws, the launcher's flags.
+
+
+def test_each_rank_draws_its_slice_of_the_global_batch(tiny_dataset):
+    cfg = ganforge.get_preset("dcgan-tiny")
+    draws = []
+    for rank, world in ((0, 1), (0, 2), (1, 2)):
+        rng = torch.Generator().manual_seed(5)
+        r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), torch.device("cpu"), rng)
+        r.rank, r.world_size = rank, world
+        n = 4 if world == 1 else 2
+        draws.append((r.sample_z(n), r.sample_uniform(n)))
+    (z, u), (z0, u0), (z1, u1) = draws
+    assert torch.equal(torch.cat([z0, z1]), z) and torch.equal(torch.cat([u0, u1]), u)
+
+
+def test_launcher_flags_are_checked(capsys):
+    assert main(["train", "--nproc", "0", "--preset", "dcgan-tiny"]) == 2
+    assert "--nproc must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert main(["train", "--max-restarts", "2", "--preset", "dcgan-tiny"]) == 2
+    assert "--max-restarts applies to --nproc N" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------
+# Two processes.
+
+
+@pytest.mark.distributed
+def test_two_processes_train_what_one_process_trains(tmp_path):
+    one = _train(tmp_path / "one", "--set", "metrics.names=swd1k")
+    two = _train(tmp_path / "two", "--set", "metrics.names=swd1k", nproc=2)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("run directory:") == 1  # rank 0 reports
+    a, b = _nets(tmp_path / "one"), _nets(tmp_path / "two")
+    assert a["counters"] == b["counters"]
+    for net in a["nets"]:  # equal up to float rounding (two half-batch means averaged vs one mean)
+        for k, v in a["nets"][net].items():
+            if v.dtype.is_floating_point:
+                assert torch.allclose(v, b["nets"][net][k], atol=1e-4, rtol=1e-4), (net, k)
+    runs = [next(p for p in (tmp_path / d).iterdir()) for d in ("one", "two")]
+    recs = [json.loads((r / "metrics.jsonl").read_text().splitlines()[-1]) for r in runs]
+    assert recs[0]["metric"] == recs[1]["metric"] == "swd1k"
+    assert recs[0]["value"]["avg"] == pytest.approx(recs[1]["value"]["avg"], rel=1e-3)
+    assert len(b["rng_ranks"]) == 2  # every rank's random states are in the checkpoint
+
+
+@pytest.mark.distributed
+def test_resume_with_two_processes_is_bit_exact(tmp_path):
+    whole = _train(tmp_path / "whole", nproc=2)
+    first = _train(tmp_path / "split", "--kimg", "0.04", nproc=2)
+    rest = _train(tmp_path / "split", "--resume", "auto", "--kimg", "0.08", nproc=2)
+    for r in (whole, first, rest):
+        assert r.returncode == 0, r.stderr[-3000:]
+    a, b = _nets(tmp_path / "whole"), _nets(tmp_path / "split")
+    assert a["counters"] == b["counters"] and a["counters"]["cur_nimg"] == 80
+    for net in a["nets"]:
+        for k, v in a["nets"][net].items():
+            assert torch.equal(v, b["nets"][net][k]), (net, k)
+
+
+def _worker_pid(out: Path, rank: int) -> int:
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            environ = (d / "environ").read_bytes().split(b"\0")
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in environ and b"TORCHELASTIC_RUN_ID" in b"".join(environ) and str(out).encode() in cmd:
+            if f"LOCAL_RANK={rank}".encode() in environ:
+                return int(d.name)
+    raise AssertionError(f"no worker of rank {rank} found")
+
+
+def _start_long_job(out: Path, **env) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "ganforge", "train", "--nproc", "2", "--preset", "dcgan-tiny", "--kimg", "1000",
+           "--set", "train.tick_kimg=0.008", "--set", "train.progress=false", "--out", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(**env))
+    t0 = time.time()
+    while not list(out.glob("*/stats.jsonl")):  # training is under way
+        assert p.poll() is None and time.time() - t0 < 120, "the job did not start"
+        time.sleep(0.2)
+    return p
+
+
+@pytest.mark.distributed
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the workers through /proc")
+def test_a_killed_rank_ends_the_job_and_is_named(tmp_path):
+    p = _start_long_job(tmp_path / "runs")
+    os.kill(_worker_pid(tmp_path / "runs", 1), signal.SIGKILL)
+    t0 = time.time()
+    text, _ = p.communicate(timeout=120)
+    assert p.returncode != 0 and time.time() - t0 < 60
+    assert "rank      : 1 (local_rank: 1)" in text and "SIGKILL" in text
+    assert "ganforge: error: the 2-process training job failed" in text
+
+
+@pytest.mark.distributed
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the workers through /proc")
+def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path):
+    p = _start_long_job(tmp_path / "runs", GANFORGE_DIST_TIMEOUT="5")
+    victim = _worker_pid(tmp_path / "runs", 1)
+    os.kill(victim, signal.SIGSTOP)  # alive but silent
+    try:
+        t0 = time.time()
+        text, _ = p.communicate(timeout=150)
+    finally:
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert p.returncode != 0 and time.time() - t0 < 90  # 5 s timeout + torchrun's 30 s grace to stop rank 1
+    assert "ganforge: error: rank 0 of 2 stopped: RuntimeError" in text and "GANFORGE_DIST_TIMEOUT=5" in text
