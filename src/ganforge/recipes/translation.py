@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -206,6 +206,16 @@ class TranslationRecipe(Recipe):
             raise GanforgeError(f"recipe {self.cfg.recipe} needs paired data, but {self.cfg.data.name!r} is unpaired; "
                                 f"use recipe cyclegan, or paired data (data.pairing aligned or matched)")
 
+    def _adopt_translator(self, build_d: Callable[[], nn.Module]) -> None:
+        """Build the ``Translator`` of this family for the data's channels, then the discriminators
+        (``build_d``), and register them (``Recipe.adopt``): one Adam over all generators, one over all
+        discriminators, as the reference. The networks start with the reference's N(0, 0.02) init."""
+        oc, ch, device = self.cfg.optim, self._channels(), self.device
+        G = self.build_generator(self.cfg.model, self.info.resolution, ch["B"], 0, in_channels=ch["A"]).to(device)
+        D = build_d().to(device)
+        self.adopt(G, D, {"G": make_optimizer(oc.name, G.parameters(), oc.g_lr, oc.beta1, oc.beta2, device),
+                          "D": make_optimizer(oc.name, D.parameters(), oc.d_lr, oc.beta1, oc.beta2, device)})
+
     def _channels(self) -> dict[str, int]:
         return {"A": int(self.info.channels_a), "B": int(self.info.channels)}
 
@@ -318,20 +328,11 @@ class Pix2PixRecipe(TranslationRecipe):
     def __init__(self, cfg, dataset_info, device, rng):
         super().__init__(cfg, dataset_info, device, rng)
         self._check_data(paired_needed=True)
-        m, oc = cfg.model, cfg.optim
+        m = cfg.model
         self.directions = (m.direction,)
         ch = self._channels()
         self.src_ch, self.dst_ch = (ch["A"], ch["B"]) if m.direction == "AtoB" else (ch["B"], ch["A"])
-        G = self.build_generator(m, dataset_info.resolution, ch["B"], 0, in_channels=ch["A"])
-        D = nn.ModuleDict({"D": _build_d(m, self.src_ch + self.dst_ch)})
-        G, D = G.to(device), D.to(device)  # the networks start with the reference's N(0, 0.02) init
-        self.G, self.D = G, D
-        self.nets = {"G": G, "D": D}
-        self.fwd = {"G": G, "D": D}
-        self.optimizers = {"G": make_optimizer(oc.name, G.parameters(), oc.g_lr, oc.beta1, oc.beta2, device),
-                           "D": make_optimizer(oc.name, D.parameters(), oc.d_lr, oc.beta1, oc.beta2, device)}
-        if cfg.train.ema_halflife_kimg is not None:
-            self.ema_sources = {"G_ema": "G"}
+        self._adopt_translator(lambda: nn.ModuleDict({"D": _build_d(m, self.src_ch + self.dst_ch)}))
         self._pending: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def _pair(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -402,22 +403,13 @@ class CycleGANRecipe(TranslationRecipe):
         from ganforge.models.translation import ImagePool
 
         self._check_data(paired_needed=False)
-        m, oc, lc = cfg.model, cfg.optim, cfg.loss
+        m, lc = cfg.model, cfg.loss
         ch = self._channels()
         if lc.identity_weight and ch["A"] != ch["B"]:
             raise GanforgeError(f"loss.identity_weight={lc.identity_weight:g} needs domains with equal channels "
                                 f"(G(b) is compared with b), but A has {ch['A']} and B {ch['B']}; set "
                                 f"loss.identity_weight=none")
-        G = self.build_generator(m, dataset_info.resolution, ch["B"], 0, in_channels=ch["A"])
-        D = nn.ModuleDict({"A": _build_d(m, ch["A"]), "B": _build_d(m, ch["B"])})
-        G, D = G.to(device), D.to(device)  # the networks start with the reference's N(0, 0.02) init
-        self.G, self.D = G, D
-        self.nets = {"G": G, "D": D}
-        self.fwd = {"G": G, "D": D}
-        self.optimizers = {"G": make_optimizer(oc.name, G.parameters(), oc.g_lr, oc.beta1, oc.beta2, device),
-                           "D": make_optimizer(oc.name, D.parameters(), oc.d_lr, oc.beta1, oc.beta2, device)}
-        if cfg.train.ema_halflife_kimg is not None:
-            self.ema_sources = {"G_ema": "G"}
+        self._adopt_translator(lambda: nn.ModuleDict({"A": _build_d(m, ch["A"]), "B": _build_d(m, ch["B"])}))
         # pools["B"] holds fakes of domain B (G_AB's outputs), judged by D["B"].
         self.pools = {k: ImagePool(lc.pool_size, rng) for k in ("A", "B")}
         self._pending: dict[str, torch.Tensor] | None = None
