@@ -64,15 +64,20 @@ def init_from_env(device_name: str) -> torch.device | None:
         return None
     if not dist.is_available():
         raise GanforgeError("this torch build has no torch.distributed; run one process")
-    use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda")
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = None
-    if use_cuda:
-        device = torch.device("cuda", local_rank)
+    device = local_cuda_device(device_name)
+    if device is not None:
         torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo",
+    dist.init_process_group(backend="nccl" if device is not None else "gloo",
                             timeout=datetime.timedelta(seconds=timeout_s()))
     return device
+
+
+def local_cuda_device(device_name: str) -> torch.device | None:
+    """``cuda:LOCAL_RANK`` when ``train.device`` (``device_name``) lets a rank take a CUDA device and
+    there is one: one GPU per process. None otherwise."""
+    if device_name in ("auto", "cuda") and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return None
 
 
 def shutdown() -> None:

@@ -139,10 +139,9 @@ class Trainer:
         if tc.batch_size % self.world_size != 0:
             raise GanforgeError(f"train.batch_size={tc.batch_size} is not divisible by the "
                                 f"{self.world_size} processes")
-        local_cuda = None
-        if self.world_size > 1 and tc.device in ("auto", "cuda") and torch.cuda.is_available():
-            local_cuda = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per rank
-        self.device = local_cuda or resolve_device(tc.device)
+        from ganforge.distributed import local_cuda_device
+
+        self.device = (self.world_size > 1 and local_cuda_device(tc.device)) or resolve_device(tc.device)
         torch.manual_seed(tc.seed)  # alike on every rank: the networks start equal
         random.seed(tc.seed)
 
