@@ -114,7 +114,7 @@ def translate_folder(model: Any, input_path: str | Path, out: str | Path, *, dir
                 y = to_uint8(model(x.float() / 127.5 - 1, direction)).cpu()
             for (rel, _), img, inp in zip(pending, y, x.cpu()):
                 path = _output_path(out, rel)
-                path.parent.mkdir(parents=True, exist_ok=True)
+                make_dir(path.parent, "--out")  # sub-folders of the input are kept
                 fmt_img = _pil(img)
                 try:
                     write_file(path, lambda f, im=fmt_img, p=path: im.save(f, format=_format_of(p)),
