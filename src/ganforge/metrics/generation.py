@@ -1,7 +1,9 @@
 """Sampling images from a generator for evaluation.
 
 Latents come from a CPU ``torch.Generator`` seeded with ``seed`` (so the same seed gives the same
-images on any device and for any batch size); class labels, for conditional generators, are uniform
+latents on any device and for any batch size); random draws inside the generator (StyleGAN's noise
+inputs) are seeded per batch from (seed, class, batch index), so the images do not depend on what ran
+before or on which process made the batch; class labels, for conditional generators, are uniform
 over ``G.num_classes``. Images are converted to uint8 with ``(x * 127.5 + 128).clamp(0, 255)`` and
 truncation, as StyleGAN's evaluation code does.
 
@@ -13,7 +15,8 @@ its own latent stream that depends only on the metric seed and the class index.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+import functools
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -74,23 +77,39 @@ def eval_mode(G: nn.Module):
         G.train(was)
 
 
-def iter_generated(G: nn.Module, n: int, *, batch_size: int = 64, seed: int = 0, device="cpu",
-                   label: int | None = None) -> Iterator[torch.Tensor]:
-    """Yield uint8 image batches [B, C, H, W] (CPU) totalling n images; all latents drawn up front.
+def generated_batches(G: nn.Module, n: int, *, batch_size: int = 64, seed: int = 0, device="cpu",
+                      label: int | None = None) -> list[Callable[[], torch.Tensor]]:
+    """n generated images as a list of batches, each a function that makes its uint8 batch [B, C, H, W]
+    (CPU) when called. All latents are drawn up front; the draws inside the generator (noise inputs)
+    of batch i come from a seed of its own (``shard.batch_seed``), so a batch is the same whenever and
+    by whichever process it is made.
 
     ``label``: None for labels uniform over the classes (conditional G), or a class index k for n
     images of class k with the latents of ``class_latents``.
     """
+    from ganforge.metrics.shard import batch_seed, seeded_forward
+
     check_generator(G)
     if label is None:
         z, c = sample_latents(G, n, torch.Generator().manual_seed(int(seed)))
     else:
         z, c = class_latents(G, n, label, seed)
-    with torch.no_grad(), eval_mode(G):
-        for i in range(0, n, batch_size):
-            zb = z[i : i + batch_size].to(device)
-            cb = c[i : i + batch_size].to(device) if c is not None else None
-            yield to_uint8(G(zb, cb))
+
+    def make(i: int) -> torch.Tensor:
+        sl = slice(i * batch_size, (i + 1) * batch_size)
+        zb = z[sl].to(device)
+        cb = c[sl].to(device) if c is not None else None
+        with torch.no_grad(), eval_mode(G), seeded_forward(batch_seed(seed, label, i), device):
+            return to_uint8(G(zb, cb))
+
+    return [functools.partial(make, i) for i in range((n + batch_size - 1) // batch_size)]
+
+
+def iter_generated(G: nn.Module, n: int, *, batch_size: int = 64, seed: int = 0, device="cpu",
+                   label: int | None = None) -> Iterator[torch.Tensor]:
+    """Yield the uint8 image batches [B, C, H, W] (CPU) of ``generated_batches``, in order."""
+    for make in generated_batches(G, n, batch_size=batch_size, seed=seed, device=device, label=label):
+        yield make()
 
 
 def generate_images(G: nn.Module, n: int, *, batch_size: int = 64, seed: int = 0, device="cpu") -> torch.Tensor:

@@ -68,11 +68,16 @@ def ppl_from_generator(
     seed: int = 0,
     device="cpu",
     lpips_weights: str | None = None,
+    shard=None,
 ) -> dict:
     """PPL of G -> {"ppl": filtered mean, "num_samples", "space", "sampling", "epsilon", "distance"}.
 
     ``extractor`` must provide ``embed_float(images [B, C, H, W] float in [0, 255], device)``.
+    ``shard``: a ``metrics.shard.Shard`` when every process of a group computes it together.
     """
+    from ganforge.metrics.shard import Shard, batch_seed, seeded_forward
+
+    shard = shard or Shard()
     if lpips_weights is not None:
         raise GanforgeError("PPL with LPIPS weights is not supported yet; PPL uses the feature extractor's distance")
     if space not in ("z", "w"):
@@ -90,17 +95,17 @@ def ppl_from_generator(
             "no mapping network, so only Z-space PPL (ppl_z, ppl_zend) works for it"
         )
     gen = torch.Generator().manual_seed(int(seed))
-    # all random numbers are drawn up front so the result does not depend on batch_size
+    # latents and t are drawn up front (independent of batch_size); noise inside G is seeded per batch
     z0_all, c_all = sample_latents(G, num_samples, gen)
     z1_all, _ = sample_latents(G, num_samples, gen)
     t_all = torch.rand(num_samples, generator=gen) if sampling == "full" else torch.zeros(num_samples)
-    dists = []
-    with torch.no_grad(), eval_mode(G):
-        for start in range(0, num_samples, batch_size):
-            sl = slice(start, start + batch_size)
-            z0, z1, t = z0_all[sl].to(device), z1_all[sl].to(device), t_all[sl].to(device)
-            b = z0.shape[0]
-            c = c_all[sl].to(device) if c_all is not None else None
+
+    def batch_distances(i: int) -> np.ndarray:
+        sl = slice(i * batch_size, (i + 1) * batch_size)
+        z0, z1, t = z0_all[sl].to(device), z1_all[sl].to(device), t_all[sl].to(device)
+        b = z0.shape[0]
+        c = c_all[sl].to(device) if c_all is not None else None
+        with torch.no_grad(), eval_mode(G), seeded_forward(batch_seed(seed, None, i), device):
             if space == "z":
                 za, zb = slerp(z0, z1, t), slerp(z0, z1, t + epsilon)
                 imgs = G(torch.cat([za, zb]), torch.cat([c, c]) if c is not None else None)
@@ -110,10 +115,11 @@ def ppl_from_generator(
                 w0, w1 = w[:b], w[b:]
                 imgs = G.synthesis(torch.cat([lerp(w0, w1, t), lerp(w0, w1, t + epsilon)]))
             f, _ = extractor.embed_float(to_float255(imgs), device)
-            f = f.double()
-            f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
-            d = ((f[:b] - f[b:]) ** 2).sum(dim=1) / epsilon**2
-            dists.append(d.cpu().numpy())
+        f = f.double()
+        f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        return (((f[:b] - f[b:]) ** 2).sum(dim=1) / epsilon**2).cpu().numpy()
+
+    dists = shard.map((num_samples + batch_size - 1) // batch_size, batch_distances)
     dist = np.concatenate(dists)
     return {
         "ppl": filtered_mean(dist),

@@ -188,12 +188,17 @@ def _with_label(fields: dict, label: int | None) -> dict:
 
 
 def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size: int = 64, device="cpu",
-                  label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                  label: int | None = None, shard=None) -> tuple[np.ndarray, np.ndarray | None]:
     """(features, logits) of ``count`` reference images, from the cache when possible.
 
     ``label``: None for the whole dataset, or a class index for the images of that class only (the
-    cache key then holds the class).
+    cache key then holds the class). ``shard``: a ``metrics.shard.Shard`` when every process of a group
+    calls this together (each embeds its share of the batches; the cache is used when every process
+    has it).
     """
+    from ganforge.metrics.shard import Shard
+
+    shard = shard or Shard()
     from ganforge.metrics.cache import cache_key, default_cache_dir, load_arrays, save_arrays
 
     total, pool = _reference_pool(dataset, label)
@@ -208,12 +213,12 @@ def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size:
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = path / f"real-{key[:40]}.safetensors"
     cached = load_arrays(path)
-    if cached is not None and "features" in cached and cached["features"].shape[0] == count:
+    if shard.all(cached is not None and "features" in cached and cached["features"].shape[0] == count):
         return cached["features"], cached.get("logits")
     idx = real_subset_indices(total, count)
     if pool is not None:
         idx = pool[idx]
-    feats, logits = extractor.embed(dataset.images_u8[idx], batch_size=batch_size, device=device)
+    feats, logits = embed_sharded(extractor, dataset.images_u8[idx], batch_size, device, shard)
     arrays = {"features": feats}
     if logits is not None:
         arrays["logits"] = logits
@@ -226,6 +231,8 @@ def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size:
     }
     if label is not None:
         meta["label"] = str(int(label))
+    if not shard.writes_cache:
+        return feats, logits
     try:
         save_arrays(path, arrays, meta)
     except OSError as e:
@@ -236,27 +243,31 @@ def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size:
 
 
 def real_feature_stats(dataset, extractor, count: int, *, cache_dir=None, batch_size: int = 64,
-                       device="cpu", label: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+                       device="cpu", label: int | None = None, shard=None) -> tuple[np.ndarray, np.ndarray]:
     """(mean [D], covariance [D, D]) float64 of the reference features, cached beside the features so
     a repeated FID does not recompute a [count, D] covariance (about 0.5 TFLOP at 60k x 2048).
-    ``label`` as in ``real_features``: the statistics of one class's images."""
+    ``label`` and ``shard`` as in ``real_features``: the statistics of one class's images."""
     from ganforge.metrics.cache import cache_key, default_cache_dir, load_arrays, save_arrays
     from ganforge.metrics.fid import feature_stats
+    from ganforge.metrics.shard import Shard
 
+    shard = shard or Shard()
     count = min(count, _reference_pool(dataset, label)[0])
     key = cache_key(**_with_label(dict(dataset=str(dataset.content_hash), extractor=extractor.name,
                                        weights=extractor.weights_hash, resize=extractor.resize, count=count,
                                        kind="stats"), label))
     path = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / f"real-stats-{key[:40]}.safetensors"
     cached = load_arrays(path)
-    if cached is not None and "mu" in cached and "sigma" in cached:
+    if shard.all(cached is not None and "mu" in cached and "sigma" in cached):
         return cached["mu"], cached["sigma"]
     feats, _ = real_features(dataset, extractor, count, cache_dir=cache_dir, batch_size=batch_size, device=device,
-                             label=label)
+                             label=label, shard=shard)
     mu, sigma = feature_stats(feats)
     meta = {"dataset_hash": str(dataset.content_hash), "extractor": extractor.name, "count": str(count)}
     if label is not None:
         meta["label"] = str(int(label))
+    if not shard.writes_cache:
+        return mu, sigma
     try:
         save_arrays(path, {"mu": mu, "sigma": sigma}, meta)
     except OSError as e:
@@ -264,6 +275,23 @@ def real_feature_stats(dataset, extractor, count: int, *, cache_dir=None, batch_
 
         warnings.warn(f"could not write the metrics cache {path}: {e}", stacklevel=2)
     return mu, sigma
+
+
+def embed_sharded(extractor, images_u8: torch.Tensor, batch_size: int, device, shard) -> tuple[np.ndarray, np.ndarray | None]:
+    """``extractor.embed`` of ``images_u8`` in batches of ``batch_size``, each process of ``shard`` doing
+    its share; the same arrays as one ``embed`` call."""
+    n_batches = (int(images_u8.shape[0]) + batch_size - 1) // batch_size
+    if n_batches == 0:
+        return extractor.embed(images_u8, batch_size=batch_size, device=device)
+    parts = shard.map(n_batches, lambda i: extractor.embed(images_u8[i * batch_size:(i + 1) * batch_size],
+                                                             batch_size=batch_size, device=device))
+    return _concat_embeddings(parts)
+
+
+def _concat_embeddings(parts) -> tuple[np.ndarray, np.ndarray | None]:
+    feats = np.concatenate([f for f, _ in parts])
+    logits = [lg for _, lg in parts if lg is not None]
+    return feats, (np.concatenate(logits) if logits else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -324,10 +352,13 @@ class _Evaluator:
     """Shared state of one compute call: extractor, generated-feature memo, real-feature access."""
 
     def __init__(self, dataset, extractor, *, fake, device, batch_size, seed, num_real, cache_dir, inception_weights,
-                 protocol=None, fake_class=None, num_classes: int = 0):
+                 protocol=None, fake_class=None, num_classes: int = 0, shard=None):
+        from ganforge.metrics.shard import Shard
+
         self.dataset = dataset
-        self.fake = fake  # callable(n) -> iterator of uint8 batches, or None
-        self.fake_class = fake_class  # callable(n, k) -> iterator of uint8 batches of class k, or None
+        self.fake = fake  # callable(n) -> list of functions, each making one uint8 batch, or None
+        self.fake_class = fake_class  # callable(n, k) -> the same for n images of class k, or None
+        self.shard = shard or Shard()
         self.num_classes = num_classes  # the generator's classes (0: unconditional, or no generator)
         self.device = device
         self.batch_size = batch_size
@@ -349,7 +380,8 @@ class _Evaluator:
         return self._extractor
 
     def gen_images(self, n: int) -> torch.Tensor:
-        return torch.cat(list(self.fake(n)))
+        batches = self.fake(n)
+        return torch.cat(self.shard.map(len(batches), lambda i: batches[i]()))
 
     def gen_embed(self, n: int, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(features, logits) of n generated images: from ``fake``, or n of class ``label`` from ``fake_class``."""
@@ -364,13 +396,11 @@ class _Evaluator:
                 f, lg = self._gen_memo[(None, min(longer))]
                 self._gen_memo[key] = (f[:n], lg[:n] if lg is not None else None)
             else:
-                feats, logits = [], []
-                for batch in (self.fake(n) if label is None else self.fake_class(n, label)):
-                    f, lg = self.extractor.embed(batch, batch_size=self.batch_size, device=self.device)
-                    feats.append(f)
-                    if lg is not None:
-                        logits.append(lg)
-                self._gen_memo[key] = (np.concatenate(feats), np.concatenate(logits) if logits else None)
+                batches = self.fake(n) if label is None else self.fake_class(n, label)
+                ext = self.extractor
+                parts = self.shard.map(len(batches), lambda i: ext.embed(batches[i](), batch_size=self.batch_size,
+                                                                         device=self.device))
+                self._gen_memo[key] = _concat_embeddings(parts)
         return self._gen_memo[key]
 
     def real_count(self, default: int) -> int:
@@ -378,9 +408,8 @@ class _Evaluator:
         return min(self.num_real, total) if self.num_real else min(default, total)
 
     def real_embed(self, count: int):
-        return real_features(
-            self.dataset, self.extractor, count, cache_dir=self.cache_dir, batch_size=self.batch_size, device=self.device
-        )
+        return real_features(self.dataset, self.extractor, count, cache_dir=self.cache_dir, batch_size=self.batch_size,
+                             device=self.device, shard=self.shard)
 
     def real_images(self, count: int) -> torch.Tensor:
         total = _num_images(self.dataset)
@@ -423,7 +452,7 @@ def _intra_fid(ev: _Evaluator, pm: ParsedMetric) -> tuple[float, int, int, dict]
                                 f"generator gave {len(gf)}")
         nr = ev.class_real_count(k)
         mu_r, sigma_r = real_feature_stats(ev.dataset, ev.extractor, nr, cache_dir=ev.cache_dir,
-                                           batch_size=ev.batch_size, device=ev.device, label=k)
+                                           batch_size=ev.batch_size, device=ev.device, label=k, shard=ev.shard)
         mu_g, sigma_g = feature_stats(gf)
         per_class[names[k]] = fid_from_stats(mu_g, sigma_g, mu_r, sigma_r)
         num_real += nr
@@ -446,7 +475,7 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
         gf, _ = ev.gen_embed(n)
         nr = ev.real_count(total)
         mu_r, sigma_r = real_feature_stats(ev.dataset, ev.extractor, nr, cache_dir=ev.cache_dir,
-                                           batch_size=ev.batch_size, device=ev.device)
+                                           batch_size=ev.batch_size, device=ev.device, shard=ev.shard)
         mu_g, sigma_g = feature_stats(gf)
         return fid_from_stats(mu_g, sigma_g, mu_r, sigma_r), len(gf), nr, {}
     if kind == "ifid":
@@ -480,7 +509,7 @@ def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
         sampling = "end" if kind.endswith("end") else "full"
         out = ppl_from_generator(
             G, ev.extractor, space=space, sampling=sampling, num_samples=n,
-            batch_size=ev.batch_size, seed=ev.seed, device=ev.device,
+            batch_size=ev.batch_size, seed=ev.seed, device=ev.device, shard=ev.shard,
         )  # fmt: skip
         value = out.pop("ppl")
         return value, n, 0, out
@@ -588,7 +617,7 @@ def _too_few_generated(pm: ParsedMetric, want: int, have: int) -> str:
 
 def _too_few_real(pm: ParsedMetric, have: int) -> str:
     hint = (f"e.g. {pm.with_thousands(have // 1000)!r}" if have >= 1000
-            else f"or the bare 'swd' (as many as both sets have)")
+            else "or the bare 'swd' (as many as both sets have)")
     return (f"metric {pm.name!r} compares {pm.n} generated with as many reference images, but only {have} "
             f"reference images are available (the data set or --num-real); use a smaller N, {hint}")
 
@@ -652,6 +681,7 @@ def compute(
     cache_dir=None,
     inception_weights: str | None = None,
     protocol: str | None = None,
+    distributed: bool = False,
 ) -> list[MetricRecord]:
     """Evaluate ``generator`` against ``dataset`` for each metric name -> list of MetricRecord.
 
@@ -665,6 +695,9 @@ def compute(
         on each class's).
     protocol: the Inception input pipeline, "tf" (default) or "pytorch-fid" (``inception.PROTOCOLS``);
         refused for extractors with one fixed pipeline.
+    distributed: every process of the torch.distributed group calls ``compute`` with the same
+        arguments; each generates and embeds its share of the batches (``metrics.shard``) and every one
+        returns the same records, equal to one process's.
     """
     parsed = parse_metrics(names)
     refuse_pair_metrics(parsed)
@@ -673,18 +706,19 @@ def compute(
     _check_shapes(generator, dataset)
     _check_class_metrics(parsed, generator, dataset)
     device = _resolve_device(device)
-    from ganforge.metrics.generation import iter_generated
+    from ganforge.metrics.generation import generated_batches
+    from ganforge.metrics.shard import Shard
 
     def fake(n):
-        return iter_generated(generator, n, batch_size=batch_size, seed=seed, device=device)
+        return generated_batches(generator, n, batch_size=batch_size, seed=seed, device=device)
 
     def fake_class(n, label):
-        return iter_generated(generator, n, batch_size=batch_size, seed=seed, device=device, label=label)
+        return generated_batches(generator, n, batch_size=batch_size, seed=seed, device=device, label=label)
 
     ev = _Evaluator(
         dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
         num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights, protocol=protocol,
-        fake_class=fake_class, num_classes=int(getattr(generator, "num_classes", 0) or 0),
+        fake_class=fake_class, num_classes=int(getattr(generator, "num_classes", 0) or 0), shard=Shard(distributed),
     )  # fmt: skip
     return _evaluate(parsed, ev, generator, dataset, seed)
 
@@ -702,11 +736,12 @@ def compute_between(
     cache_dir=None,
     inception_weights: str | None = None,
     protocol: str | None = None,
+    distributed: bool = False,
 ) -> list[MetricRecord]:
     """Like ``compute`` but with a fixed set of generated images [M, C, H, W] uint8 instead of a generator.
 
     A metric asking for N samples uses the first min(N, M) images; PPL and intra-class FID (which need a
-    generator, and labels for the generated images) are refused.
+    generator, and labels for the generated images) are refused. ``distributed`` as in ``compute``.
     """
     parsed = parse_metrics(names)
     check_image_set_metrics(parsed)
@@ -723,12 +758,14 @@ def compute_between(
     device = _resolve_device(device)
 
     def fake(n):
-        sub = fake_images_u8[:n]
-        return iter(sub.split(max(batch_size, 1)))
+        return [(lambda b=b: b) for b in fake_images_u8[:n].split(batch_size)]
+
+    from ganforge.metrics.shard import Shard
 
     ev = _Evaluator(
         real_dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
         num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights, protocol=protocol,
+        shard=Shard(distributed),
     )  # fmt: skip
     have = ev.fake_count = int(fake_images_u8.shape[0])
     for pm in parsed:  # before any work: every metric gets the sample count its name promises

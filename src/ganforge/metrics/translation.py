@@ -66,14 +66,17 @@ _PAIR_NOTES = {"pair_l1": "mean |x - y| / 255", "pair_psnr": "dB, MSE floored at
 
 @torch.no_grad()
 def translate_images(net: Any, src_u8: torch.Tensor, direction: str, *, device: Any = "cpu",
-                     batch_size: int = 64) -> torch.Tensor:
-    """uint8 [N, C_in, H, W] -> the translator's uint8 outputs [N, C_out, H, W] (CPU)."""
+                     batch_size: int = 64, shard=None) -> torch.Tensor:
+    """uint8 [N, C_in, H, W] -> the translator's uint8 outputs [N, C_out, H, W] (CPU). ``shard``: a
+    ``metrics.shard.Shard`` when every process of a group translates its share of the batches."""
+    from ganforge.metrics.shard import Shard
     from ganforge.synthesis.images import to_uint8
 
-    out = []
-    for i in range(0, len(src_u8), batch_size):
-        x = src_u8[i:i + batch_size].to(device).float() / 127.5 - 1
-        out.append(to_uint8(net(x, direction)).cpu())
+    def one(i: int) -> torch.Tensor:
+        x = src_u8[i * batch_size:(i + 1) * batch_size].to(device).float() / 127.5 - 1
+        return to_uint8(net(x, direction)).cpu()
+
+    out = (shard or Shard()).map((len(src_u8) + batch_size - 1) // batch_size, one)
     return torch.cat(out) if out else src_u8.new_zeros((0,))
 
 
@@ -102,13 +105,16 @@ def check_translation_metrics(names, eval_ds: Any, directions: list[str]) -> Non
 
 def evaluate_translation(names, net: Any, eval_ds: Any, directions: list[str], *, extractor=None, device="cpu",
                          seed: int = 0, protocol: str | None = None, batch_size: int = 64,
-                         cache_dir=None, num_real: int | None = None) -> list[Any]:
+                         cache_dir=None, num_real: int | None = None, distributed: bool = False) -> list[Any]:
     """Metric records of translator ``net`` on the translation dataset ``eval_ds``, per direction.
 
     Image-set metrics (fid, kid, pr, swd, is) compare the first N translations of the source domain
     with the target domain's images; ``pair_*`` metrics compare translations with their partners
-    (paired data), over N pairs (bare names: min(1000, pairs available)).
+    (paired data), over N pairs (bare names: min(1000, pairs available)). ``distributed``: every
+    process of the group calls this together and translates and embeds its share (as ``compute``).
     """
+    from ganforge.metrics.shard import Shard
+
     from ganforge.metrics.protocol import MetricRecord, compute_between, parse_metrics
 
     check_translation_metrics(names, eval_ds, directions)
@@ -120,13 +126,14 @@ def evaluate_translation(names, net: Any, eval_ds: Any, directions: list[str], *
         src_u8, dst_u8 = _domains(eval_ds, d)
         need = max([p.n for p in parsed], default=0)
         t0 = time.perf_counter()
-        out = translate_images(net, src_u8[:need], d, device=device, batch_size=batch_size)
+        out = translate_images(net, src_u8[:need], d, device=device, batch_size=batch_size,
+                               shard=Shard(distributed))
         translate_s = time.perf_counter() - t0
         ref = eval_ds.domain(d[-1])
         if sets:
             for r in compute_between([p.name for p in sets], ref, out, extractor=extractor, device=device,
                                      batch_size=batch_size, seed=seed, protocol=protocol, cache_dir=cache_dir,
-                                     num_real=num_real):
+                                     num_real=num_real, distributed=distributed):
                 records.append(dataclasses.replace(r, metric=f"{r.metric}/{d}",
                                                    details={**r.details, "direction": d}))
         for pm in pairs:

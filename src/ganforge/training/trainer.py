@@ -503,17 +503,18 @@ class Trainer:
                     row = self._tick_row(acc, tick_start_nimg, now - tick_start_time)
                     acc = {}
                     snap = done or tick % tc.snapshot_ticks == 0
+                    measure = bool(mc.names) and (done or (next_metric is not None and self.cur_nimg >= next_metric))
                     if snap:
                         self.save_checkpoint()
-                    net = self.snapshot_generator() if self.is_main else None
+                    # every rank computes its share of the metrics, so every rank needs the snapshot then
+                    net = self.snapshot_generator() if (self.is_main or measure) else None
                     self.write_samples(net)
                     if snap:
                         self.export(net)
-                    if next_metric is not None and (self.cur_nimg >= next_metric or done):
+                    if measure:
                         row.update(self._metrics(net))
-                        next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg
-                    elif done and mc.names:
-                        row.update(self._metrics(net))
+                        if next_metric is not None:
+                            next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg
                     self.stats.write(row)
                     result.stats.append(row)
                     bar.set_postfix(row)
@@ -557,18 +558,22 @@ class Trainer:
         row["time"] = time.time()
         return row
 
-    def _metrics(self, net: torch.nn.Module | None) -> dict[str, Any]:
-        if not self.is_main or net is None:
-            return {}
+    def _metrics(self, net: torch.nn.Module) -> dict[str, Any]:
+        """Every rank computes its share (``metrics.shard``) and gets the same records; rank 0 writes them."""
+        if self.world_size > 1:  # rank 0's recalibrated statistics everywhere (forward noise differs per rank)
+            with torch.no_grad():
+                for b in net.buffers():
+                    dist.broadcast(b, src=0)
         with self._rng_fork():
             records = self.recipe.evaluate(list(self.cfg.metrics.names), net, self.dataset,
                                            extractor=self.cfg.metrics.extractor, device=str(self.device),
-                                           seed=self.cfg.train.seed, protocol=self.cfg.metrics.protocol)
+                                           seed=self.cfg.train.seed, protocol=self.cfg.metrics.protocol,
+                                           distributed=self.world_size > 1)
         out: dict[str, Any] = {}
         for r in records:
-            rd = r.to_dict()
-            with (self.run_dir / "metrics.jsonl").open("a") as f:
-                f.write(json.dumps({**rd, "kimg": self.cur_nimg / 1000}) + "\n")
+            if self.is_main:
+                with (self.run_dir / "metrics.jsonl").open("a") as f:
+                    f.write(json.dumps({**r.to_dict(), "kimg": self.cur_nimg / 1000}) + "\n")
             if isinstance(r.value, dict):
                 for k, v in r.value.items():
                     out[f"metrics/{r.metric}/{k}"] = v
