@@ -1,6 +1,6 @@
 """The ``ganforge`` command line: thin parsing on top of the library.
 
-Subcommands: ``train``, ``generate``, ``presets``, ``data check``, ``eval``, ``report``, ``import``,
+Subcommands: ``train``, ``generate``, ``presets``, ``data check``, ``data convert``, ``eval``, ``report``, ``import``,
 the latent-space tools ``mix``, ``truncation``, ``variation``, ``interpolate``, ``project``.
 Every user mistake ends in one message on stderr and exit code 2 (no traceback); training that
 diverges exits 3; Ctrl-C writes a checkpoint and exits 130.
@@ -498,6 +498,27 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
     return 2 if report.bad else 0
 
 
+def _cmd_data_convert(args: argparse.Namespace) -> int:
+    from ganforge.config import DataConfig
+    from ganforge.data.convert import convert
+
+    res = _positive_int(args.resolution, "--resolution", 0)
+    channels = None
+    if args.channels is not None:
+        if args.channels not in ("1", "3"):
+            raise GanforgeError(f"bad --channels {args.channels!r}: valid choices: 1, 3 (default: each image's own)")
+        channels = int(args.channels)
+    done = convert(
+        args.src, args.out, res, resize=args.resize, channels=channels, on_bad_image=args.on_bad_image,
+        split=args.split, overwrite=args.overwrite,
+        max_file_bytes=_positive_int(args.max_file_bytes, "--max-file-bytes", DataConfig.max_file_bytes),
+        max_image_pixels=_positive_int(args.max_image_pixels, "--max-image-pixels", DataConfig.max_image_pixels),
+    )
+    print(done.summary())
+    print(f"train on it: ganforge train --data {done.path} --resolution {done.resolution} ...")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------
 
 
@@ -590,6 +611,22 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--max-image-pixels", default=None, metavar="N",
                     help="pixels per image above which it is a bad file (data.max_image_pixels)")
     dc.set_defaults(func=_cmd_data_check)
+    dv = dsub.add_parser("convert", help="decode, resize and check a folder, zip or built-in dataset once into a "
+                                         "zip of R x R PNGs with its labels (NVlabs dataset_tool layout)")
+    dv.add_argument("src", help="image folder, zip archive or built-in name (fashion-mnist, mnist, emoji)")
+    dv.add_argument("--out", required=True, help="the .zip file to write (never replaced without --overwrite)")
+    dv.add_argument("--resolution", required=True, metavar="R", help="side length of the written images")
+    dv.add_argument("--resize", default="pad", choices=("crop", "pad", "stretch"),
+                    help="how non-square or other-sized images reach R x R (data.resize; default pad)")
+    dv.add_argument("--channels", default=None, metavar="{1,3}",
+                    help="write every image gray (1) or RGB (3); default: each image's own")
+    dv.add_argument("--on-bad-image", default="error", choices=("error", "skip"),
+                    help="stop at bad files (default; nothing is written) or leave them out")
+    dv.add_argument("--split", default="train", choices=("train", "test"), help="split of a built-in dataset")
+    dv.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    dv.add_argument("--max-file-bytes", default=None, metavar="N", help="as for data check")
+    dv.add_argument("--max-image-pixels", default=None, metavar="N", help="as for data check")
+    dv.set_defaults(func=_cmd_data_convert)
     d.set_defaults(func=lambda a: (d.print_help(), 2)[1])
 
     from ganforge.metrics.cli import add_convert_inception_parser, add_eval_parser  # light: loads no weights

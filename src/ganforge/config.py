@@ -47,8 +47,16 @@ class DataConfig:
     pairing: str | None = None
     # Use class labels (built-in labels or sub-folder names) for class-conditional models.
     use_labels: bool = False
-    # Largest dataset (in bytes of uint8 pixels) kept on the training device; larger ones stay on the host.
+    # Largest dataset (in bytes of uint8 pixels) kept on the training device; a larger folder / zip is
+    # streamed from disk (data.stream=auto), a larger built-in stays in host memory.
     device_cache_max_bytes: int = 2 * 1024**3
+    # Read a folder / zip from disk batch by batch instead of decoding it into memory: "auto" (when its
+    # decoded pixels would exceed data.device_cache_max_bytes), "always" or "never".
+    stream: str = "auto"
+    # Worker processes decoding streamed batches; None: one per CPU core, at most 8; 0: in the training process.
+    workers: int | None = None
+    # Batches each worker decodes ahead of the training step (streamed data).
+    prefetch: int = 4
     # Largest file (or zip member, uncompressed) read from an image folder / archive; larger ones are bad files.
     max_file_bytes: int = 64 * 1024**2
     # Largest image in pixels (width x height, checked from the header before decoding); larger ones are bad files.

@@ -25,6 +25,8 @@ whose cost is unbounded (a z_dim of 10**9 allocates terabytes; a total_kimg of i
   too, which ignores them); penalty weights and ``loss.clip_value``: finite and > 0, or none.
 * counts without a natural ceiling (``train.snapshot_ticks``, ``train.keep_checkpoints``,
   ``train.max_bad_steps``): >= 1; ``data.device_cache_max_bytes``: >= 0.
+* ``data.workers``: 0 .. 64 decoding processes (or none: one per core, at most 8); ``data.prefetch``:
+  1 .. 64 batches per worker.
 """
 
 from __future__ import annotations
@@ -207,6 +209,9 @@ COMMON_RULES: dict[str, Rule] = {
     "data.pairing": Choice(("aligned", "matched", "unpaired", None)),
     "data.use_labels": Flag(),
     "data.device_cache_max_bytes": Int(0),
+    "data.stream": Choice(("auto", "always", "never")),
+    "data.workers": Int(0, 64, none_ok=True),
+    "data.prefetch": Int(1, 64),
     "data.max_file_bytes": Int(1),
     "data.max_image_pixels": Int(1),
     "optim.name": Choice(("adam", "rmsprop")),

@@ -1,7 +1,8 @@
 """The in-memory dataset the trainer uses, and ``load_dataset`` which builds it from a DataConfig.
 
-The whole dataset is decoded once into a single uint8 tensor ``[N, C, H, W]``; GAN datasets at the
-resolutions this toolkit targets fit comfortably in memory, and uint8 is 4x smaller than float.
+The whole dataset is decoded once into a single uint8 tensor ``[N, C, H, W]`` (uint8 is 4x smaller
+than float), except a folder / zip too large for the training device (``should_stream``): that one is
+scanned and then read from disk batch by batch (``ganforge.data.stream``).
 
 Memory is checked before it is spent. A too-large ``data.resolution`` (say 4096 on a folder of
 thousands of images) would otherwise be found out by the kernel's OOM killer minutes into decoding.
@@ -45,7 +46,8 @@ class ImageDataset:
     """A decoded image dataset.
 
     Attributes:
-        images_u8: uint8 ``[N, C, H, W]`` (H == W), CPU, contiguous.
+        images_u8: uint8 ``[N, C, H, W]`` (H == W), CPU, contiguous; for a streamed folder / zip
+            (``data.stream``) a ``ganforge.data.stream.StreamedImages``, which reads rows when indexed.
         labels: int64 ``[N]`` class indices, or None when unlabelled.
         class_names: label index -> name; ``()`` when unlabelled.
         name: e.g. ``"fashion-mnist:train"`` or the path given.
@@ -107,6 +109,8 @@ def _check_cfg(cfg: DataConfig) -> None:
     if cfg.channels not in (None, 1, 3):
         raise GanforgeError(f"bad data.channels {cfg.channels!r}: valid choices: 1, 3, none")
     check_bad_image_policy(cfg.on_bad_image)
+    if cfg.stream not in ("auto", "always", "never"):
+        raise GanforgeError(f"bad data.stream {cfg.stream!r}: valid choices: auto, always, never")
     for key in ("max_file_bytes", "max_image_pixels"):
         v = getattr(cfg, key)
         if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
@@ -246,7 +250,8 @@ def _check_folder_fits(n: int, resolution: int, channels: int | None, path: Path
     at = f"their native {resolution}x{resolution} (data.resolution is none)" if native else (
         f"data.resolution={resolution}")
     change = ("set data.resolution to a smaller size" if native else "lower data.resolution") + (
-        "" if channels == 1 else ", or set data.channels=1 for grayscale") + ", or use fewer images"
+        "" if channels == 1 else ", or set data.channels=1 for grayscale") + (
+        ", or use fewer images, or read it from disk batch by batch (data.stream=always)")
     ensure_fits(
         folder_bytes_needed(n, resolution, channels),
         f"loading {n} image files from {path} at {at} ({c} x {resolution} x {resolution} uint8 each, "
@@ -400,10 +405,45 @@ def check_native_sizes(sizes: Iterable[tuple[int, int, str]], where: str | Path,
         )
 
 
+def should_stream(cfg: DataConfig, candidates: int) -> bool:
+    """Whether a folder / zip of ``candidates`` image files is streamed from disk (``data.stream``): always,
+    never, or (auto) when its decoded pixels, worst case (3 channels unless ``data.channels`` is 1), would
+    exceed ``data.device_cache_max_bytes``. Auto never streams native sizes (``data.resolution`` none):
+    their size is unknown before decoding."""
+    if cfg.stream in ("always", "never"):
+        return cfg.stream == "always"
+    if cfg.resolution is None:
+        return False
+    c = 1 if cfg.channels == 1 else 3
+    return candidates * c * cfg.resolution**2 > cfg.device_cache_max_bytes
+
+
+def _load_folder_streamed(cfg: DataConfig, path: Path, src: ImageSource, transform) -> ImageDataset:
+    """Scan ``src`` (hashing the pixels) and describe it for reading from disk: see ``data.stream``."""
+    from ganforge.data.stream import ImageReader, PixelHasher, StreamedImages, StreamSpec
+
+    hasher = PixelHasher()
+    report = scan_source(src, max_pixels=cfg.max_image_pixels, max_file_bytes=cfg.max_file_bytes,
+                         transform=transform, consume=hasher)
+    skipped = apply_bad_image_policy(report, cfg.on_bad_image)
+    if cfg.resolution is None:
+        check_native_sizes(((e.width, e.height, e.path) for e in report.good), path)
+    r = cfg.resolution or report.good[0].width
+    c = cfg.channels or (3 if any(e.channels == 3 for e in report.good) else 1)
+    spec = StreamSpec(str(path), tuple(e.rel for e in report.good), r, cfg.resize if cfg.resolution else None, c,
+                      cfg.max_file_bytes, cfg.max_image_pixels)
+    y = torch.tensor([e.label for e in report.good], dtype=torch.int64) if report.class_names else None
+    images = StreamedImages(ImageReader(spec))
+    digest = hasher.digest(tuple(images.shape), y, f"channels={c} resize={spec.resize}")
+    return ImageDataset(images, y, report.class_names, str(cfg.name), digest, skipped=skipped)  # type: ignore[arg-type]
+
+
 def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
     transform = partial(resize_array, resolution=cfg.resolution, resize=cfg.resize) if cfg.resolution else (lambda a: a)
     with ImageSource(path) as src:
         candidates = sum(1 for f in src.files if has_allowed_extension(f))
+        if should_stream(cfg, candidates):
+            return _load_folder_streamed(cfg, path, src, transform)
         if cfg.resolution is not None:
             _check_folder_fits(candidates, cfg.resolution, cfg.channels, path, native=False)
         filler = _Filler(candidates, cfg.channels, cfg.resolution, path)

@@ -362,7 +362,8 @@ class ImageSource:
 
         ``dataset.json`` is the format of NVlabs' ``dataset_tool.py``: ``{"labels": [["rel/path.png", 3],
         ...]}`` (or ``"labels": null`` for none); it takes precedence over sub-folders (those zips keep
-        images in ``00000/``-style folders that are not classes). Classes are then named "0".."K-1".
+        images in ``00000/``-style folders that are not classes). Classes are then named by its
+        ``"class_names"`` when it has them (``ganforge data convert`` writes them), else "0".."K-1".
         Returns ``((), None)`` when there is no labels file and no image lives in a sub-folder.
 
         Raises:
@@ -387,7 +388,7 @@ class ImageSource:
 
     def _labels_from_file(self, images: list[str]) -> tuple[tuple[str, ...], dict[str, int] | None]:
         where = self.display(LABELS_FILE)
-        table = _parse_labels_file(self.read(LABELS_FILE), where)
+        table, names = _parse_labels_file(self.read(LABELS_FILE), where)
         if table is None:
             return (), None
         missing = [f for f in images if f not in table]
@@ -396,6 +397,11 @@ class ImageSource:
                                 f"{len(missing)} have none, e.g. {missing[0]!r}")
         labels = {f: table[f] for f in images}
         k = max(labels.values(), default=-1) + 1
+        if names is not None:
+            if len(names) < k:
+                raise GanforgeError(f'{where}: "class_names" names {len(names)} classes but the labels go up to '
+                                    f"{k - 1}; give one name per class index")
+            return tuple(names), labels
         return tuple(str(i) for i in range(k)), labels
 
 
@@ -403,7 +409,10 @@ LABELS_FILE = "dataset.json"
 MAX_LABEL = 1_000_000
 
 
-def _parse_labels_file(data: bytes, where: str) -> dict[str, int] | None:
+def _parse_labels_file(data: bytes, where: str) -> tuple[dict[str, int] | None, list[str] | None]:
+    """The path -> class index table of a ``dataset.json`` (None for ``"labels": null``) and its optional
+    ``"class_names"`` (a list of strings, index -> name; ganforge's ``data convert`` writes it, NVlabs'
+    tools ignore it)."""
     import json
 
     try:
@@ -413,8 +422,11 @@ def _parse_labels_file(data: bytes, where: str) -> dict[str, int] | None:
     if not isinstance(doc, dict) or "labels" not in doc:
         raise GanforgeError(f'{where}: expected {{"labels": [["path/in/dataset.png", class_index], ...]}} or '
                             '{"labels": null}')
+    names = doc.get("class_names")
+    if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        raise GanforgeError(f'{where}: "class_names" must be a list of strings (index -> class name)')
     if doc["labels"] is None:
-        return None
+        return None, None
     if not isinstance(doc["labels"], list):
         raise GanforgeError(f'{where}: "labels" must be a list of [path, class_index] pairs or null')
     out: dict[str, int] = {}
@@ -425,7 +437,7 @@ def _parse_labels_file(data: bytes, where: str) -> dict[str, int] | None:
             raise GanforgeError(f"{where}: bad entry {str(item)[:80]!r}; each entry is [path, class index "
                                 f"0..{MAX_LABEL - 1}]")
         out[item[0].replace("\\", "/")] = item[1]
-    return out
+    return out, names
 
 
 def _is_gray_palette(img: Image.Image) -> bool:

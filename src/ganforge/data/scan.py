@@ -23,6 +23,7 @@ usable image is always an error naming what was found instead.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import gzip
@@ -317,29 +318,36 @@ def scan_source(
     def inspect(rel: str) -> _Result:
         return inspect_file(src, rel, max_pixels=max_pixels, max_file_bytes=max_file_bytes, transform=transform)
 
-    # PIL's pixel limit becomes ours and its "too many pixels" warning an exception, so it is
-    # reported as oversized. Both are process-global: set once here (not per thread), under a lock.
+    with pil_limits(max_pixels):
+        from ganforge.data.folder import LABELS_FILE
+
+        # the labels file is metadata (``src.labels()`` has read and checked it), not a bad image
+        files = [f for f in src.files if f != LABELS_FILE]
+        for res in _ordered_map(inspect, files):
+            if res.entry is not None:
+                if label_map is not None:
+                    res.entry.label = label_map[res.rel]
+                report.good.append(res.entry)
+                if consume is not None and res.array is not None:
+                    consume(res.entry, res.array)
+            else:
+                report.bad.append((src.display(res.rel), res.reason or "unknown problem"))
+    return report
+
+
+@contextlib.contextmanager
+def pil_limits(max_pixels: int) -> Iterator[None]:
+    """PIL's pixel limit becomes ``max_pixels`` and its "too many pixels" warning an exception (so it is
+    reported as oversized), restored afterwards. Both are process-global: set once around a whole scan
+    or batch of reads (not per thread), under a lock."""
     with _PIL_STATE_LOCK, warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         pil_limit = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
-            from ganforge.data.folder import LABELS_FILE
-
-            # the labels file is metadata (``src.labels()`` has read and checked it), not a bad image
-            files = [f for f in src.files if f != LABELS_FILE]
-            for res in _ordered_map(inspect, files):
-                if res.entry is not None:
-                    if label_map is not None:
-                        res.entry.label = label_map[res.rel]
-                    report.good.append(res.entry)
-                    if consume is not None and res.array is not None:
-                        consume(res.entry, res.array)
-                else:
-                    report.bad.append((src.display(res.rel), res.reason or "unknown problem"))
+            yield
         finally:
             Image.MAX_IMAGE_PIXELS = pil_limit
-    return report
 
 
 def empty_error(report: ScanReport) -> GanforgeError:

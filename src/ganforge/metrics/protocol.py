@@ -215,10 +215,12 @@ def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size:
     cached = load_arrays(path)
     if shard.all(cached is not None and "features" in cached and cached["features"].shape[0] == count):
         return cached["features"], cached.get("logits")
+    from ganforge.data.stream import take_rows
+
     idx = real_subset_indices(total, count)
     if pool is not None:
         idx = pool[idx]
-    feats, logits = embed_sharded(extractor, dataset.images_u8[idx], batch_size, device, shard)
+    feats, logits = embed_sharded(extractor, take_rows(dataset.images_u8, idx), batch_size, device, shard)
     arrays = {"features": feats}
     if logits is not None:
         arrays["logits"] = logits
@@ -279,10 +281,11 @@ def real_feature_stats(dataset, extractor, count: int, *, cache_dir=None, batch_
 
 def embed_sharded(extractor, images_u8: torch.Tensor, batch_size: int, device, shard) -> tuple[np.ndarray, np.ndarray | None]:
     """``extractor.embed`` of ``images_u8`` in batches of ``batch_size``, each process of ``shard`` doing
-    its share; the same arrays as one ``embed`` call."""
+    its share; the same arrays as one ``embed`` call. ``images_u8`` may be a ``StreamedImages`` (rows on
+    disk): each batch is read when its turn comes."""
     n_batches = (int(images_u8.shape[0]) + batch_size - 1) // batch_size
     if n_batches == 0:
-        return extractor.embed(images_u8, batch_size=batch_size, device=device)
+        return extractor.embed(images_u8[:0], batch_size=batch_size, device=device)
     parts = shard.map(n_batches, lambda i: extractor.embed(images_u8[i * batch_size:(i + 1) * batch_size],
                                                              batch_size=batch_size, device=device))
     return _concat_embeddings(parts)

@@ -1,5 +1,8 @@
 """Real batches for the trainer: the dataset on the device, resumable samplers, uint8 -> [-1, 1].
 
+A streamed folder / zip (``data.stream``) is served by ``ganforge.data.stream.StreamFeed`` instead:
+worker processes read it from disk, with the same batches in the same order.
+
 ``ImageFeed`` serves an image dataset (images and optional labels, one sampler). ``TranslationFeed``
 serves a translation dataset (``ganforge.data.translation``): one sampler over pairs for paired data,
 so ``src[i]`` is the partner of ``real_img[i]``, or one sampler per domain for unpaired data (seeded
@@ -77,5 +80,10 @@ class TranslationFeed:
 
 def make_feed(ds: Any, cfg: Experiment, device: torch.device, rank: int, world_size: int):
     """The feed for ``ds``: a translation dataset (it has ``a_u8``) or an image dataset."""
-    cls = TranslationFeed if hasattr(ds, "a_u8") else ImageFeed
+    from ganforge.data.stream import StreamedImages, StreamFeed
+
+    if hasattr(ds, "a_u8"):
+        cls = TranslationFeed
+    else:
+        cls = StreamFeed if isinstance(ds.images_u8, StreamedImages) else ImageFeed
     return cls(ds, cfg, device, rank, world_size)

@@ -1,0 +1,242 @@
+"""Streaming folders / zips from disk (data.stream) and ``ganforge data convert``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge.config import DataConfig, Experiment, TrainConfig
+from ganforge.data import load_dataset
+from ganforge.data.convert import convert, member_name
+from ganforge.data.dataset import should_stream
+from ganforge.data.stream import StreamedImages, StreamFeed
+from ganforge.errors import GanforgeError
+from ganforge.training.feed import ImageFeed, make_feed
+
+
+def _folder(root: Path, n_per_class: int = 9, seed: int = 0) -> Path:
+    """Two classes of mixed gray / color, png / jpg images of assorted non-square sizes."""
+    rng = np.random.default_rng(seed)
+    for cls in ("cat", "dog"):
+        (root / cls).mkdir(parents=True)
+        for i in range(n_per_class):
+            h, w = (int(v) for v in rng.integers(20, 50, 2))
+            a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            img = Image.fromarray(a[..., 0]) if i % 4 == 0 else Image.fromarray(a)
+            img.save(root / cls / (f"{i}.jpg" if i % 3 == 1 else f"{i}.png"))
+    return root
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    return _folder(tmp_path / "images")
+
+
+def _cfg(path: Path, **kw) -> DataConfig:
+    return DataConfig(name=str(path), resolution=16, use_labels=True, **kw)
+
+
+def test_streamed_dataset_reads_what_the_in_memory_one_holds(folder):
+    mem = load_dataset(_cfg(folder, stream="never"))
+    st = load_dataset(_cfg(folder, stream="always"))
+    assert isinstance(st.images_u8, StreamedImages) and isinstance(mem.images_u8, torch.Tensor)
+    assert st.images_u8.shape == mem.images_u8.shape and st.images_u8.numel() == mem.images_u8.numel()
+    assert st.class_names == mem.class_names and torch.equal(st.labels, mem.labels)
+    idx = torch.tensor([5, 0, 17, 5])
+    assert torch.equal(st.images_u8[idx], mem.images_u8[idx])
+    assert torch.equal(st.images_u8[3], mem.images_u8[3])
+    assert torch.equal(st.images_u8[2:7], mem.images_u8[2:7])
+    view = st.images_u8.take(np.array([9, 1, 4]))  # rows chosen, nothing read yet
+    assert isinstance(view, StreamedImages) and len(view) == 3
+    assert torch.equal(view[1:], mem.images_u8[[1, 4]])
+
+
+def test_streamed_content_hash_follows_pixels_and_settings(folder, tmp_path):
+    a = load_dataset(_cfg(folder, stream="always"))
+    assert load_dataset(_cfg(folder, stream="always")).content_hash == a.content_hash
+    assert load_dataset(replace(_cfg(folder, stream="always"), resize="crop")).content_hash != a.content_hash
+    assert load_dataset(replace(_cfg(folder, stream="always"), channels=1)).content_hash != a.content_hash
+    img = folder / "dog" / "8.png"
+    Image.fromarray(255 - np.array(Image.open(img))).save(img)  # the pixels training sees change
+    assert load_dataset(_cfg(folder, stream="always")).content_hash != a.content_hash
+
+
+def test_auto_streams_above_the_device_cache_limit():
+    cfg = DataConfig(name="x", resolution=16)
+    assert not should_stream(cfg, 100)  # 100 * 3 * 256 bytes
+    assert should_stream(replace(cfg, device_cache_max_bytes=100 * 3 * 256 - 1), 100)
+    assert not should_stream(replace(cfg, device_cache_max_bytes=100 * 256, channels=1), 100)
+    assert not should_stream(replace(cfg, device_cache_max_bytes=0, stream="never"), 100)
+    assert should_stream(replace(cfg, stream="always"), 1)
+    assert not should_stream(replace(cfg, device_cache_max_bytes=0, resolution=None), 100)  # native: unknown size
+
+
+def test_auto_mode_really_streams_a_large_folder(folder):
+    ds = load_dataset(_cfg(folder, device_cache_max_bytes=1000))
+    assert isinstance(ds.images_u8, StreamedImages)
+    assert isinstance(load_dataset(_cfg(folder)).images_u8, torch.Tensor)
+
+
+def _exp(folder: Path, **data) -> Experiment:
+    return Experiment(data=_cfg(folder, **data), train=TrainConfig(seed=3))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_stream_feed_gives_the_in_memory_batches_and_resumes_exactly(folder, workers):
+    cpu = torch.device("cpu")
+    mem_ds = load_dataset(_cfg(folder, stream="never"))
+    st_ds = load_dataset(_cfg(folder, stream="always"))
+    ref = make_feed(mem_ds, _exp(folder), cpu, 0, 1)
+    feed = make_feed(st_ds, _exp(folder, workers=workers, prefetch=2), cpu, 0, 1)
+    assert isinstance(ref, ImageFeed) and isinstance(feed, StreamFeed)
+    sizes = [8, 8, 5, 8, 8, 8]  # a batch size change restarts the workers; 47 > 18 crosses epochs
+    for bs in sizes[:3]:
+        a, b = ref.next(bs), feed.next(bs)
+        assert torch.equal(a.real_img, b.real_img) and torch.equal(a.c, b.c)
+    state = feed.state_dict()  # the workers have read ahead; the state counts what training took
+    assert state == ref.state_dict()
+    expected = [ref.next(bs) for bs in sizes[3:]]
+    feed.close()
+    again = make_feed(st_ds, _exp(folder, workers=workers, prefetch=2), cpu, 0, 1)
+    again.load_state_dict(state)
+    for bs, e in zip(sizes[3:], expected):
+        got = again.next(bs)
+        assert torch.equal(got.real_img, e.real_img) and torch.equal(got.c, e.c)
+    again.close()
+
+
+def test_ranks_stream_their_slices(folder):
+    cpu = torch.device("cpu")
+    st_ds = load_dataset(_cfg(folder, stream="always"))
+    whole = make_feed(st_ds, _exp(folder, workers=0), cpu, 0, 1).next(8).real_img
+    parts = [make_feed(st_ds, _exp(folder, workers=0), cpu, r, 2).next(8).real_img for r in (0, 1)]
+    assert torch.equal(torch.cat(parts), whole)
+
+
+def test_a_file_changed_after_the_scan_is_named(folder):
+    st = load_dataset(_cfg(folder, stream="always"))
+    (folder / "cat" / "0.png").write_bytes(b"not an image any more")
+    with pytest.raises(GanforgeError, match=r"0\.png.*changed after the pre-flight scan"):
+        st.images_u8[torch.arange(len(st))]
+
+
+def test_training_on_a_streamed_folder_equals_training_in_memory(folder, tmp_path):
+    from ganforge.config import apply_overrides
+    from ganforge.presets import get_preset
+    from ganforge.training.trainer import Trainer
+
+    nets = []
+    for stream in ("never", "always"):
+        cfg = apply_overrides(get_preset("dcgan-tiny"), {
+            "data.name": str(folder), "data.resolution": 32, "data.stream": stream, "data.workers": 1,
+            "train.progress": False, "metrics.names": "", "train.total_kimg": 0.048, "train.tick_kimg": 0.016})
+        (tmp_path / stream).mkdir()
+        t = Trainer(cfg, tmp_path / stream)
+        t.train()
+        nets.append({k: v.clone() for k, v in t.recipe.nets["G"].state_dict().items()})
+    for k, v in nets[0].items():
+        assert torch.equal(v, nets[1][k]), k
+
+
+# -------------------------------------------------------------------------------------------------
+# data convert
+
+
+def test_convert_gives_the_dataset_loading_the_source_gives(folder, tmp_path):
+    out = tmp_path / "conv" / "data.zip"
+    done = convert(str(folder), out, 16, progress=False)
+    assert done.images == 18 and done.class_names == ("cat", "dog") and done.channels == (1, 3)
+    with zipfile.ZipFile(out) as z:
+        names = z.namelist()
+        doc = json.loads(z.read("dataset.json"))
+        assert all(i.compress_type == zipfile.ZIP_STORED for i in z.infolist())
+    assert member_name(0) == "00000/img00000000.png" and member_name(1234) == "00001/img00001234.png"
+    assert names[:2] == [member_name(0), member_name(1)] and doc["class_names"] == ["cat", "dog"]
+    src, conv = load_dataset(_cfg(folder)), load_dataset(_cfg(out))
+    assert torch.equal(src.images_u8, conv.images_u8) and torch.equal(src.labels, conv.labels)
+    assert conv.class_names == ("cat", "dog")
+    streamed = load_dataset(_cfg(out, stream="always"))
+    assert torch.equal(streamed.images_u8[torch.arange(18)], src.images_u8)
+
+
+def test_convert_a_builtin_keeps_labels(tmp_path, monkeypatch):
+    sys.path.insert(0, str(Path(__file__).parent))
+    from gf_data_helpers import write_mnist_like
+
+    write_mnist_like(tmp_path / "idx")
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "idx"))
+    done = convert("mnist", tmp_path / "m.zip", 32, progress=False)
+    src = load_dataset(DataConfig(name="mnist", resolution=32))
+    conv = load_dataset(DataConfig(name=str(tmp_path / "m.zip"), resolution=32))
+    assert done.images == len(src) == 6 and torch.equal(conv.images_u8, src.images_u8)
+    assert torch.equal(conv.labels, src.labels) and conv.class_names == src.class_names
+
+
+def test_convert_never_replaces_or_leaves_a_partial_file(folder, tmp_path):
+    out = tmp_path / "data.zip"
+    out.write_bytes(b"precious")
+    with pytest.raises(GanforgeError, match="already exists.*--overwrite"):
+        convert(str(folder), out, 16, progress=False)
+    assert out.read_bytes() == b"precious"
+    (folder / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(GanforgeError, match="broken.png"):
+        convert(str(folder), out, 16, overwrite=True, progress=False)
+    assert out.read_bytes() == b"precious" and sorted(p.name for p in tmp_path.iterdir()) == ["data.zip", "images"]
+    done = convert(str(folder), out, 16, overwrite=True, on_bad_image="skip", progress=False)
+    assert done.skipped == 1 and zipfile.is_zipfile(out)
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ganforge", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_convert_cli_errors_are_one_line_exit_2(folder, tmp_path):
+    for args, needle in (
+        ([str(folder), "--out", str(tmp_path / "x.tar"), "--resolution", "16"], "ending in .zip"),
+        ([str(folder), "--out", str(tmp_path / "x.zip"), "--resolution", "0"], "bad --resolution '0'"),
+        ([str(folder), "--out", str(tmp_path / "x.zip"), "--resolution", "16", "--channels", "2"], "valid choices: 1, 3"),
+        ([str(tmp_path / "nope"), "--out", str(tmp_path / "x.zip"), "--resolution", "16"], "no such file or folder"),
+    ):
+        r = _cli("data", "convert", *args)
+        assert r.returncode == 2, r.stderr
+        assert needle in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.zip").exists()
+    r = _cli("data", "convert", str(folder), "--out", str(tmp_path / "ok.zip"), "--resolution", "16")
+    assert r.returncode == 0, r.stderr
+    assert "18 images of 16x16 px" in r.stdout and "2 classes" in r.stdout
+
+
+def test_labels_file_class_names_are_checked(tmp_path):
+    root = tmp_path / "d"
+    (root / "00000").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(root / "00000" / "a.png")
+    (root / "dataset.json").write_text(json.dumps({"labels": [["00000/a.png", 1]], "class_names": ["only"]}))
+    with pytest.raises(GanforgeError, match="class_names.*1 classes"):
+        load_dataset(DataConfig(name=str(root), resolution=8))
+    (root / "dataset.json").write_text(json.dumps({"labels": [["00000/a.png", 1]], "class_names": ["x", 2]}))
+    with pytest.raises(GanforgeError, match="list of strings"):
+        load_dataset(DataConfig(name=str(root), resolution=8))
+
+
+def test_metric_features_of_a_streamed_dataset_equal_the_in_memory_ones(folder, tmp_path):
+    from ganforge.metrics.extractors import get_extractor
+    from ganforge.metrics.protocol import real_features
+
+    ext = get_extractor("fmnist-cnn")
+    cfg = DataConfig(name=str(folder), resolution=32, channels=1, use_labels=True)
+    mem, st = load_dataset(replace(cfg, stream="never")), load_dataset(replace(cfg, stream="always"))
+    a, _ = real_features(mem, ext, 13, cache_dir=tmp_path / "c1", batch_size=4)
+    b, _ = real_features(st, ext, 13, cache_dir=tmp_path / "c2", batch_size=4)  # read 4 images at a time
+    assert a.shape == (13, ext.feature_dim) and np.array_equal(a, b)
+    a1, _ = real_features(mem, ext, 5, cache_dir=tmp_path / "c1", label=1)
+    b1, _ = real_features(st, ext, 5, cache_dir=tmp_path / "c2", label=1)
+    assert np.array_equal(a1, b1)
