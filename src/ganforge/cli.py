@@ -191,7 +191,8 @@ def _dry_run(cfg, overrides, args) -> int:
               f"{ds.channels}x{ds.resolution}x{ds.resolution}" + (f", {ds.skipped} skipped" if ds.skipped else ""))
     else:
         print(f"dataset: {ds.name}: {len(ds)} images, {ds.channels}x{ds.resolution}x{ds.resolution}, "
-              f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else ""))
+              f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else "")
+              + (", streamed from disk (data.stream)" if not isinstance(ds.images_u8, torch.Tensor) else ""))
     for name, net in recipe.nets.items():
         arch = getattr(net, "arch", type(net).__name__)
         print(f"{name}: {arch}, {sum(p.numel() for p in net.parameters()):,} parameters")

@@ -240,3 +240,18 @@ def test_metric_features_of_a_streamed_dataset_equal_the_in_memory_ones(folder, 
     a1, _ = real_features(mem, ext, 5, cache_dir=tmp_path / "c1", label=1)
     b1, _ = real_features(st, ext, 5, cache_dir=tmp_path / "c2", label=1)
     assert np.array_equal(a1, b1)
+
+
+def test_metrics_between_streamed_folders_equal_the_in_memory_ones(tmp_path):
+    from ganforge.metrics.protocol import compute_between
+
+    real_dir, fake_dir = _folder(tmp_path / "real", 12, seed=1), _folder(tmp_path / "fake", 12, seed=2)
+    cfg = DataConfig(resolution=32, channels=1)
+    out = []
+    for stream in ("never", "always"):
+        real = load_dataset(replace(cfg, name=str(real_dir), stream=stream))
+        fake = load_dataset(replace(cfg, name=str(fake_dir), stream=stream))
+        recs = compute_between("swd", real, fake.images_u8, batch_size=5,
+                               cache_dir=tmp_path / f"cache-{stream}")
+        out.append([(r.metric, r.value, r.num_gen) for r in recs])
+    assert out[0] == out[1] and out[0][0][2] == 24  # every generated image, read 5 at a time

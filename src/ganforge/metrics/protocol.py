@@ -741,7 +741,8 @@ def compute_between(
     protocol: str | None = None,
     distributed: bool = False,
 ) -> list[MetricRecord]:
-    """Like ``compute`` but with a fixed set of generated images [M, C, H, W] uint8 instead of a generator.
+    """Like ``compute`` but with a fixed set of generated images [M, C, H, W] uint8 instead of a generator
+    (a tensor, or the ``StreamedImages`` of a streamed folder, read one batch at a time).
 
     A metric asking for N samples uses the first min(N, M) images; PPL and intra-class FID (which need a
     generator, and labels for the generated images) are refused. ``distributed`` as in ``compute``.
@@ -749,7 +750,10 @@ def compute_between(
     parsed = parse_metrics(names)
     check_image_set_metrics(parsed)
     _check_protocol(protocol)
-    fake_images_u8 = torch.as_tensor(fake_images_u8)
+    from ganforge.data.stream import StreamedImages
+
+    if not isinstance(fake_images_u8, StreamedImages):  # a streamed folder stays on disk: read batch by batch
+        fake_images_u8 = torch.as_tensor(fake_images_u8)
     if fake_images_u8.dtype != torch.uint8 or fake_images_u8.dim() != 4:
         raise GanforgeError("generated images must be a uint8 tensor [M, C, H, W]")
     if tuple(fake_images_u8.shape[1:]) != tuple(real_dataset.images_u8.shape[1:]):
@@ -761,7 +765,7 @@ def compute_between(
     device = _resolve_device(device)
 
     def fake(n):
-        return [(lambda b=b: b) for b in fake_images_u8[:n].split(batch_size)]
+        return [(lambda s=s: fake_images_u8[s:min(s + batch_size, n)]) for s in range(0, n, batch_size)]
 
     from ganforge.metrics.shard import Shard
 

@@ -198,6 +198,10 @@ class Trainer:
 
         self.grid_inputs = self.recipe.grid_inputs(tc.grid_size, tc.seed + 7)
         self.stats = StatsWriter(self.run_dir, tensorboard=tc.tensorboard, enabled=self.is_main)
+        if getattr(self.feed, "workers", None) is not None:
+            self.stats.info(f"{ds.name}: {len(ds)} images streamed from disk by {self.feed.workers} worker "
+                            f"processes (data.stream={cfg.data.stream}, data.device_cache_max_bytes="
+                            f"{cfg.data.device_cache_max_bytes})")
 
     # ------------------------------------------------------------------------------------------
     # State.
