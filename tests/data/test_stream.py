@@ -255,3 +255,12 @@ def test_metrics_between_streamed_folders_equal_the_in_memory_ones(tmp_path):
                                cache_dir=tmp_path / f"cache-{stream}")
         out.append([(r.metric, r.value, r.num_gen) for r in recs])
     assert out[0] == out[1] and out[0][0][2] == 24  # every generated image, read 5 at a time
+
+
+def test_converting_a_converted_zip_changes_nothing(folder, tmp_path):
+    first = tmp_path / "a.zip"
+    convert(str(folder), first, 16, progress=False)
+    second = convert(str(first), tmp_path / "b.zip", 16, progress=False)
+    a, b = load_dataset(_cfg(first)), load_dataset(_cfg(second.path))
+    assert torch.equal(a.images_u8, b.images_u8) and torch.equal(a.labels, b.labels)
+    assert a.class_names == b.class_names == ("cat", "dog")

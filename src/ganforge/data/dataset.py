@@ -93,12 +93,17 @@ def content_hash(images_u8: torch.Tensor, labels: torch.Tensor | None) -> str:
     h.update(("shape=" + ",".join(str(int(s)) for s in images_u8.shape) + "\n").encode())
     # numpy arrays expose the buffer protocol: hash without another full copy of the pixels.
     h.update(np.ascontiguousarray(images_u8.numpy()))
+    hash_labels(h, labels)
+    return h.hexdigest()
+
+
+def hash_labels(h, labels: torch.Tensor | None) -> None:
+    """Feed ``labels`` (int64 ``[N]`` or None) into the hash ``h``, as every content hash does."""
     if labels is None:
         h.update(b"labels=none")
     else:
         h.update(b"labels=int64le\n")
         h.update(np.ascontiguousarray(labels.numpy().astype("<i8")))
-    return h.hexdigest()
 
 
 def _check_cfg(cfg: DataConfig) -> None:

@@ -185,13 +185,11 @@ class PixelHasher:
         self._h.update(np.ascontiguousarray(arr))
 
     def digest(self, shape: tuple[int, ...], labels: torch.Tensor | None, spec_note: str) -> str:
+        from ganforge.data.dataset import hash_labels
+
         h = self._h.copy()
         h.update(("shape=" + ",".join(str(int(d)) for d in shape) + f"\n{spec_note}\n").encode())
-        if labels is None:
-            h.update(b"labels=none")
-        else:
-            h.update(b"labels=int64le\n")
-            h.update(np.ascontiguousarray(labels.numpy().astype("<i8")))
+        hash_labels(h, labels)
         return h.hexdigest()
 
 
