@@ -122,11 +122,16 @@ def test_ranks_stream_their_slices(folder):
     assert torch.equal(torch.cat(parts), whole)
 
 
-def test_a_file_changed_after_the_scan_is_named(folder):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_file_changed_after_the_scan_is_named(folder, workers):
     st = load_dataset(_cfg(folder, stream="always"))
     (folder / "cat" / "0.png").write_bytes(b"not an image any more")
     with pytest.raises(GanforgeError, match=r"0\.png.*changed after the pre-flight scan"):
         st.images_u8[torch.arange(len(st))]
+    feed = make_feed(st, _exp(folder, workers=workers), torch.device("cpu"), 0, 1)
+    with pytest.raises(GanforgeError) as e:  # the worker's error arrives as itself, not wrapped in a traceback
+        feed.next(18)
+    assert "cat/0.png" in str(e.value) and "Traceback" not in str(e.value) and "\n" not in str(e.value)
 
 
 def test_training_on_a_streamed_folder_equals_training_in_memory(folder, tmp_path):

@@ -206,8 +206,15 @@ class _Batches(torch.utils.data.Dataset):
     def __len__(self) -> int:  # not used for sampling (the sampler is infinite); DataLoader asks for it
         return len(self.reader.spec.rels)
 
-    def __getitem__(self, key: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.tensor(key, dtype=torch.int64), self.reader.read_batch(key)
+    def __getitem__(self, key: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | str]:
+        """(indices, images), or (indices, the message) when a file cannot be read: the training process
+        raises it as one clean error (an exception raised in a worker would arrive wrapped in its
+        traceback)."""
+        try:
+            images: torch.Tensor | str = self.reader.read_batch(key)
+        except GanforgeError as e:
+            images = str(e)
+        return torch.tensor(key, dtype=torch.int64), images
 
 
 class _AheadIndices(torch.utils.data.Sampler):
@@ -263,6 +270,9 @@ class StreamFeed:
         assert self._it is not None
         idx = self.sampler.next(batch_size)
         got, imgs = next(self._it)
+        if isinstance(imgs, str):
+            self.close()
+            raise GanforgeError(imgs)
         if not torch.equal(got, idx):  # cannot happen unless the loader reorders; never train on the wrong batch
             raise RuntimeError("streamed batch out of order")
         c = self.labels[idx].to(self.device, non_blocking=True) if self.labels is not None else None
