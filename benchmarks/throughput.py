@@ -6,6 +6,7 @@ and writes JSON.
 
     python benchmarks/throughput.py --presets all --steps 200 --json out.json
     python benchmarks/throughput.py --presets dcgan-fmnist32 --set train.compile=true
+    python benchmarks/throughput.py --presets all --set train.cuda_graph=true   # captured steps where allowed
 """
 
 from __future__ import annotations
@@ -35,14 +36,18 @@ def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_ca
         t = Trainer(cfg, tmp, dataset=dataset_cache[key])
         dev = t.device
         acc: dict = {}
+        graphed = None
+        if cfg.train.cuda_graph:  # the captured step where the preset allows it (else eager, reason printed)
+            t.graphed = graphed = t._sync_free_step()
+        step = (lambda: t._graphed_step(acc)) if graphed is not None else (lambda: t.train_step(acc))
         for _ in range(warmup):
-            t.train_step(acc)
+            step()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
             torch.cuda.reset_peak_memory_stats(dev)
         start = time.perf_counter()
         for _ in range(steps):
-            t.train_step(acc)
+            step()
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
         seconds = time.perf_counter() - start
@@ -50,7 +55,8 @@ def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_ca
         params = {k: sum(p.numel() for p in net.parameters()) for k, net in t.recipe.nets.items()}
     return {"preset": name, "batch_size": cfg.train.batch_size, "n_critic": getattr(cfg.loss, "n_critic", 1),
             "img_per_s": steps * cfg.train.batch_size / seconds, "ms_per_step": 1000 * seconds / steps,
-            "peak_gpu_mem_gib": mem, "steps": steps, "overrides": overrides, "params": params}
+            "peak_gpu_mem_gib": mem, "steps": steps, "overrides": overrides, "params": params,
+            "graphed": t.graphed is not None and t.graphed.graph is not None}
 
 
 def main() -> None:
@@ -67,7 +73,8 @@ def main() -> None:
     for n in names:
         rows.append(measure(n, args.steps, args.warmup, args.set, cache))
         r = rows[-1]
-        print(f"{n}: {r['img_per_s']:.0f} img/s, {r['ms_per_step']:.2f} ms/step", flush=True)
+        print(f"{n}: {r['img_per_s']:.0f} img/s, {r['ms_per_step']:.2f} ms/step"
+              + (" (CUDA graph)" if r["graphed"] else ""), flush=True)
     meta = {"device": device, "torch": torch.__version__, "ganforge": __version__,
             "date": datetime.date.today().isoformat(), "overrides": args.set}
     print(f"\n{meta}\n")

@@ -74,6 +74,7 @@ BAD: dict[str, list] = {
     "train.device": ["gpu", "cuda:x", "meta", "cpu:1", "", "mps:0", "cuda:99"],
     "train.mixed_precision": [1],
     "train.compile": [("tpu",), ("cuda", "x")],
+    "train.cuda_graph": [1, "yes", None],
     "train.max_bad_steps": [0, -3],
     "train.grid_size": [0, 4097],
     "train.tensorboard": ["no"],

@@ -149,6 +149,9 @@ class TrainConfig:
     mixed_precision: bool = False
     # Device types ("cuda", "cpu") on which G and D are wrapped in torch.compile; () never compiles.
     compile: tuple[str, ...] = ()
+    # Run the whole step (all phases, optimizer steps, EMA) as one captured CUDA graph with the
+    # non-finite guard on the device, where the family allows; otherwise train eagerly and say why.
+    cuda_graph: bool = False
     # Consecutive non-finite steps tolerated before training stops.
     max_bad_steps: int = 5
     # Number of fixed latents in the sample grid (a square number looks best).

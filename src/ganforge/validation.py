@@ -230,6 +230,7 @@ COMMON_RULES: dict[str, Rule] = {
     "train.device": Device(),
     "train.mixed_precision": Flag(),
     "train.compile": Each(Choice(("cuda", "cpu"))),
+    "train.cuda_graph": Flag(),
     "train.max_bad_steps": Int(1),
     "train.grid_size": Int(1, GRID_MAX),
     "train.tensorboard": Flag(),

@@ -103,6 +103,9 @@ class Recipe:
     """
 
     generator: str = "G"
+    # True when the training step is the same code every step, with no host decision between steps, so
+    # ``train.cuda_graph`` may capture it (``ganforge.training.graphed``).
+    graphable: bool = False
     # True for image-to-image translation families (their nets take images; pair_* metrics apply).
     translates: bool = False
     # The dataclass types of this family's config sections ("model", "loss"); see ganforge.config.

@@ -39,6 +39,7 @@ class GANRecipe(Recipe):
     """The classic family: DCGAN, WGAN, WGAN-GP, LSGAN, hinge/SNGAN, R1/R2; phases D (n_critic) and G."""
 
     config_sections = {"model": ModelConfig, "loss": LossConfig}
+    graphable = True
 
     config_rules = CLASSIC_RULES
 

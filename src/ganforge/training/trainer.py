@@ -186,6 +186,8 @@ class Trainer:
             for group in opt.param_groups:
                 group.setdefault("initial_lr", group["lr"])
 
+        self.graphed = None  # the captured step (train.cuda_graph), set up by train()
+        self._pending: list[Batch] = []
         self.cur_nimg = 0
         self.step = 0
         self.bad_steps_total = 0
@@ -246,7 +248,10 @@ class Trainer:
             if k in self.emas:
                 self.emas[k].ema_net.load_state_dict(sd)
         for k, sd in state["optimizers"].items():
-            self.recipe.optimizers[k].load_state_dict(sd)
+            opt = self.recipe.optimizers[k]
+            opt.load_state_dict(sd)
+            for group in opt.param_groups:  # a graphed run saves capturable=True; eager steps need not
+                group["capturable"] = False
         self.recipe.load_state_dict(state.get("recipe", {}))
         if self.augment is not None and state.get("augment") is not None:
             self.augment.load_state_dict(state["augment"])
@@ -361,6 +366,8 @@ class Trainer:
     # The step.
 
     def _next_batch(self) -> Batch:
+        if self._pending:  # batches drawn for a step the CUDA graph could not run (see _graphed_step)
+            return self._pending.pop(0)
         return self.feed.next(self.cfg.train.batch_size)
 
     def _reduce_gradients(self, module: torch.nn.Module) -> None:
@@ -415,6 +422,21 @@ class Trainer:
             self.augment.observe(terms["D/real_sign"])
         return True
 
+    def _draw_only(self, phase: Phase) -> None:
+        """Take the real batch and compute the loss of ``phase`` (so its random draws are made), then put
+        every buffer back: the phases after a non-finite one in a step change nothing, but the data
+        position and the random streams advance as in a good step. So a bad step does not shift what
+        later steps see, and the sync-free step (train.cuda_graph), which runs every phase and discards,
+        stays equal to this one."""
+        batch = self._next_batch() if phase.needs_reals else None
+        buffers = self._all_buffers()
+        saved = [b.clone() for b in buffers]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.mixed_precision):
+            phase.loss(batch)
+        with torch.no_grad():
+            for b, s in zip(buffers, saved):
+                b.copy_(s)
+
     def _context(self) -> StepContext:
         tc = self.cfg.train
         return StepContext(self.cur_nimg, self.step, tc.batch_size, int(round(tc.total_kimg * 1000)))
@@ -440,11 +462,10 @@ class Trainer:
             if self.step % phase.interval != 0:
                 continue
             for _ in range(phase.repeats):
-                if not self._run_phase(phase, acc):
-                    ok = False
-                    break
-            if not ok:
-                break
+                if ok:
+                    ok = self._run_phase(phase, acc)
+                else:  # the rest of a bad step changes nothing but draws what it would have drawn
+                    self._draw_only(phase)
         self.cur_nimg += self.cfg.train.batch_size
         self.step += 1
         if self.augment is not None:
@@ -466,6 +487,52 @@ class Trainer:
                     f"last good checkpoint: {where}. Try a lower learning rate, mixed_precision=false, "
                     f"or a penalty (loss.r1_gamma / loss.gp_weight)")
         return ok
+
+    # ------------------------------------------------------------------------------------------
+    # The step as one CUDA graph (train.cuda_graph; ganforge.training.graphed).
+
+    def _sync_free_step(self, capture: bool = True):
+        """The captured step, or None (with the reason said) where this run cannot use one."""
+        from ganforge.training.graphed import SyncFreeStep, unsupported_reason
+
+        reason = unsupported_reason(self) if capture else None
+        if reason is not None:
+            self.stats.info(f"train.cuda_graph: training eagerly: {reason}")
+            return None
+        self.stats.info("train.cuda_graph: the step runs as one CUDA graph (captured after a few warm-up steps); "
+                        "non-finite steps are counted on the device and reported once per tick")
+        return SyncFreeStep(self, capture=capture)
+
+    def _graphed_step(self, acc: dict[str, Any]) -> None:
+        from ganforge.training.graphed import CaptureFailed
+
+        try:
+            self.graphed.step()
+        except CaptureFailed as e:  # this step's batches were drawn: run it eagerly on them, then go on eagerly
+            self.stats.info(f"train.cuda_graph: capture failed ({e}); training eagerly from step {self.step}")
+            torch.cuda.synchronize(self.device)
+            self._read_graphed_tick(acc)
+            slots, self.graphed = list(self.graphed.slots), None
+            self._pending = slots
+            self.train_step(acc)
+            return
+        self.cur_nimg += self.cfg.train.batch_size
+        self.step += 1
+
+    def _read_graphed_tick(self, acc: dict[str, Any]) -> None:
+        """The device-side guard's counts of the tick: warn about skipped steps, stop on divergence."""
+        bad, longest = self.graphed.read_tick(acc)
+        self.consecutive_bad = int(self.graphed.consecutive)
+        if not bad:
+            return
+        self.bad_steps_total += bad
+        self.stats.warn(f"{bad} non-finite steps skipped in this tick (longest run {longest})", kimg=self.cur_nimg / 1000)
+        if longest >= self.cfg.train.max_bad_steps:
+            where = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
+            raise TrainingDiverged(
+                f"training diverged: {longest} consecutive non-finite steps before step {self.step} (kimg "
+                f"{self.cur_nimg / 1000:.1f}); last good checkpoint: {where}. Try a lower learning rate, or a "
+                f"penalty (loss.r1_gamma / loss.gp_weight)")
 
     # ------------------------------------------------------------------------------------------
     # The loop.
@@ -492,17 +559,23 @@ class Trainer:
         tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
         next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg if metric_nimg else None
         acc: dict[str, torch.Tensor] = {}
+        self.graphed = self._sync_free_step() if tc.cuda_graph else None
         interrupted = False
         old_handler = _install_sigterm()
         try:
             if self.cur_nimg == 0 and self.is_main:
                 self.write_samples()
             while self.cur_nimg < total_nimg:
-                self.train_step(acc)
+                if self.graphed is not None:
+                    self._graphed_step(acc)
+                else:
+                    self.train_step(acc)
                 bar.update(self.cfg.train.batch_size / 1000)
                 done = self.cur_nimg >= total_nimg
                 if self.cur_nimg >= tick_start_nimg + tick_nimg or done:
                     tick += 1
+                    if self.graphed is not None:
+                        self._read_graphed_tick(acc)
                     now = time.time()
                     row = self._tick_row(acc, tick_start_nimg, now - tick_start_time)
                     acc = {}

@@ -1,0 +1,162 @@
+"""The sync-free step behind train.cuda_graph, run eagerly on the CPU (the capture itself: tests/gpu)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from ganforge.config import apply_overrides
+from ganforge.presets import get_preset
+from ganforge.training import graphed
+from ganforge.training.trainer import Trainer, TrainingDiverged
+
+
+def _trainer(tmp_path, name, tiny_dataset, **over):
+    cfg = apply_overrides(get_preset(name), {"train.progress": False, "metrics.names": "", **over})
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return Trainer(cfg, tmp_path, dataset=tiny_dataset)
+
+
+def _state(t: Trainer) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, net in t.recipe.nets.items():
+        out.update({f"{k}/{n}": v for n, v in net.state_dict().items()})
+    for k, e in t.emas.items():
+        out.update({f"{k}/{n}": v for n, v in e.ema_net.state_dict().items()})
+    for k, opt in t.recipe.optimizers.items():
+        for i, st in enumerate(opt.state.values()):
+            out.update({f"opt{k}/{i}/{n}": torch.as_tensor(v) for n, v in st.items()})
+    return out
+
+
+def _assert_same(a: dict, b: dict, exact: bool = True):
+    assert a.keys() == b.keys()
+    for k in a:
+        if exact or not a[k].dtype.is_floating_point:
+            assert torch.equal(a[k], b[k]), k
+        else:
+            assert torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-6), k
+
+
+def _run_eager(t: Trainer, steps: int) -> dict:
+    acc: dict = {}
+    for _ in range(steps):
+        t.train_step(acc)
+    return acc
+
+
+def _run_sync_free(t: Trainer, steps: int) -> dict:
+    acc: dict = {}
+    t.graphed = t._sync_free_step(capture=False)
+    for _ in range(steps):
+        t._graphed_step(acc)
+    t._read_graphed_tick(acc)
+    return acc
+
+
+@pytest.mark.parametrize("preset", ["dcgan-tiny", "wgangp-tiny", "wgan-tiny", "sngan-tiny", "dcgan-cond-tiny"])
+def test_sync_free_step_trains_what_the_eager_step_trains(tmp_path, tiny_dataset, preset):
+    a, b = _trainer(tmp_path / "a", preset, tiny_dataset), _trainer(tmp_path / "b", preset, tiny_dataset)
+    acc_a, acc_b = _run_eager(a, 6), _run_sync_free(b, 6)
+    assert (a.step, a.cur_nimg, a.bad_steps_total) == (b.step, b.cur_nimg, b.bad_steps_total) == (6, 48, 0)
+    _assert_same(_state(a), _state(b))  # weights, EMA, batchnorm statistics, optimizer states: bit for bit
+    assert acc_a.keys() == acc_b.keys()
+    for k, v in acc_a.items():
+        assert float(v) == pytest.approx(float(acc_b[k]), rel=1e-5), k  # the tick's loss means
+
+
+def _poison(t: Trainer, phase: str, at_steps: set[int]):
+    """Make ``phase``'s loss NaN at the given steps (0-based)."""
+    p = next(p for p in t.phases if p.name == phase)
+    loss = p.loss
+
+    def poisoned(batch):
+        total, terms = loss(batch)
+        if t.step in at_steps:
+            total = total * float("nan")
+            terms = {**terms, f"{phase}/adv": terms[f"{phase}/adv"] * float("nan")}
+        return total, terms
+
+    p.loss = poisoned
+
+
+@pytest.mark.parametrize("phase", ["D", "G"])
+def test_a_non_finite_phase_changes_nothing_as_in_the_eager_guard(tmp_path, tiny_dataset, phase):
+    bad = {0, 3}  # the first step (no optimizer state yet) and a later one
+    a, b = _trainer(tmp_path / "a", "dcgan-tiny", tiny_dataset), _trainer(tmp_path / "b", "dcgan-tiny", tiny_dataset)
+    _poison(a, phase, bad)
+    _poison(b, phase, bad)
+    _run_eager(a, 6)
+    _run_sync_free(b, 6)
+    assert a.bad_steps_total == b.bad_steps_total == 2
+    _assert_same(_state(a), _state(b))
+
+
+def test_a_bad_step_leaves_every_tensor_as_it_was(tmp_path, tiny_dataset):
+    t = _trainer(tmp_path, "dcgan-tiny", tiny_dataset)
+    t.graphed = t._sync_free_step(capture=False)
+    t._graphed_step({})  # optimizer state exists now
+    before = {k: v.clone() for k, v in _state(t).items()}
+    _poison(t, "D", {1})
+    t._graphed_step({})
+    after = _state(t)
+    for k, v in before.items():
+        if "num_batches_tracked" in k:
+            continue
+        assert torch.equal(v, after[k]), k
+    assert int(t.graphed.bad_steps) == 1 and int(t.graphed.consecutive) == 1
+
+
+def test_divergence_is_reported_at_the_end_of_the_tick(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.setattr(graphed, "unsupported_reason", graphed.step_reason)  # run the graphed loop on the CPU
+
+    class Eager(graphed.SyncFreeStep):
+        def __init__(self, trainer, capture):
+            super().__init__(trainer, capture=False)
+
+    monkeypatch.setattr(graphed, "SyncFreeStep", Eager)
+    t = _trainer(tmp_path, "dcgan-tiny", tiny_dataset, **{"train.cuda_graph": True, "train.max_bad_steps": 3,
+                                                          "train.tick_kimg": 0.032, "train.total_kimg": 0.2})
+    _poison(t, "G", set(range(2, 100)))  # ticks of 4 steps: 2 bad in the first, all 4 in the second
+    with pytest.raises(TrainingDiverged, match=r"6 consecutive non-finite steps before step 8 "):
+        t.train()
+    assert t.bad_steps_total == 6 and t.step == 8  # noticed at the end of the tick in which the run reached 3
+    rows = [json.loads(x) for x in (tmp_path / "stats.jsonl").read_text().splitlines()]
+    ticks = [r for r in rows if "bad_steps" in r]
+    warnings = [r["warning"] for r in rows if "warning" in r]
+    assert len(ticks) == 1 and ticks[0]["bad_steps"] == 2 and "G/adv" in ticks[0]  # means over the good phases
+    assert warnings[0].startswith("2 non-finite steps skipped in this tick")
+
+
+def test_unsupported_configurations_train_eagerly_and_say_why(tmp_path, tiny_dataset, capsys):
+    t = _trainer(tmp_path / "cpu", "dcgan-tiny", tiny_dataset, **{"train.cuda_graph": True, "train.total_kimg": 0.016})
+    t.train()
+    assert "train.cuda_graph: training eagerly: train.device is cpu" in capsys.readouterr().err
+    assert t.graphed is None and t.step == 2
+    cases = {
+        "dcgan-tiny": ({"augment.kind": "ada"}, "augmentation"),
+        "wgangp-tiny": ({"optim.lr_decay_start_kimg": 0.01}, "lr_decay_start_kimg"),
+        "sngan-tiny": ({"train.mixed_precision": True}, "mixed_precision"),
+        "stylegan2-tiny": ({}, "every N steps"),
+    }
+    for preset, (over, needle) in cases.items():
+        t = _trainer(tmp_path / preset, preset, tiny_dataset, **over)
+        assert needle in graphed.step_reason(t), preset
+    t = _trainer(tmp_path / "sg2", "stylegan2-tiny", tiny_dataset)
+    assert "changes its step from the host" in graphed.unsupported_reason(
+        type("T", (), {"cfg": t.cfg, "device": torch.device("cuda"), "recipe": t.recipe})())
+
+
+def test_a_bad_step_draws_what_a_good_step_draws(tmp_path, tiny_dataset):
+    """Eager guard: the phases after a non-finite one still take their batches and random draws (and
+    change nothing), so later steps see the same data and latents as if the step had been good."""
+    good = _trainer(tmp_path / "good", "wgangp-tiny", tiny_dataset)  # 5 D repeats with reals, then G
+    bad = _trainer(tmp_path / "bad", "wgangp-tiny", tiny_dataset)
+    _poison(bad, "D", {1})
+    _run_eager(good, 3)
+    _run_eager(bad, 3)
+    assert bad.bad_steps_total == 1 and good.bad_steps_total == 0
+    assert bad.feed.state_dict() == good.feed.state_dict()
+    assert torch.equal(bad.rng.get_state(), good.rng.get_state())
