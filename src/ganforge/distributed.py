@@ -67,9 +67,24 @@ def init_from_env(device_name: str) -> torch.device | None:
     device = local_cuda_device(device_name)
     if device is not None:
         torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device is not None else "gloo",
-                            timeout=datetime.timedelta(seconds=timeout_s()))
+    timeout = datetime.timedelta(seconds=timeout_s())
+    rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    store, _, _ = next(dist.rendezvous("env://", rank, size, timeout=timeout))
+    dist.init_process_group(backend="nccl" if device is not None else "gloo", store=attempt_store(store),
+                            rank=rank, world_size=size, timeout=timeout)
     return device
+
+
+def attempt_store(store: Any) -> Any:
+    """torchrun's store, seen through a prefix of this attempt (``TORCHELASTIC_RESTART_COUNT``).
+
+    After ``--max-restarts`` brings the workers back, the store still holds the connection details of
+    the processes that died (the store server outlives them), and the new ranks would read a dead
+    peer's address before the live one is written: gloo then fails with "Connection refused" on every
+    restart, so a restart could never succeed. Keys of one attempt cannot be confused with another's.
+    All ranks of one machine share the count; the nodes of a multi-node job share it when they all
+    restarted because of the same failure (a rank that dies breaks every node's collectives)."""
+    return dist.PrefixStore(f"ganforge/attempt-{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def local_cuda_device(device_name: str) -> torch.device | None:

@@ -145,6 +145,32 @@ def test_a_killed_rank_ends_the_job_and_is_named(tmp_path):
 
 
 @pytest.mark.distributed
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the workers through /proc")
+def test_with_max_restarts_a_killed_rank_is_restarted_from_the_last_checkpoint(tmp_path):
+    out = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "ganforge", "train", "--nproc", "2", "--max-restarts", "1", "--resume", "auto",
+           "--preset", "dcgan-tiny", "--kimg", "2.4", "--set", "train.tick_kimg=0.08", "--set", "train.snapshot_ticks=1",
+           "--set", "train.progress=false", "--out", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+    t0 = time.time()
+    while not list(out.glob("*/checkpoints/state-*.pt")):  # a checkpoint to come back from
+        assert p.poll() is None and time.time() - t0 < 120, "no checkpoint was written"
+        time.sleep(0.1)
+    os.kill(_worker_pid(out, 1), signal.SIGKILL)
+    text, _ = p.communicate(timeout=240)
+    assert p.returncode == 0, text[-3000:]
+    runs = [d for d in out.iterdir() if d.is_dir()]
+    assert len(runs) == 1, runs  # the restart continued the run rather than starting another
+    state = load_latest_checkpoint(runs[0])[1]
+    assert state["counters"]["cur_nimg"] == 2400
+    assert "failed (exitcode: -9) local_rank: 1" in text  # torchrun saw the kill
+    assert "(restart 1 of this torchrun job)" in text and "resuming " in text
+    rows = [json.loads(x) for x in (runs[0] / "stats.jsonl").read_text().splitlines()]
+    kimgs = [r["kimg"] for r in rows if "warning" not in r and "info" not in r and "kimg" in r]
+    assert kimgs == sorted(set(kimgs)) and kimgs[-1] == pytest.approx(2.4)  # every tick once, in order
+
+
+@pytest.mark.distributed
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the workers through /proc")
 def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path):

@@ -551,8 +551,12 @@ class Trainer:
             self.stats.info(f"run already at {self.cur_nimg / 1000:.1f} kimg >= target {tc.total_kimg} kimg; "
                             f"nothing to do")
             return result
-        if self.resumed and self.is_main:
-            self._supersede_abandoned()
+        if self.resumed:
+            restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+            again = f" (restart {restart} of this torchrun job)" if restart not in ("", "0") else ""
+            self.stats.info(f"resuming {self.run_dir} at {self.cur_nimg / 1000:g} kimg{again}")
+            if self.is_main:
+                self._supersede_abandoned()
         bar = self.stats.progress(total_kimg=tc.total_kimg, start_kimg=self.cur_nimg / 1000,
                                   enabled=tc.progress and self.is_main)
         tick = 0
