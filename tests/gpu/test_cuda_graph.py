@@ -11,21 +11,26 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 
-def _trainer(tmp_path, preset, tiny_dataset, graph):
+def _trainer(tmp_path, preset, tiny_dataset, graph, over):
     cfg = apply_overrides(get_preset(preset), {"train.device": "cuda", "train.progress": False, "metrics.names": "",
-                                               "train.cuda_graph": graph})
+                                               "train.cuda_graph": graph, **over})
     tmp_path.mkdir(parents=True, exist_ok=True)
     return Trainer(cfg, tmp_path, dataset=tiny_dataset)
 
 
-@pytest.mark.parametrize("preset", ["dcgan-tiny", "sngan-tiny", "wgan-tiny", "dcgan-cond-tiny", "wgangp-tiny"])
-def test_graphed_steps_equal_eager_steps(tmp_path, tiny_dataset, preset):
+DIFFAUGMENT = {"augment.kind": "diffaugment", "augment.policy": "color,translation,cutout"}
+
+
+@pytest.mark.parametrize("preset,over", [(n, {}) for n in ["dcgan-tiny", "sngan-tiny", "wgan-tiny", "dcgan-cond-tiny",
+                                                           "wgangp-tiny", "dcgan-r1-tiny", "biggan-tiny",
+                                                           "sagan-tiny"]] + [("dcgan-tiny", DIFFAUGMENT)])
+def test_graphed_steps_equal_eager_steps(tmp_path, tiny_dataset, preset, over):
     steps = 10  # 3 warm-up steps, the capture, 7 replays
-    eager = _trainer(tmp_path / "eager", preset, tiny_dataset, False)
+    eager = _trainer(tmp_path / "eager", preset, tiny_dataset, False, over)
     acc: dict = {}
     for _ in range(steps):
         eager.train_step(acc)
-    g = _trainer(tmp_path / "graph", preset, tiny_dataset, True)
+    g = _trainer(tmp_path / "graph", preset, tiny_dataset, True, over)
     g.graphed = g._sync_free_step()
     assert g.graphed is not None
     gacc: dict = {}

@@ -56,9 +56,13 @@ def _run_sync_free(t: Trainer, steps: int) -> dict:
     return acc
 
 
-@pytest.mark.parametrize("preset", ["dcgan-tiny", "wgangp-tiny", "wgan-tiny", "sngan-tiny", "dcgan-cond-tiny"])
-def test_sync_free_step_trains_what_the_eager_step_trains(tmp_path, tiny_dataset, preset):
-    a, b = _trainer(tmp_path / "a", preset, tiny_dataset), _trainer(tmp_path / "b", preset, tiny_dataset)
+DIFFAUGMENT = {"augment.kind": "diffaugment", "augment.policy": "color,translation,cutout"}
+
+
+@pytest.mark.parametrize("preset,over", [(n, {}) for n in ["dcgan-tiny", "wgangp-tiny", "wgan-tiny", "sngan-tiny",
+                                                           "dcgan-cond-tiny"]] + [("dcgan-tiny", DIFFAUGMENT)])
+def test_sync_free_step_trains_what_the_eager_step_trains(tmp_path, tiny_dataset, preset, over):
+    a, b = _trainer(tmp_path / "a", preset, tiny_dataset, **over), _trainer(tmp_path / "b", preset, tiny_dataset, **over)
     acc_a, acc_b = _run_eager(a, 6), _run_sync_free(b, 6)
     assert (a.step, a.cur_nimg, a.bad_steps_total) == (b.step, b.cur_nimg, b.bad_steps_total) == (6, 48, 0)
     _assert_same(_state(a), _state(b))  # weights, EMA, batchnorm statistics, optimizer states: bit for bit
@@ -136,7 +140,7 @@ def test_unsupported_configurations_train_eagerly_and_say_why(tmp_path, tiny_dat
     assert "train.cuda_graph: training eagerly: train.device is cpu" in capsys.readouterr().err
     assert t.graphed is None and t.step == 2
     cases = {
-        "dcgan-tiny": ({"augment.kind": "ada"}, "augmentation"),
+        "dcgan-tiny": ({"augment.kind": "ada"}, "ADA"),
         "wgangp-tiny": ({"optim.lr_decay_start_kimg": 0.01}, "lr_decay_start_kimg"),
         "sngan-tiny": ({"train.mixed_precision": True}, "mixed_precision"),
         "stylegan2-tiny": ({}, "every N steps"),
@@ -160,3 +164,116 @@ def test_a_bad_step_draws_what_a_good_step_draws(tmp_path, tiny_dataset):
     assert bad.bad_steps_total == 1 and good.bad_steps_total == 0
     assert bad.feed.state_dict() == good.feed.state_dict()
     assert torch.equal(bad.rng.get_state(), good.rng.get_state())
+
+
+# -- what a CUDA graph needs of the step, checked on the CPU ------------------------------------------
+#
+# A captured graph replays the kernels the step launched while it was captured, and nothing else. Two
+# things therefore break it where a CPU test of the results cannot see: reading a value back to the host
+# (``.item()``, ``bool(t)``, an output whose shape depends on values: capture fails, or worse, a branch is
+# taken once for all replays), and Python-side state that the step changes (a counter in a loss: it would
+# advance once, at capture, and never again). Every graphable preset's step body is run here under a
+# dispatch mode that refuses the first kind, and the Python attributes of the recipe and the trainer are
+# compared before and after it for the second.
+
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+_HOST_READS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique", "_unique2", "equal",
+               "is_nonzero", "allclose", "repeat_interleave"}
+
+
+class _NoHostReads(TorchDispatchMode):
+    """Raise on any op that reads a device value back to the host (or makes a value-dependent shape).
+    ``paused`` skips ops inside the optimizer's step: on the CPU torch's Adam reads its step count
+    (``capturable=False``); on CUDA the trainer sets ``capturable=True`` and that read is not made."""
+
+    def __init__(self):
+        super().__init__()
+        self.paused = False
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        if not self.paused and name.strip("_") in {n.strip("_") for n in _HOST_READS}:
+            raise AssertionError(f"the step reads a value back to the host: aten.{name}")
+        return func(*args, **(kwargs or {}))
+
+
+def _python_state(obj, depth: int = 2) -> dict:
+    """The plain Python values reachable from ``obj``'s attributes (numbers, strings, containers of
+    them), a few levels deep: what a step must not change if it is to be replayed."""
+    out = {}
+    for k, v in vars(obj).items():
+        if isinstance(v, (bool, int, float, str, type(None))):
+            out[k] = v
+        elif isinstance(v, (tuple, list)) and all(isinstance(x, (bool, int, float, str)) for x in v):
+            out[k] = tuple(v)
+        elif depth and hasattr(v, "__dict__") and not isinstance(v, (torch.Tensor, torch.nn.Module, type)) \
+                and not callable(v):
+            out[k] = _python_state(v, depth - 1)
+    return out
+
+
+def _graphable_tiny_presets() -> list[str]:
+    from ganforge.presets import PRESETS
+    from ganforge.recipes import RECIPES
+
+    names = [n for n in PRESETS.names() if n.endswith("-tiny") and RECIPES.get(get_preset(n).recipe).graphable]
+    assert len(names) >= 8, names  # the classic family: dcgan, cond, r1, wgan, wgangp, lsgan, sngan, sagan, biggan
+    return names
+
+
+@pytest.mark.parametrize("preset,over", [(n, {}) for n in _graphable_tiny_presets()] + [("sngan-tiny", DIFFAUGMENT)])
+def test_every_graphable_step_is_free_of_host_reads_and_python_state(tmp_path, tiny_dataset, preset, over):
+    t = _trainer(tmp_path, preset, tiny_dataset, **over)
+    assert graphed.step_reason(t) is None, (preset, graphed.step_reason(t))
+    step = graphed.SyncFreeStep(t, capture=False)
+    for _ in range(2):  # what the trainer's warm-up does: optimizer states exist from the first step on
+        step.step()
+    step._fill_inputs()
+    mode = _NoHostReads()
+    for opt in t.recipe.optimizers.values():
+        real = opt.step
+
+        def paused(*a, _real=real, **k):
+            mode.paused = True
+            try:
+                return _real(*a, **k)
+            finally:
+                mode.paused = False
+
+        opt.step = paused
+    before = (_python_state(t.recipe), _python_state(t), _python_state(step))
+    with mode:
+        step._body()
+    assert (_python_state(t.recipe), _python_state(t), _python_state(step)) == before
+    assert not mode.paused
+
+
+def test_the_host_read_check_catches_a_read_and_a_python_counter(tmp_path, tiny_dataset):
+    """The check above is not vacuous: a loss that calls .item(), or counts its calls, fails it."""
+    t = _trainer(tmp_path, "dcgan-tiny", tiny_dataset)
+    step = graphed.SyncFreeStep(t, capture=False)
+    step.step()
+    step._fill_inputs()
+    d = next(p for p in t.phases if p.name == "D")
+    loss = d.loss
+
+    def reads(batch):
+        total, terms = loss(batch)
+        if total.item() > 1e9:  # a host branch on a device value
+            total = total * 0
+        return total, terms
+
+    d.loss = reads
+    with pytest.raises(AssertionError, match="_local_scalar_dense"), _NoHostReads():
+        step._body()
+    t.recipe.calls = 0
+
+    def counts(batch):
+        t.recipe.calls += 1
+        return loss(batch)
+
+    d.loss = counts
+    before = _python_state(t.recipe)
+    step._body()
+    assert _python_state(t.recipe) != before

@@ -59,8 +59,9 @@ def step_reason(trainer: Any) -> str | None:
     cfg = trainer.cfg
     if trainer.world_size > 1:
         return "several processes (the gradient all-reduce is not captured)"
-    if trainer.augment is not None:
-        return "augmentation (ADA adjusts its probability on the host)"
+    aug = trainer.augment
+    if aug is not None and aug.kind != "diffaugment":  # DiffAugment: fixed p, random draws only
+        return "ADA (its probability is adjusted on the host, and its transforms skip work by host decisions)"
     if cfg.optim.lr_decay_start_kimg is not None:
         return "optim.lr_decay_start_kimg (the learning rate changes every step)"
     if cfg.train.mixed_precision:
