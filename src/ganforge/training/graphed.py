@@ -215,7 +215,10 @@ class SyncFreeStep:
         if hasattr(graph, "register_generator_state"):
             graph.register_generator_state(t.rng)
         torch.cuda.synchronize(t.device)
-        with torch.cuda.graph(graph):
+        # "thread_local": only this thread is held to capture's rules. A streamed feed's pin-memory thread
+        # allocates pinned host memory while it prefetches; under the default "global" mode that call
+        # would break the capture and fail the loader. Its work is not on the captured stream either way.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self._body()
         self.graph = graph
 
