@@ -7,6 +7,10 @@ and writes JSON.
     python benchmarks/throughput.py --presets all --steps 200 --json out.json
     python benchmarks/throughput.py --presets dcgan-fmnist32 --set train.compile=true
     python benchmarks/throughput.py --presets all --set train.cuda_graph=true   # captured steps where allowed
+    python benchmarks/throughput.py --presets graphable --set train.cuda_graph=true   # the classic family only
+
+A preset that cannot run here (its data missing, say) is reported as skipped with the reason, and the
+others are still measured.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from ganforge import __version__
 from ganforge.config import apply_overrides
 from ganforge.data import load_dataset
+from ganforge.errors import GanforgeError
 from ganforge.presets import PRESETS, get_preset
 from ganforge.training.trainer import Trainer
 
@@ -59,35 +64,56 @@ def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_ca
             "graphed": t.graphed is not None and t.graphed.graph is not None}
 
 
+def select(spec: str) -> list[str]:
+    """Preset names from ``--presets``: "all" (every non-tiny preset), "graphable" (those of families
+    whose step train.cuda_graph can capture), or a comma-separated list."""
+    from ganforge.recipes import RECIPES
+
+    full = [n for n in PRESETS.names() if not n.endswith("-tiny")]
+    if spec == "all":
+        return full
+    if spec == "graphable":
+        return [n for n in full if RECIPES.get(get_preset(n).recipe).graphable]
+    return spec.split(",")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--presets", default="all", help="comma-separated names, or all (non-tiny)")
+    ap.add_argument("--presets", default="all", help="comma-separated names, all (non-tiny), or graphable")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--set", action="append", default=[], help="config override for every preset")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
-    names = [n for n in PRESETS.names() if not n.endswith("-tiny")] if args.presets == "all" else args.presets.split(",")
+    names = select(args.presets)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"
-    rows, cache = [], {}
+    rows, cache, skipped = [], {}, []
     for n in names:
-        rows.append(measure(n, args.steps, args.warmup, args.set, cache))
+        try:
+            rows.append(measure(n, args.steps, args.warmup, args.set, cache))
+        except GanforgeError as e:  # e.g. a dataset that is not on this machine: measure the others
+            skipped.append({"preset": n, "reason": str(e)})
+            print(f"{n}: skipped: {e}", flush=True)
+            continue
         r = rows[-1]
         print(f"{n}: {r['img_per_s']:.0f} img/s, {r['ms_per_step']:.2f} ms/step"
               + (" (CUDA graph)" if r["graphed"] else ""), flush=True)
     meta = {"device": device, "torch": torch.__version__, "ganforge": __version__,
             "date": datetime.date.today().isoformat(), "overrides": args.set}
     print(f"\n{meta}\n")
-    print("| preset | batch | n_critic | img/s | ms/step | peak GPU memory (GiB) | parameters |")
-    print("|---|---|---|---|---|---|---|")
+    print("| preset | batch | n_critic | CUDA graph | img/s | ms/step | peak GPU memory (GiB) | parameters |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         mem = f"{r['peak_gpu_mem_gib']:.2f}" if r["peak_gpu_mem_gib"] is not None else "-"
         params = ", ".join(f"{k} {v / 1e6:.2f} M" for k, v in r["params"].items())
-        print(f"| {r['preset']} | {r['batch_size']} | {r['n_critic']} | {r['img_per_s']:,.0f} | "
+        print(f"| {r['preset']} | {r['batch_size']} | {r['n_critic']} | {'yes' if r['graphed'] else 'no'} | "
+              f"{r['img_per_s']:,.0f} | "
               f"{r['ms_per_step']:.2f} | {mem} | {params} |")
+    for r in skipped:
+        print(f"| {r['preset']} | skipped: {r['reason']} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"meta": meta, "rows": rows}, f, indent=2)
+            json.dump({"meta": meta, "rows": rows, "skipped": skipped}, f, indent=2)
 
 
 if __name__ == "__main__":
