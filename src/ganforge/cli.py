@@ -503,7 +503,15 @@ def _cmd_data_convert(args: argparse.Namespace) -> int:
     from ganforge.config import DataConfig
     from ganforge.data.convert import convert
 
-    res = _positive_int(args.resolution, "--resolution", 0)
+    from ganforge.validation import RESOLUTION_MAX
+
+    try:
+        res = int(args.resolution)
+    except ValueError:
+        res = 0
+    if not 1 <= res <= RESOLUTION_MAX:
+        raise GanforgeError(f"bad --resolution {args.resolution!r}: expected an integer 1..{RESOLUTION_MAX} (the side "
+                            f"of the square images written)")
     channels = None
     if args.channels is not None:
         if args.channels not in ("1", "3"):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import replace
 from pathlib import Path
@@ -208,6 +211,8 @@ def test_convert_cli_errors_are_one_line_exit_2(folder, tmp_path):
     for args, needle in (
         ([str(folder), "--out", str(tmp_path / "x.tar"), "--resolution", "16"], "ending in .zip"),
         ([str(folder), "--out", str(tmp_path / "x.zip"), "--resolution", "0"], "bad --resolution '0'"),
+        ([str(folder), "--out", str(tmp_path / "x.zip"), "--resolution", "5000"], "expected an integer 1..4096"),
+        ([str(folder), "--out", str(tmp_path / "x.zip"), "--resolution", "abc"], "expected an integer 1..4096"),
         ([str(folder), "--out", str(tmp_path / "x.zip"), "--resolution", "16", "--channels", "2"], "valid choices: 1, 3"),
         ([str(tmp_path / "nope"), "--out", str(tmp_path / "x.zip"), "--resolution", "16"], "no such file or folder"),
     ):
@@ -269,3 +274,60 @@ def test_converting_a_converted_zip_changes_nothing(folder, tmp_path):
     a, b = load_dataset(_cfg(first)), load_dataset(_cfg(second.path))
     assert torch.equal(a.images_u8, b.images_u8) and torch.equal(a.labels, b.labels)
     assert a.class_names == b.class_names == ("cat", "dog")
+
+
+def test_convert_refuses_a_resolution_training_would_refuse(folder, tmp_path):
+    for bad in (0, -3, 4097, 10**11, 16.0, True):
+        with pytest.raises(GanforgeError, match="expected an integer 1..4096"):
+            convert(str(folder), tmp_path / "x.zip", bad, progress=False)
+    assert list(tmp_path.iterdir()) == [folder]
+
+
+def test_convert_output_has_ordinary_permissions_and_a_stale_temp_file_is_left_alone(folder, tmp_path):
+    stale = tmp_path / f".data.zip.tmp-{os.getpid()}"  # the name an earlier version used for its temp file
+    stale.write_bytes(b"someone's")
+    done = convert(str(folder), tmp_path / "data.zip", 16, progress=False)
+    assert stale.read_bytes() == b"someone's"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (done.path.stat().st_mode & 0o777) == (0o666 & ~umask)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([stale.name, "data.zip", "images"])
+
+
+def test_convert_without_hard_links_still_never_replaces(folder, tmp_path, monkeypatch):
+    """FAT, exFAT and some network mounts refuse os.link: convert renames instead, and still refuses an
+    output that exists."""
+    import errno
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    done = convert(str(folder), tmp_path / "a.zip", 16, progress=False)
+    assert zipfile.is_zipfile(done.path)
+    (tmp_path / "b.zip").write_bytes(b"precious")
+    from ganforge.data import convert as convert_module
+
+    real_check = convert_module._check_out
+    monkeypatch.setattr(convert_module, "_check_out", lambda out, overwrite: None)  # b.zip "appears" after the check
+    with pytest.raises(GanforgeError, match="already exists"):
+        convert(str(folder), tmp_path / "b.zip", 16, progress=False)
+    monkeypatch.setattr(convert_module, "_check_out", real_check)
+    assert (tmp_path / "b.zip").read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "b.zip", "images"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGTERM")
+def test_a_terminated_convert_removes_its_temporary_file(tmp_path):
+    src = _folder(tmp_path / "big", n_per_class=150)
+    out = tmp_path / "out" / "data.zip"
+    p = subprocess.Popen([sys.executable, "-m", "ganforge", "data", "convert", str(src), "--out", str(out),
+                          "--resolution", "256"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not list(out.parent.glob(".data.zip.*")):  # writing has begun
+        assert p.poll() is None and time.time() - t0 < 60, p.communicate()
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert list(out.parent.iterdir()) == []

@@ -16,10 +16,12 @@ to it and renamed at the end; an existing ``out`` is never replaced without ``ov
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from functools import partial
@@ -31,6 +33,7 @@ from PIL import Image
 from ganforge.config import DataConfig
 from ganforge.errors import GanforgeError
 from ganforge.outputs import make_dir, output_error
+from ganforge.signals import sigterm_as_interrupt
 
 PER_FOLDER = 1000
 
@@ -131,6 +134,26 @@ def _write_folder(cfg: DataConfig, path: Path, writer: _ZipWriter, bar) -> tuple
     return labels, report.class_names, skipped
 
 
+def _publish_new(tmp: Path, out: Path) -> None:
+    """Give the finished ``tmp`` the name ``out``, never replacing a file that appeared meanwhile.
+
+    A hard link fails if ``out`` exists, atomically. File systems without hard links (FAT, exFAT, some
+    network and FUSE mounts) refuse the link itself; there the existence check and the rename are two
+    steps, which leaves a tiny window in which a file created by someone else could be replaced."""
+    try:
+        os.link(tmp, out)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV):
+            raise
+        if out.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(out)) from None
+        os.rename(tmp, out)
+        return
+    tmp.unlink()
+
+
 def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = "pad", channels: int | None = None,
             on_bad_image: str = "error", split: str = "train", overwrite: bool = False,
             max_file_bytes: int = DataConfig.max_file_bytes, max_image_pixels: int = DataConfig.max_image_pixels,
@@ -142,6 +165,11 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
     from ganforge.data.dataset import _check_cfg
     from ganforge.data.translation import is_translation_config
 
+    from ganforge.validation import RESOLUTION_MAX
+
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or not 1 <= resolution <= RESOLUTION_MAX:
+        raise GanforgeError(f"bad resolution {resolution!r}: expected an integer 1..{RESOLUTION_MAX} (the side of "
+                            f"the square images written)")
     out = Path(out).expanduser()
     cfg = DataConfig(name=src, split=split, resolution=resolution, resize=resize, channels=channels,
                      on_bad_image=on_bad_image, max_file_bytes=max_file_bytes, max_image_pixels=max_image_pixels)
@@ -157,15 +185,20 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
     if not builtin and path.resolve() == out.resolve():
         raise GanforgeError(f"--out {str(out)!r} is the source itself; write the converted dataset elsewhere")
     make_dir(out.parent, "--out")
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    try:
-        f = open(tmp, "xb")
+    try:  # a fresh name in the destination folder (the final rename stays on one file system)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     except OSError as e:
         raise output_error(out, e, "create") from None
+    tmp = Path(tmp_name)
+    if hasattr(os, "fchmod"):  # mkstemp makes the file private (0600); give it the permissions open() would
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+    f = os.fdopen(fd, "wb")
     bar = tqdm(unit="img", file=sys.stderr, disable=None if progress else True, dynamic_ncols=True,
                desc=f"converting {src}")
     try:
-        with f:
+        with f, sigterm_as_interrupt():  # a killed convert removes its temporary file like Ctrl-C does
             writer = _ZipWriter(f, channels)
             try:
                 if builtin:
@@ -179,8 +212,7 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
         if overwrite:
             os.replace(tmp, out)
         else:
-            os.link(tmp, out)  # fails if ``out`` appeared meanwhile: never replaced behind the user's back
-            tmp.unlink()
+            _publish_new(tmp, out)
     except FileExistsError:
         tmp.unlink(missing_ok=True)
         raise GanforgeError(f"--out {str(out)!r} already exists; choose another name, or pass --overwrite") from None

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import random
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from ganforge.config import Experiment, diff, from_dict, to_dict, to_json
 from ganforge.data import load_dataset
 from ganforge.training.feed import make_feed
 from ganforge.errors import GanforgeError
+from ganforge.signals import install_sigterm, restore_sigterm
 from ganforge.recipes import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
 from ganforge.synthesis.images import save_grid
 from ganforge.training import bookkeeping as bk
@@ -565,7 +565,7 @@ class Trainer:
         acc: dict[str, torch.Tensor] = {}
         self.graphed = self._sync_free_step() if tc.cuda_graph else None
         interrupted = False
-        old_handler = _install_sigterm()
+        old_handler = install_sigterm()
         try:
             if self.cur_nimg == 0 and self.is_main:
                 self.write_samples()
@@ -607,7 +607,7 @@ class Trainer:
         finally:
             bar.close()
             self.stats.close()
-            _restore_sigterm(old_handler)
+            restore_sigterm(old_handler)
         result.cur_nimg, result.steps, result.bad_steps = self.cur_nimg, self.step, self.bad_steps_total
         result.interrupted = interrupted
         return result
@@ -682,26 +682,6 @@ def lr_factor(cur_nimg: int, decay_start_kimg: float, total_kimg: float) -> floa
     return max(0.0, 1.0 - (cur_nimg - start) / (end - start))
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def _install_sigterm():
-    """Treat SIGTERM like Ctrl-C so a killed job (e.g. by a cluster scheduler) writes its checkpoint."""
-    if os.name != "posix":
-        return None
-    try:
-        return signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not in the main thread
-        return None
-
-
-def _restore_sigterm(old) -> None:
-    if old is not None:
-        try:
-            signal.signal(signal.SIGTERM, old)
-        except ValueError:
-            pass
 
 
 def load_config_of_run(run_dir: Path) -> Experiment:
