@@ -672,6 +672,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         from ganforge import distributed
 
+        if isinstance(e, RuntimeError) and "DataLoader worker" in str(e):  # torch's SIGCHLD handler, anywhere
+            print(f"ganforge: error: a data worker process stopped ({str(e).strip().splitlines()[0]}); if the "
+                  f"system ran out of memory, lower data.workers or data.prefetch; continue with --resume",
+                  file=sys.stderr)
+            return 1
         if distributed.launched():  # one line with the rank and the cause above torchrun's summary
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             print(f"ganforge: error: rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE', '?')} "

@@ -117,6 +117,84 @@ def test_stream_feed_gives_the_in_memory_batches_and_resumes_exactly(folder, wor
     again.close()
 
 
+def test_an_interrupt_while_waiting_for_the_workers_takes_no_batch(folder):
+    """Ctrl-C / SIGTERM mostly lands in the wait for the next batch; the checkpoint written then must not
+    count that batch as taken, or a resumed run would skip it."""
+    cpu = torch.device("cpu")
+    st_ds = load_dataset(_cfg(folder, stream="always"))
+    ref = make_feed(load_dataset(_cfg(folder, stream="never")), _exp(folder), cpu, 0, 1)
+    feed = make_feed(st_ds, _exp(folder, workers=1, prefetch=2), cpu, 0, 1)
+    ref.next(4), feed.next(4)
+    state = feed.state_dict()
+
+    class Interrupted:
+        def __next__(self):
+            raise KeyboardInterrupt
+
+    real_it, feed._it = feed._it, Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        feed.next(4)
+    assert feed.state_dict() == state and feed._it is None  # the position stays; the loader starts afresh
+    del real_it
+    a, b = ref.next(4), feed.next(4)
+    assert torch.equal(a.real_img, b.real_img)
+    feed.close()
+
+
+def test_a_dead_worker_seen_by_the_feed_is_one_clear_error(folder):
+    feed = make_feed(load_dataset(_cfg(folder, stream="always")), _exp(folder, workers=1, prefetch=1),
+                     torch.device("cpu"), 0, 1)
+    feed.next(4)
+
+    class Dead:
+        def __next__(self):
+            raise RuntimeError("DataLoader worker (pid(s) 4242) exited unexpectedly")
+
+    feed.close()
+    feed._it, feed._batch_size = Dead(), 4
+    with pytest.raises(GanforgeError, match=r"reading the streamed data stopped \(RuntimeError: DataLoader worker "
+                                            r"\(pid\(s\) 4242\) exited unexpectedly\).*lower data.workers \(now 1\)"):
+        feed.next(4)
+    assert feed._it is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the worker through /proc")
+def test_a_worker_killed_during_training_ends_it_with_one_line(folder, tmp_path):
+    """torch's SIGCHLD handler raises wherever the main process is when a worker dies (the OOM killer's
+    SIGKILL): the command still ends with one line, no traceback."""
+    p = subprocess.Popen([sys.executable, "-m", "ganforge", "train", "--preset", "dcgan-tiny", "--data", str(folder),
+                          "--resolution", "16", "--kimg", "1000", "--set", "data.stream=always", "--set",
+                          "data.workers=1", "--set", "train.progress=false", "--out", str(tmp_path / "runs")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while not list((tmp_path / "runs").glob("*/stats.jsonl")):
+        assert p.poll() is None and time.time() - t0 < 120, p.communicate()
+        time.sleep(0.1)
+    children = (Path("/proc") / str(p.pid) / "task" / str(p.pid) / "children").read_text().split()
+    assert children, "no worker process"
+    for c in children:
+        os.kill(int(c), signal.SIGKILL)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode in (1, 2), err
+    assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
+        ("ganforge: error: a data worker process stopped", "ganforge: error: reading the streamed data stopped")), err
+
+
+def test_training_stops_its_worker_processes(folder, tmp_path):
+    import multiprocessing
+
+    from ganforge.config import apply_overrides
+    from ganforge.presets import get_preset
+    from ganforge.training.trainer import Trainer
+
+    cfg = apply_overrides(get_preset("dcgan-tiny"), {
+        "data.name": str(folder), "data.resolution": 16, "data.stream": "always", "data.workers": 2,
+        "train.progress": False, "metrics.names": "", "train.total_kimg": 0.016, "train.tick_kimg": 0.016})
+    t = Trainer(cfg, tmp_path)
+    t.train()
+    assert t.step == 2 and multiprocessing.active_children() == []  # not only once the Trainer is collected
+
+
 def test_ranks_stream_their_slices(folder):
     cpu = torch.device("cpu")
     st_ds = load_dataset(_cfg(folder, stream="always"))

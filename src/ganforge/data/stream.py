@@ -268,8 +268,22 @@ class StreamFeed:
             self.close()
             self._start(batch_size)
         assert self._it is not None
-        idx = self.sampler.next(batch_size)
-        got, imgs = next(self._it)
+        try:
+            got, imgs = next(self._it)
+        except BaseException as e:
+            # Ctrl-C / SIGTERM usually lands here, in the wait for the workers: the saved position has
+            # not moved, and the loader (which may have half-taken a batch) is started afresh from it.
+            self.close()
+            # A worker that died (the OOM killer's SIGKILL) shows as torch's RuntimeError or as its pipe's
+            # ConnectionResetError / EOFError; an OSError here is a read, never a failed write of ours.
+            if isinstance(e, (OSError, EOFError)) or (isinstance(e, RuntimeError) and "DataLoader worker" in str(e)):
+                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+                raise GanforgeError(f"reading the streamed data stopped ({type(e).__name__}: {first}); if a data "
+                                    f"worker process was killed for lack of memory, lower data.workers (now "
+                                    f"{self.workers}) or data.prefetch (now {self.prefetch}); continue with "
+                                    f"--resume") from None
+            raise
+        idx = self.sampler.next(batch_size)  # the position moves once the batch is here
         if isinstance(imgs, str):
             self.close()
             raise GanforgeError(imgs)

@@ -50,6 +50,9 @@ class ImageFeed:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sampler.load_state_dict(state)
 
+    def close(self) -> None:
+        """Nothing to stop (a streamed feed stops its worker processes here)."""
+
 
 class TranslationFeed:
     def __init__(self, ds: Any, cfg: Experiment, device: torch.device, rank: int, world_size: int):
@@ -76,6 +79,9 @@ class TranslationFeed:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, s in self.samplers.items():
             s.load_state_dict(state[k])
+
+    def close(self) -> None:
+        """Nothing to stop."""
 
 
 def make_feed(ds: Any, cfg: Experiment, device: torch.device, rank: int, world_size: int):

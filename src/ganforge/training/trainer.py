@@ -607,6 +607,7 @@ class Trainer:
         finally:
             bar.close()
             self.stats.close()
+            self.feed.close()  # a streamed feed's worker processes end with the training, not with the Trainer
             restore_sigterm(old_handler)
         result.cur_nimg, result.steps, result.bad_steps = self.cur_nimg, self.step, self.bad_steps_total
         result.interrupted = interrupted
