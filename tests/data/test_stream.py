@@ -195,6 +195,25 @@ def test_training_stops_its_worker_processes(folder, tmp_path):
     assert t.step == 2 and multiprocessing.active_children() == []  # not only once the Trainer is collected
 
 
+def test_read_ahead_that_would_not_fit_in_memory_is_refused_before_any_worker_starts(folder, monkeypatch):
+    import multiprocessing
+
+    from ganforge.data import dataset as dataset_mod
+
+    feed = make_feed(load_dataset(_cfg(folder, stream="always")), _exp(folder, workers=2, prefetch=3),
+                     torch.device("cpu"), 0, 1)
+    need = feed.read_ahead_bytes(8)
+    assert need == (2 * 3 + 1) * 8 * 3 * 16 * 16
+    monkeypatch.setattr(dataset_mod, "available_memory", lambda: (need - 1, "test"))
+    with pytest.raises(GanforgeError, match=r"reading ahead 3 batch\(es\) of 8 images .* 2 data worker.*lower "
+                                            r"data.workers or data.prefetch"):
+        feed.next(8)
+    assert multiprocessing.active_children() == [] and feed.state_dict()["position"] == 0
+    monkeypatch.setattr(dataset_mod, "available_memory", lambda: (need, "test"))
+    assert feed.next(8).real_img.shape == (8, 3, 16, 16)
+    feed.close()
+
+
 def test_ranks_stream_their_slices(folder):
     cpu = torch.device("cpu")
     st_ds = load_dataset(_cfg(folder, stream="always"))

@@ -250,7 +250,21 @@ class StreamFeed:
         self._it: Iterator | None = None
         self._batch_size: int | None = None
 
+    def read_ahead_bytes(self, batch_size: int) -> int:
+        """Host memory the loader holds at most: every worker's ``prefetch`` batches (pinned when training
+        on CUDA) and the batch being handed over."""
+        s = self.reader.spec
+        batches = max(1, self.workers) * (self.prefetch if self.workers > 0 else 1) + 1
+        return batches * batch_size * s.channels * s.resolution * s.resolution
+
     def _start(self, batch_size: int) -> None:
+        from ganforge.data.dataset import ensure_fits
+
+        s = self.reader.spec
+        ensure_fits(self.read_ahead_bytes(batch_size),
+                    f"reading ahead {self.prefetch} batch(es) of {batch_size} images of {s.channels} x {s.resolution} x "
+                    f"{s.resolution} in each of {self.workers} data worker process(es)",
+                    "lower data.workers or data.prefetch (or train.batch_size, or data.resolution)")
         ahead = self._new_sampler()
         ahead.load_state_dict(self.sampler.state_dict())
         loader = torch.utils.data.DataLoader(
