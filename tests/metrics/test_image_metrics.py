@@ -143,3 +143,24 @@ def test_ppl_w_needs_mapping_network(helpers):
 def test_ppl_bad_arguments(kw, match, helpers):
     with pytest.raises(GanforgeError, match=match):
         ppl_from_generator(helpers.TinyGenerator(), get_extractor("fmnist-cnn"), **kw)
+
+
+@pytest.mark.parametrize("preset,space", [("stylegan2-tiny", "z"), ("stylegan2-tiny", "w"), ("stylegan-tiny", "w")])
+def test_ppl_sees_the_same_noise_at_both_ends_of_a_pair(preset, space):
+    """As the official code: noise inputs held constant (noise_mode='const'), so the noise's own strength
+    does not enter PPL. With random noise at each end, strong noise made PPL a million times larger."""
+    from ganforge.presets import get_preset
+    from ganforge.recipes import RECIPES
+
+    cfg = get_preset(preset)
+    torch.manual_seed(0)
+    G = RECIPES.get(cfg.recipe).build_generator(cfg.model, 32, 1, 0).eval()
+    e = get_extractor("fmnist-cnn")
+    quiet = ppl_from_generator(G, e, space=space, num_samples=16, batch_size=8, seed=1)
+    with torch.no_grad():
+        for name, p in G.named_parameters():
+            if "noise_strength" in name or name.endswith("noise.weight"):
+                p.fill_(3.0)  # noise far above the signal
+    loud = ppl_from_generator(G, e, space=space, num_samples=16, batch_size=8, seed=1)
+    assert quiet["noise"] == loud["noise"] == "const (noise_mode='const')"
+    assert loud["ppl"] < 100 * max(quiet["ppl"], 1e-3), (quiet["ppl"], loud["ppl"])

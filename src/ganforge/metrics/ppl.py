@@ -15,6 +15,11 @@ Distance: StyleGAN uses LPIPS (Zhang et al. 2018); ganforge instead uses the eva
 extractor: d = |f(x0)/|f(x0)| - f(x1)/|f(x1)||^2 on un-quantised images. Values are therefore not
 comparable with published LPIPS-based PPL numbers; the record's ``details.distance`` says so.
 
+Noise inputs: both ends of a pair must see the same noise, or PPL measures the noise (a small random
+change divided by eps^2 = 1e-8 dwarfs the path's own change). As the official code (StyleGAN's
+``randomize_noise=False``, StyleGAN2-ADA's ``noise_mode='const'``), generators that take ``noise_mode``
+are run with their constant noise buffers; the record's ``details.noise`` says which.
+
 Z-space slerp: StyleGAN's mapping network normalises z, so it slerps unit vectors. Generators that
 use z directly (DCGAN) would see out-of-distribution unit-norm latents; ganforge slerps the
 directions and linearly interpolates the norms, which equals StyleGAN's path after normalisation.
@@ -94,6 +99,8 @@ def ppl_from_generator(
             f"PPL in W space needs a generator with mapping(z, c) and synthesis(w); {type(G).__name__} has "
             "no mapping network, so only Z-space PPL (ppl_z, ppl_zend) works for it"
         )
+    fn = G if space == "z" else G.synthesis
+    noise = {"noise_mode": "const"} if _takes(fn, "noise_mode") else {}
     gen = torch.Generator().manual_seed(int(seed))
     # latents and t are drawn up front (independent of batch_size); noise inside G is seeded per batch
     z0_all, c_all = sample_latents(G, num_samples, gen)
@@ -108,12 +115,12 @@ def ppl_from_generator(
         with torch.no_grad(), eval_mode(G), seeded_forward(batch_seed(seed, None, i), device):
             if space == "z":
                 za, zb = slerp(z0, z1, t), slerp(z0, z1, t + epsilon)
-                imgs = G(torch.cat([za, zb]), torch.cat([c, c]) if c is not None else None)
+                imgs = G(torch.cat([za, zb]), torch.cat([c, c]) if c is not None else None, **noise)
             else:
                 cc = torch.cat([c, c]) if c is not None else None
                 w = G.mapping(torch.cat([z0, z1]), cc)
                 w0, w1 = w[:b], w[b:]
-                imgs = G.synthesis(torch.cat([lerp(w0, w1, t), lerp(w0, w1, t + epsilon)]))
+                imgs = G.synthesis(torch.cat([lerp(w0, w1, t), lerp(w0, w1, t + epsilon)]), **noise)
             f, _ = extractor.embed_float(to_float255(imgs), device)
         f = f.double()
         f = f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -128,4 +135,16 @@ def ppl_from_generator(
         "sampling": sampling,
         "epsilon": epsilon,
         "distance": f"{getattr(extractor, 'name', '?')} unit-normalised features, squared L2 / eps^2 (not LPIPS)",
+        "noise": "const (noise_mode='const')" if noise else "the generator takes no noise_mode",
     }
+
+
+def _takes(fn, name: str) -> bool:
+    """Whether ``fn`` (a module: its ``forward``) has a parameter called ``name``."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn.forward if isinstance(fn, nn.Module) else fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params
