@@ -44,6 +44,8 @@ def fake_data_layer(monkeypatch, helpers):
         key = cfg.name.rstrip("/").split("/")[-1]
         return sets[key]
 
+    import ganforge.data.stream  # noqa: F401  (the real sub-module stays importable under the stand-in package)
+
     mod = types.ModuleType("ganforge.data")
     mod.load_dataset = load_dataset
     monkeypatch.setitem(sys.modules, "ganforge.data", mod)
