@@ -37,11 +37,16 @@ def main() -> None:
     torch.manual_seed(0)  # the same generator in every process; it has noise inputs (random per batch)
     m = get_preset("stylegan2-cond-tiny").model
     G = build_generator(replace(m, conditional=True), 32, 1, 3).eval()
+    with torch.no_grad():  # noise that shows (StyleGAN2 starts its strengths at 0)
+        for name, p in G.named_parameters():
+            if name.endswith("noise_strength"):
+                p.fill_(0.5)
+    torch.manual_seed(100 + rank)  # each process's own global stream, as in training: metrics must not use it
     calls = []
     G.register_forward_hook(lambda *a: calls.append(1))  # how many batches this process generated
     kw = dict(extractor="fmnist-cnn", batch_size=48, seed=3, cache_dir=cache, distributed=distributed)
     records = compute(METRICS, G, ds, **kw)
-    records += compute_between("fid1k,pr1k3", ds, images.flip(0)[:1100].contiguous(), **kw)
+    records += compute_between("fid1k,pr1k3,swd1k", ds, images.flip(0)[:1100].contiguous(), **kw)
 
     class Pairs:  # a paired translation set: A = negatives of B
         paired, name, content_hash, split = True, "neg-pairs:test", "x", "test"

@@ -384,6 +384,8 @@ class _Evaluator:
 
     def gen_images(self, n: int) -> torch.Tensor:
         batches = self.fake(n)
+        if self.fake_count is not None:  # a fixed set: every rank holds it already, nothing to gather
+            return torch.cat([b() for b in batches])
         return torch.cat(self.shard.map(len(batches), lambda i: batches[i]()))
 
     def gen_embed(self, n: int, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -765,6 +767,7 @@ def compute_between(
     device = _resolve_device(device)
 
     def fake(n):
+        n = min(n, int(fake_images_u8.shape[0]))  # a metric that takes "all there are" asks for more
         return [(lambda s=s: fake_images_u8[s:min(s + batch_size, n)]) for s in range(0, n, batch_size)]
 
     from ganforge.metrics.shard import Shard

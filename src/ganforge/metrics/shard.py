@@ -42,16 +42,20 @@ class Shard:
             return self.rank == 0
 
     def map(self, count: int, fn: Callable[[int], Any]) -> list[Any]:
-        """``[fn(0), ..., fn(count - 1)]`` on every rank, each rank computing its share."""
-        mine = {i: fn(i) for i in range(self.rank, count, self.size)}
+        """``[fn(0), ..., fn(count - 1)]`` on every rank, each rank computing its share.
+
+        Gathered in rounds of one batch per rank: a collective of objects stages every rank's pickled
+        share in one buffer (on the GPU under NCCL), so gathering whole shares of generated images at
+        once (SWD, MS-SSIM) would need the whole image set N times over on the device."""
         if self.size == 1:
-            return [mine[i] for i in range(count)]
+            return [fn(i) for i in range(count)]
         from ganforge.distributed import all_gather_object
 
-        merged: dict[int, Any] = {}
-        for part in all_gather_object(mine):
-            merged.update(part)
-        return [merged[i] for i in range(count)]
+        out: list[Any] = []
+        for start in range(0, count, self.size):  # the same rounds on every rank
+            i = start + self.rank
+            out.extend(r for ok, r in all_gather_object((True, fn(i)) if i < count else (False, None)) if ok)
+        return out
 
     def all(self, ok: bool) -> bool:
         """True on every rank when ``ok`` is true on every rank (a cache every rank has, say)."""
