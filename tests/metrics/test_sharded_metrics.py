@@ -84,3 +84,38 @@ def test_two_processes_compute_the_metrics_one_process_computes(tmp_path):
     for name in names:
         a, b = load_file(str(tmp_path / "cache1" / name)), load_file(str(tmp_path / "cache2" / name))
         assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def _two_ranks(monkeypatch, rank1):
+    """This process as rank 0 of 2; ``rank1(obj)`` says what the other rank contributes to each gather."""
+    from ganforge import distributed
+
+    monkeypatch.setattr(distributed, "world", lambda: (0, 2))
+    monkeypatch.setattr(distributed, "all_gather_object", lambda obj: [obj, rank1(obj)])
+
+
+def test_shares_are_gathered_round_by_round_in_batch_order(monkeypatch):
+    from ganforge.metrics.shard import Shard
+
+    rounds = []
+
+    def rank1(mine):
+        rounds.append(mine)
+        i = 2 * (len(rounds) - 1) + 1  # the batch rank 1 computes in this round
+        return ("ok", i * 10) if i < 5 else ("none", None)
+
+    _two_ranks(monkeypatch, rank1)
+    assert Shard(True).map(5, lambda i: i * 10) == [0, 10, 20, 30, 40]
+    assert rounds == [("ok", 0), ("ok", 20), ("ok", 40)]  # one batch of each rank per collective
+
+
+def test_a_batch_that_fails_on_another_rank_fails_it_here_too(monkeypatch):
+    from ganforge.errors import GanforgeError
+    from ganforge.metrics.shard import Shard
+
+    _two_ranks(monkeypatch, lambda mine: ("error", "RuntimeError: CUDA out of memory"))
+    with pytest.raises(GanforgeError, match="a metric batch failed on rank 1 of 2: RuntimeError: CUDA out of memory"):
+        Shard(True).map(4, lambda i: i)
+    _two_ranks(monkeypatch, lambda mine: ("ok", 1))
+    with pytest.raises(GanforgeError, match="on rank 0 of 2: ValueError: bad batch 0"):
+        Shard(True).map(4, lambda i: (_ for _ in ()).throw(ValueError(f"bad batch {i}")))

@@ -6,8 +6,10 @@ network) is split at batch granularity: batch ``i`` of ``B`` is computed by rank
 and the results are gathered in order. A batch is the same batch whichever rank computes it (its
 latents come from one up-front draw, its noise from a seed of its own), so N processes give the
 numbers one process gives, bit for bit on the same kind of device. Everything after the features
-(statistics, square roots, KID's subsets) is cheap and runs on every rank, so every rank returns the
-same records and no rank ever takes a different path through the code (which would deadlock).
+(statistics, square roots, KID's subsets, precision/recall's neighbours) runs on every rank, so every
+rank returns the same values and no rank ever takes a different path through the code (which would
+deadlock). A batch that fails on one rank (out of memory, say) fails the metric on every rank, with
+that rank's error, at the same collective: the others do not wait for a partner that is gone.
 
 ``Shard(False)`` (or outside a process group) is one process doing every batch: the same code path.
 """
@@ -51,10 +53,22 @@ class Shard:
             return [fn(i) for i in range(count)]
         from ganforge.distributed import all_gather_object
 
+        from ganforge.errors import GanforgeError
+
         out: list[Any] = []
         for start in range(0, count, self.size):  # the same rounds on every rank
             i = start + self.rank
-            out.extend(r for ok, r in all_gather_object((True, fn(i)) if i < count else (False, None)) if ok)
+            mine: tuple[str, Any] = ("none", None)
+            if i < count:
+                try:
+                    mine = ("ok", fn(i))
+                except Exception as e:  # noqa: BLE001 - every rank must hear of it, or they wait forever
+                    mine = ("error", f"{type(e).__name__}: {e}" if not isinstance(e, GanforgeError) else str(e))
+            parts = all_gather_object(mine)
+            for rank, (kind, value) in enumerate(parts):
+                if kind == "error":
+                    raise GanforgeError(f"a metric batch failed on rank {rank} of {self.size}: {value}")
+            out.extend(value for kind, value in parts if kind == "ok")
         return out
 
     def all(self, ok: bool) -> bool:
