@@ -502,7 +502,6 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 def _cmd_data_convert(args: argparse.Namespace) -> int:
     from ganforge.config import DataConfig
     from ganforge.data.convert import convert
-
     from ganforge.validation import RESOLUTION_MAX
 
     try:

@@ -164,7 +164,6 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
     from ganforge.data.builtin import BUILTIN_DATASETS
     from ganforge.data.dataset import _check_cfg
     from ganforge.data.translation import is_translation_config
-
     from ganforge.validation import RESOLUTION_MAX
 
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not 1 <= resolution <= RESOLUTION_MAX:

@@ -52,7 +52,6 @@ class Shard:
         if self.size == 1:
             return [fn(i) for i in range(count)]
         from ganforge.distributed import all_gather_object
-
         from ganforge.errors import GanforgeError
 
         out: list[Any] = []

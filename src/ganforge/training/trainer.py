@@ -683,8 +683,6 @@ def lr_factor(cur_nimg: int, decay_start_kimg: float, total_kimg: float) -> floa
     return max(0.0, 1.0 - (cur_nimg - start) / (end - start))
 
 
-
-
 def load_config_of_run(run_dir: Path) -> Experiment:
     try:
         return from_dict(json.loads((Path(run_dir) / "config.json").read_text()))
