@@ -675,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ganforge: error: a data worker process stopped ({str(e).strip().splitlines()[0]}); if the "
                   f"system ran out of memory, lower data.workers or data.prefetch; continue with --resume",
                   file=sys.stderr)
-            return 1
+            return 2  # one clear line, as for every other error the user can act on
         if distributed.launched():  # one line with the rank and the cause above torchrun's summary
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
             print(f"ganforge: error: rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE', '?')} "
