@@ -106,6 +106,39 @@ def test_resume_with_two_processes_is_bit_exact(tmp_path):
             assert torch.equal(v, b["nets"][net][k]), (net, k)
 
 
+@pytest.mark.distributed
+def test_metrics_during_training_measure_rank_0s_snapshot_on_every_rank(tmp_path):
+    """pix2pix re-estimates batchnorm with dropout on (at 64 px its U-Net has dropout layers), so each
+    rank's snapshot would differ; rank 0's statistics are broadcast before measuring, so the recorded
+    value is that of rank 0's export, which one process re-measures here (one thread, like each torchrun
+    worker, so the sums agree exactly; without the broadcast they differ in the 7th digit)."""
+    from dataclasses import replace
+
+    from ganforge.data import load_dataset
+    from ganforge.metrics.translation import evaluate_translation
+
+    r = subprocess.run([sys.executable, "-m", "ganforge", "train", "--nproc", "2", "--preset", "pix2pix-tiny",
+                        "--kimg", "0.016", "--set", "train.progress=false", "--set", "metrics.names=pair_l1",
+                        "--set", "train.batch_size=8", "--resolution", "64", "--out", str(tmp_path)],
+                       capture_output=True, text=True, env=_env(), timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = next(p for p in tmp_path.iterdir() if p.is_dir())
+    recorded = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["metric"] for x in recorded] == ["pair_l1/AtoB"] and recorded[0]["num_gen"] == 1000
+    T = ganforge.load_generator(run, kind="translator")
+    cfg = json.loads((run / "config.json").read_text())
+    from ganforge.config import from_dict
+
+    data = load_dataset(replace(from_dict(cfg).data, split="test"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        (again,) = evaluate_translation("pair_l1", T, data, ["AtoB"], seed=from_dict(cfg).train.seed)
+    finally:
+        torch.set_num_threads(threads)
+    assert again.value == recorded[0]["value"]
+
+
 def _worker_pid(out: Path, rank: int) -> int:
     for d in Path("/proc").iterdir():
         if not d.name.isdigit():
