@@ -670,11 +670,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as e:
         from ganforge import distributed
+        from ganforge.data.stream import data_worker_error, is_dead_worker
 
-        if isinstance(e, RuntimeError) and "DataLoader worker" in str(e):  # torch's SIGCHLD handler, anywhere
-            print(f"ganforge: error: a data worker process stopped ({str(e).strip().splitlines()[0]}); if the "
-                  f"system ran out of memory, lower data.workers or data.prefetch; continue with --resume",
-                  file=sys.stderr)
+        if is_dead_worker(e):  # raised by torch's SIGCHLD handler wherever training was at the time
+            print(f"ganforge: error: {data_worker_error(e)}", file=sys.stderr)
             return 2  # one clear line, as for every other error the user can act on
         if distributed.launched():  # one line with the rank and the cause above torchrun's summary
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""

@@ -228,6 +228,21 @@ class _AheadIndices(torch.utils.data.Sampler):
             yield tuple(self.sampler.next(self.batch_size).tolist())
 
 
+def is_dead_worker(e: BaseException) -> bool:
+    """Whether ``e`` is torch's report of a DataLoader worker that died. Its SIGCHLD handler raises it
+    wherever the main process happens to be, so the CLI recognises it too, not only ``StreamFeed``."""
+    return isinstance(e, RuntimeError) and "DataLoader worker" in str(e)
+
+
+def data_worker_error(e: BaseException, workers: int | None = None, prefetch: int | None = None) -> GanforgeError:
+    """The one error for reading streamed data that stopped (a worker killed for lack of memory, mostly)."""
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    now = (lambda v: f" (now {v})" if v is not None else "")
+    return GanforgeError(f"reading the streamed data stopped ({type(e).__name__}: {first}); if a data worker "
+                         f"process was killed for lack of memory, lower data.workers{now(workers)} or "
+                         f"data.prefetch{now(prefetch)}; continue with --resume")
+
+
 def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)
 
@@ -290,12 +305,8 @@ class StreamFeed:
             self.close()
             # A worker that died (the OOM killer's SIGKILL) shows as torch's RuntimeError or as its pipe's
             # ConnectionResetError / EOFError; an OSError here is a read, never a failed write of ours.
-            if isinstance(e, (OSError, EOFError)) or (isinstance(e, RuntimeError) and "DataLoader worker" in str(e)):
-                first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-                raise GanforgeError(f"reading the streamed data stopped ({type(e).__name__}: {first}); if a data "
-                                    f"worker process was killed for lack of memory, lower data.workers (now "
-                                    f"{self.workers}) or data.prefetch (now {self.prefetch}); continue with "
-                                    f"--resume") from None
+            if isinstance(e, (OSError, EOFError)) or is_dead_worker(e):
+                raise data_worker_error(e, self.workers, self.prefetch) from None
             raise
         idx = self.sampler.next(batch_size)  # the position moves once the batch is here
         if isinstance(imgs, str):
