@@ -159,8 +159,6 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
             max_file_bytes: int = DataConfig.max_file_bytes, max_image_pixels: int = DataConfig.max_image_pixels,
             progress: bool = True) -> Converted:
     """Write ``src`` (folder, zip or built-in name) as a converted zip at ``out`` (see the module docstring)."""
-    from tqdm import tqdm
-
     from ganforge.data.builtin import BUILTIN_DATASETS
     from ganforge.data.dataset import _check_cfg
     from ganforge.data.translation import is_translation_config
@@ -184,20 +182,31 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
     if not builtin and path.resolve() == out.resolve():
         raise GanforgeError(f"--out {str(out)!r} is the source itself; write the converted dataset elsewhere")
     make_dir(out.parent, "--out")
+    with sigterm_as_interrupt():  # from before the temporary file exists: a killed convert removes it like Ctrl-C
+        return _write_zip(cfg, src, path, out, builtin, channels, resolution, overwrite, progress)
+
+
+def _write_zip(cfg: DataConfig, src: str, path: Path, out: Path, builtin: bool, channels: int | None,
+               resolution: int, overwrite: bool, progress: bool) -> Converted:
+    """Write the zip to a temporary file beside ``out`` and give it its name at the end (never leaving a
+    partial file under ``out``, nor the temporary one on any error or interrupt)."""
+    from tqdm import tqdm
+
     try:  # a fresh name in the destination folder (the final rename stays on one file system)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     except OSError as e:
         raise output_error(out, e, "create") from None
     tmp = Path(tmp_name)
-    if hasattr(os, "fchmod"):  # mkstemp makes the file private (0600); give it the permissions open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-    f = os.fdopen(fd, "wb")
-    bar = tqdm(unit="img", file=sys.stderr, disable=None if progress else True, dynamic_ncols=True,
-               desc=f"converting {src}")
+    bar = None
     try:
-        with f, sigterm_as_interrupt():  # a killed convert removes its temporary file like Ctrl-C does
+        if hasattr(os, "fchmod"):  # mkstemp makes the file private (0600); give it the permissions open() would
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
+        f = os.fdopen(fd, "wb")
+        bar = tqdm(unit="img", file=sys.stderr, disable=None if progress else True, dynamic_ncols=True,
+                   desc=f"converting {src}")
+        with f:
             writer = _ZipWriter(f, channels)
             try:
                 if builtin:
@@ -222,5 +231,6 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
         tmp.unlink(missing_ok=True)
         raise
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     return Converted(out, len(writer.names), resolution, tuple(sorted(writer.written_channels)), tuple(names), skipped)
