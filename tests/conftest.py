@@ -100,3 +100,48 @@ def _isolate_cache(tmp_path, monkeypatch):
 def dataset_factory():
     """``dataset_factory(n=..., channels=..., resolution=..., num_classes=...)`` -> ImageDataset."""
     return make_dataset
+
+
+class TinyDisk:
+    """A real, tiny file system (tmpfs of ``size`` bytes) mounted at ``path``: writes fail with ENOSPC
+    exactly as on a full disk. ``fill()`` takes what space is left."""
+
+    def __init__(self, path, size: int):
+        self.path, self.size = path, size
+
+    def fill(self) -> None:
+        import errno as _errno
+
+        with open(self.path / ".filler", "ab", buffering=0) as f:
+            for size in (65536, 4096, 512, 1):
+                try:
+                    while True:
+                        f.write(b"\0" * size)
+                except OSError as e:
+                    assert e.errno == _errno.ENOSPC
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """``tiny_disk(size=...)``: a tmpfs mount (needs root, as on the project's CI) where a full disk is real.
+
+    Tests that need a real full disk use it; it is unmounted at the end of the test."""
+    import os
+    import subprocess
+
+    mounts = []
+
+    def make(size: int = 256 * 1024) -> TinyDisk:
+        path = tmp_path / f"tinydisk{len(mounts)}"
+        path.mkdir()
+        if os.geteuid() != 0:
+            pytest.skip("mounting a small tmpfs (a real full disk) needs root")
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True)
+        if r.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {r.stderr.decode().strip()}")
+        mounts.append(path)
+        return TinyDisk(path, size)
+
+    yield make
+    for path in mounts:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

@@ -52,7 +52,7 @@ def save_arrays(path: Path, arrays: dict[str, np.ndarray], metadata: dict[str, s
     """Write arrays atomically (temp file in the same folder, fsync, then rename)."""
     from safetensors.numpy import save_file
 
-    from ganforge.training.checkpoint import atomic_write
+    from ganforge.outputs import atomic_write
 
     contiguous = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
     atomic_write(Path(path), lambda tmp: save_file(contiguous, str(tmp), metadata=metadata))

@@ -48,18 +48,20 @@ def grid_image(images_u8: torch.Tensor, cols: int | None = None, scale: int = 1)
     return to_image(make_grid(images_u8, cols), scale)
 
 
+def save_png(img: Image.Image, path: str | Path, *, overwrite: bool = True) -> Path:
+    """Write a PIL image as PNG through the project's one writer (temporary file, fsync, rename): a full
+    disk or an interrupt leaves an existing ``path`` as it was; without ``overwrite`` an existing file is
+    never replaced (``FileExistsError``)."""
+    from ganforge.outputs import write_file
+
+    return write_file(path, lambda f: img.save(f, format="PNG"), overwrite=overwrite)
+
+
 def save_grid(images_u8: torch.Tensor, path: str | Path, cols: int | None = None, scale: int = 1) -> Path:
     """Write a tiled grid PNG; ``scale`` enlarges small images (nearest neighbour) for viewing."""
-    img = grid_image(images_u8, cols, scale)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
+    return save_png(grid_image(images_u8, cols, scale), path)
 
 
 def save_image(image_u8: torch.Tensor, path: str | Path) -> Path:
     """Write one [C, H, W] uint8 image as PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _pil(image_u8).save(path)
-    return path
+    return save_png(_pil(image_u8), path)

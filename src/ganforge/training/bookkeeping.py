@@ -164,16 +164,13 @@ def _supersede_rows(live: Path, side: Path, nimg: int, tag: dict) -> int:
             keep.append(line)
     if not moved and (not text or text.endswith("\n")):
         return 0
-    from ganforge.training.checkpoint import atomic_write_text
+    from ganforge.outputs import append_text, write_text
 
     if moved:
         side.parent.mkdir(parents=True, exist_ok=True)
-        with side.open("a") as f:  # first the copy, synced ...
-            f.write("".join(m + "\n" for m in moved))
-            f.flush()
-            os.fsync(f.fileno())
+        append_text(side, "".join(m + "\n" for m in moved))  # first the copy, synced ...
     # ... then the live file, atomically (with a final newline, so the next row starts a line).
-    atomic_write_text(live, "".join(k + "\n" for k in keep))
+    write_text(live, "".join(k + "\n" for k in keep))
     return len(moved)
 
 

@@ -15,7 +15,6 @@ is self-describing.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -24,46 +23,13 @@ import torch
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 
-from ganforge.errors import GanforgeError, OutputError, output_error
+from ganforge.errors import GanforgeError
+from ganforge.outputs import atomic_write, write_bytes, write_text
 
 CKPT_DIR = "checkpoints"
 CKPT_RE = re.compile(r"^state-(\d{9})\.pt$")
 EXPORT_WEIGHTS = "generator.safetensors"
 EXPORT_JSON = "model.json"
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)``, fsync, then rename onto ``path``. On failure the temp file is removed
-    and ``path`` is untouched; an ``OSError`` (full disk, read-only folder) is re-raised as an
-    ``OutputError`` naming ``path`` and the reason (still an ``OSError`` for callers that catch those)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if isinstance(e, OSError) and not isinstance(e, OutputError):
-            raise output_error(path, e) from None
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda p: p.write_text(text))
 
 
 def checkpoint_path(run_dir: Path, cur_nimg: int) -> Path:
@@ -136,8 +102,8 @@ def save_export(dest_dir: Path, net: torch.nn.Module, meta: dict[str, Any], stem
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in net.state_dict().items()}
     text = json.dumps(meta, indent=2, sort_keys=True)
     data = save_safetensors(tensors, metadata={"ganforge": text})  # bytes; written by Python (OSError on failure)
-    atomic_write(weights, lambda p: p.write_bytes(data))
-    atomic_write_text(jpath, text + "\n")
+    write_bytes(weights, data)
+    write_text(jpath, text + "\n")
     return weights
 
 

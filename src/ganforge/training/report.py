@@ -29,7 +29,7 @@ def refuse_to_overwrite(paths: list[Path], how: str = "overwrite=True") -> None:
 
 
 def _write_atomically(path: Path, write) -> None:
-    from ganforge.training.checkpoint import atomic_write
+    from ganforge.outputs import atomic_write
 
     atomic_write(path, write)
 

@@ -14,6 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ganforge.errors import GanforgeError
+from ganforge.outputs import append_text
 
 # Shown in the progress bar's postfix, in this order, when present.
 _BAR_KEYS = ("img_per_s", "G/adv", "D/adv", "D/gp", "D/r1", "D/r2")
@@ -68,8 +69,7 @@ class StatsWriter:
     def write(self, row: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+        append_text(self.path, json.dumps(row) + "\n")
         if self.tb is not None:
             step = int(row["kimg"] * 1000)
             for k, v in row.items():
@@ -85,8 +85,7 @@ class StatsWriter:
         it happened, so a resume can set it aside with the ticks of the same stretch)."""
         if self.enabled:
             tqdm.write(f"ganforge: warning: {msg}", file=sys.stderr)
-            with self.path.open("a") as f:
-                f.write(json.dumps({"warning": msg, "kimg": round(kimg, 3)}) + "\n")
+            append_text(self.path, json.dumps({"warning": msg, "kimg": round(kimg, 3)}) + "\n")
 
     def close(self) -> None:
         if self.tb is not None:

@@ -30,6 +30,7 @@ from ganforge.config import Experiment, diff, from_dict, to_dict, to_json
 from ganforge.data import load_dataset
 from ganforge.training.feed import make_feed
 from ganforge.errors import GanforgeError
+from ganforge.outputs import append_text, write_text
 from ganforge.signals import install_sigterm, restore_sigterm
 from ganforge.recipes import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
 from ganforge.synthesis.images import save_grid
@@ -544,7 +545,7 @@ class Trainer:
         mc = self.cfg.metrics
         metric_nimg = int(round(mc.interval_kimg * 1000)) if (mc.names and mc.interval_kimg) else None
         if self.is_main:
-            (self.run_dir / "config.json").write_text(to_json(self.cfg) + "\n")
+            write_text(self.run_dir / "config.json", to_json(self.cfg) + "\n")
             self._write_reals()
         result = TrainResult(self.run_dir, self.cur_nimg, self.step, self.bad_steps_total)
         if self.cur_nimg >= total_nimg:
@@ -654,8 +655,7 @@ class Trainer:
         out: dict[str, Any] = {}
         for r in records:
             if self.is_main:
-                with (self.run_dir / "metrics.jsonl").open("a") as f:
-                    f.write(json.dumps({**r.to_dict(), "kimg": self.cur_nimg / 1000}) + "\n")
+                append_text(self.run_dir / "metrics.jsonl", json.dumps({**r.to_dict(), "kimg": self.cur_nimg / 1000}) + "\n")
             if isinstance(r.value, dict):
                 for k, v in r.value.items():
                     out[f"metrics/{r.metric}/{k}"] = v
