@@ -19,7 +19,7 @@ from ganforge.recipes.progressive import stage_reals
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.trainer import Trainer
 
-from tests.training.test_trainer import assert_states_equal
+from gf_training_helpers import assert_states_equal
 
 BATCH = 8  # the tiny presets' batch; their schedule: 4 px at images 0-8, fade to 8 px at 16-24,
 # 8 px at 32-40, fade to 16 px at 48-56, 16 px from 64 on (see presets/progressive.py).

@@ -14,7 +14,7 @@ from ganforge.presets import get_preset
 from ganforge.recipes import RECIPES, DatasetInfo
 from ganforge.recipes.stylegan2 import lazy_adam, path_lengths
 
-from tests.training.test_trainer import assert_states_equal, final_state, tiny_cfg
+from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
 
 
 def make_recipe(dataset, name="stylegan2-tiny", **over):

@@ -2,60 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
+import os
+import signal
 
 import pytest
 import torch
 
 import ganforge
-from ganforge.config import apply_overrides
 from ganforge.errors import GanforgeError
-from ganforge.presets import get_preset
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import ema_beta
 from ganforge.training.trainer import Trainer, TrainingDiverged
-
-
-def tiny_cfg(name="dcgan-tiny", steps=4, **over):
-    cfg = get_preset(name)
-    batch = cfg.train.batch_size
-    overrides = {"train.total_kimg": steps * batch / 1000, "train.tick_kimg": 2 * batch / 1000}
-    overrides.update(over)
-    return apply_overrides(cfg, overrides)
-
-
-def final_state(run_dir: Path) -> dict:
-    path, state = ckpt.load_latest_checkpoint(run_dir)
-    return state
-
-
-def assert_states_equal(a: dict, b: dict):
-    """Two training checkpoints hold the same state: networks, EMA, optimizers, recipe state (e.g. a
-    path-length mean or a growth stage), every RNG, counters and the sampler position."""
-    for group in ("nets", "ema", "optimizers", "recipe", "rng"):
-        fa, fb = _flatten(a[group]), _flatten(b[group])
-        assert fa.keys() == fb.keys(), group
-        for k in fa:
-            if isinstance(fa[k], torch.Tensor):
-                assert torch.equal(fa[k], fb[k]), f"{group}/{k} differs"
-            else:
-                assert fa[k] == fb[k], f"{group}/{k} differs"
-    assert a["counters"] == b["counters"]
-    assert a["sampler"] == b["sampler"]
-    assert a.get("augment") == b.get("augment")  # ADA's p and its running sums
-
-
-def _flatten(d, prefix=""):
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        elif isinstance(v, (list, tuple)):
-            out.update(_flatten(dict(enumerate(v)), f"{prefix}{k}/"))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
 
 
 @pytest.mark.parametrize("preset", ["dcgan-tiny", "wgangp-tiny", "sngan-tiny"])
@@ -221,17 +179,17 @@ def test_interrupt_writes_a_checkpoint(tmp_path, tiny_dataset):
     calls = {"n": 0}
     real_step = t.train_step
 
-    def step_then_ctrl_c(acc):
+    def step_then_ctrl_c(acc):  # Ctrl-C as the third step starts: that step is finished, then checkpointed
         calls["n"] += 1
         if calls["n"] == 3:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
         return real_step(acc)
 
     t.train_step = step_then_ctrl_c
     r = t.train()
-    assert r.interrupted and r.steps == 2
+    assert r.interrupted and r.steps == 3
     path, state = ckpt.load_latest_checkpoint(tmp_path)
-    assert state["counters"]["step"] == 2
+    assert state["counters"]["step"] == 3
 
 
 def test_mixed_precision_trains_finite_on_cpu(tmp_path, tiny_dataset):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -245,6 +246,13 @@ def data_worker_error(e: BaseException, workers: int | None = None, prefetch: in
 
 def _worker_init(_worker_id: int) -> None:
     torch.set_num_threads(1)
+    # Ctrl-C and SIGTERM reach the whole process group (a terminal, `timeout`, systemd and batch
+    # schedulers signal every process of the job). A worker that died of them would end training as a
+    # dead worker before the main process could finish its step and checkpoint; the workers ignore
+    # them and end when the main process shuts the loader down (or, if it dies, when they see it gone).
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
 class StreamFeed:
@@ -287,6 +295,10 @@ class StreamFeed:
             num_workers=self.workers, pin_memory=self.device.type == "cuda",
             prefetch_factor=self.prefetch if self.workers > 0 else None,
             worker_init_fn=_worker_init if self.workers > 0 else None,
+            # The loader draws its workers' base seed when it starts; from its own generator, not the
+            # global one, so a loader started again (after a resume or an interrupt) leaves the global
+            # RNG where a run left alone has it. Reading draws nothing, so the seed does not matter.
+            generator=torch.Generator().manual_seed(0),
         )
         self._it, self._batch_size = iter(loader), batch_size
 

@@ -31,7 +31,7 @@ from ganforge.data import load_dataset
 from ganforge.training.feed import make_feed
 from ganforge.errors import GanforgeError
 from ganforge.outputs import append_text, write_text
-from ganforge.signals import install_sigterm, restore_sigterm
+from ganforge.signals import Interrupts
 from ganforge.recipes import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
 from ganforge.synthesis.images import save_grid
 from ganforge.training import bookkeeping as bk
@@ -566,15 +566,20 @@ class Trainer:
         acc: dict[str, torch.Tensor] = {}
         self.graphed = self._sync_free_step() if tc.cuda_graph else None
         interrupted = False
-        old_handler = install_sigterm()
+        interrupts = Interrupts().install()
+        in_step = False
         try:
             if self.cur_nimg == 0 and self.is_main:
                 self.write_samples()
             while self.cur_nimg < total_nimg:
+                if self._stop_requested(interrupts):
+                    raise KeyboardInterrupt
+                in_step = True
                 if self.graphed is not None:
                     self._graphed_step(acc)
                 else:
                     self.train_step(acc)
+                in_step = False
                 bar.update(self.cfg.train.batch_size / 1000)
                 done = self.cur_nimg >= total_nimg
                 if self.cur_nimg >= tick_start_nimg + tick_nimg or done:
@@ -603,16 +608,35 @@ class Trainer:
                     tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
         except KeyboardInterrupt:
             interrupted = True
-            self.stats.info(f"interrupted at {self.cur_nimg / 1000:.1f} kimg: writing a checkpoint")
-            self.save_checkpoint()
+            where = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
+            if in_step:  # a second interrupt (or one from outside the handler) inside a step: its state is half done
+                self.stats.info(f"stopped in the middle of step {self.step}: no checkpoint written (it would not "
+                                f"resume exactly); --resume continues from the last one: {where}")
+            elif self.world_size > 1 and not interrupts.pending_agreed:
+                self.stats.info(f"stopped at once at {self.cur_nimg / 1000:g} kimg: no checkpoint written (the other "
+                                f"processes may be elsewhere); --resume continues from the last one: {where}")
+            else:
+                self.stats.info(f"interrupted at {self.cur_nimg / 1000:g} kimg: writing a checkpoint")
+                self.save_checkpoint()
         finally:
+            interrupts.restore()
             bar.close()
             self.stats.close()
             self.feed.close()  # a streamed feed's worker processes end with the training, not with the Trainer
-            restore_sigterm(old_handler)
         result.cur_nimg, result.steps, result.bad_steps = self.cur_nimg, self.step, self.bad_steps_total
         result.interrupted = interrupted
         return result
+
+    def _stop_requested(self, interrupts: Interrupts) -> bool:
+        """Whether to stop before the next step: a signal arrived (on any rank: every rank stops after the
+        same step, so the checkpoint's collectives meet)."""
+        stop = interrupts.pending
+        if self.world_size > 1:
+            from ganforge.distributed import all_ok
+
+            stop = not all_ok(not stop, self.device)
+        interrupts.pending_agreed = stop
+        return stop
 
     def _supersede_abandoned(self) -> None:
         """Set aside what the run recorded after the checkpoint it resumes from (see bookkeeping)."""

@@ -1,0 +1,53 @@
+"""Helpers shared by the training tests (a uniquely named module: the suite runs with
+--import-mode=importlib, and tests/training/conftest.py puts this folder on sys.path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ganforge.config import apply_overrides
+from ganforge.presets import get_preset
+from ganforge.training import checkpoint as ckpt
+
+
+def tiny_cfg(name="dcgan-tiny", steps=4, **over):
+    cfg = get_preset(name)
+    batch = cfg.train.batch_size
+    overrides = {"train.total_kimg": steps * batch / 1000, "train.tick_kimg": 2 * batch / 1000}
+    overrides.update(over)
+    return apply_overrides(cfg, overrides)
+
+
+def final_state(run_dir: Path) -> dict:
+    path, state = ckpt.load_latest_checkpoint(run_dir)
+    return state
+
+
+def assert_states_equal(a: dict, b: dict):
+    """Two training checkpoints hold the same state: networks, EMA, optimizers, recipe state (e.g. a
+    path-length mean or a growth stage), every RNG, counters and the sampler position."""
+    for group in ("nets", "ema", "optimizers", "recipe", "rng"):
+        fa, fb = _flatten(a[group]), _flatten(b[group])
+        assert fa.keys() == fb.keys(), group
+        for k in fa:
+            if isinstance(fa[k], torch.Tensor):
+                assert torch.equal(fa[k], fb[k]), f"{group}/{k} differs"
+            else:
+                assert fa[k] == fb[k], f"{group}/{k} differs"
+    assert a["counters"] == b["counters"]
+    assert a["sampler"] == b["sampler"]
+    assert a.get("augment") == b.get("augment")  # ADA's p and its running sums
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        elif isinstance(v, (list, tuple)):
+            out.update(_flatten(dict(enumerate(v)), f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
