@@ -421,7 +421,7 @@ def test_a_terminated_convert_removes_its_temporary_file(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "ganforge", "data", "convert", str(src), "--out", str(out),
                           "--resolution", "256"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     t0 = time.time()
-    while not list(out.parent.glob(".data.zip.*")):  # writing has begun
+    while not list(out.parent.glob(".data.*.tmp.zip")):  # writing has begun (outputs.atomic_write's temporary name)
         assert p.poll() is None and time.time() - t0 < 60, p.communicate()
         time.sleep(0.02)
     p.send_signal(signal.SIGTERM)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -234,27 +233,44 @@ def download_builtin(
     return dest
 
 
+class _FetchFailed(Exception):
+    """A download that did not give the verified file; ``str(e)`` is the reason reported."""
+
+
 def _fetch_one(url: str, target: Path, md5: str | None, opener: Opener, timeout: float) -> str | None:
-    """Fetch ``url`` to ``target`` via a verified temp file. Returns None on success, else a reason."""
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
+    """Fetch ``url`` to ``target`` through the project's one writer (``outputs.atomic_write``: a temporary
+    file beside ``target``, renamed into place only after its checksum matched; removed on any failure
+    or interrupt). Returns None on success, else a reason."""
+    from ganforge.outputs import atomic_write
+
+    def write(tmp: Path) -> None:
         h = hashlib.md5()
-        with os.fdopen(fd, "wb") as out:
-            with opener(url, timeout=timeout) as resp:  # type: ignore[operator]
-                while chunk := resp.read(1 << 20):
+        with open(tmp, "wb") as out:
+            try:  # network failures (URLError is an OSError) are reasons, not failed writes
+                resp = opener(url, timeout=timeout)  # type: ignore[operator]
+            except Exception as e:  # noqa: BLE001
+                raise _FetchFailed(f"{type(e).__name__}: {e}") from None
+            with resp:
+                while True:
+                    try:
+                        chunk = resp.read(1 << 20)
+                    except Exception as e:  # noqa: BLE001
+                        raise _FetchFailed(f"{type(e).__name__}: {e}") from None
+                    if not chunk:
+                        break
                     h.update(chunk)
                     out.write(chunk)
         got = h.hexdigest()
         if md5 is not None and got != md5:
-            return f"checksum mismatch (md5 {got}, expected {md5}); the partial file was deleted"
-        os.replace(tmp, target)
+            raise _FetchFailed(f"checksum mismatch (md5 {got}, expected {md5}); the partial file was deleted")
+
+    try:
+        atomic_write(target, write)
         return None
-    except Exception as e:  # noqa: BLE001 - any network/IO failure becomes a reported reason
+    except _FetchFailed as e:
+        return str(e)
+    except Exception as e:  # noqa: BLE001 - a failed write (full disk, read-only cache) becomes a reported reason
         return f"{type(e).__name__}: {e}"
-    finally:
-        # Whatever happened, no temp file is left behind (after a success it was renamed away).
-        tmp.unlink(missing_ok=True)
 
 
 def locate_builtin(

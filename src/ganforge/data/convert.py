@@ -16,12 +16,10 @@ to it and renamed at the end; an existing ``out`` is never replaced without ``ov
 
 from __future__ import annotations
 
-import errno
 import io
 import json
 import os
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from functools import partial
@@ -32,7 +30,7 @@ from PIL import Image
 
 from ganforge.config import DataConfig
 from ganforge.errors import GanforgeError
-from ganforge.outputs import make_dir, output_error
+from ganforge.outputs import make_dir
 from ganforge.signals import sigterm_as_interrupt
 
 PER_FOLDER = 1000
@@ -134,26 +132,6 @@ def _write_folder(cfg: DataConfig, path: Path, writer: _ZipWriter, bar) -> tuple
     return labels, report.class_names, skipped
 
 
-def _publish_new(tmp: Path, out: Path) -> None:
-    """Give the finished ``tmp`` the name ``out``, never replacing a file that appeared meanwhile.
-
-    A hard link fails if ``out`` exists, atomically. File systems without hard links (FAT, exFAT, some
-    network and FUSE mounts) refuse the link itself; there the existence check and the rename are two
-    steps, which leaves a tiny window in which a file created by someone else could be replaced."""
-    try:
-        os.link(tmp, out)
-    except FileExistsError:
-        raise
-    except OSError as e:
-        if e.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV):
-            raise
-        if out.exists():
-            raise FileExistsError(errno.EEXIST, "File exists", str(out)) from None
-        os.rename(tmp, out)
-        return
-    tmp.unlink()
-
-
 def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = "pad", channels: int | None = None,
             on_bad_image: str = "error", split: str = "train", overwrite: bool = False,
             max_file_bytes: int = DataConfig.max_file_bytes, max_image_pixels: int = DataConfig.max_image_pixels,
@@ -188,25 +166,18 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
 
 def _write_zip(cfg: DataConfig, src: str, path: Path, out: Path, builtin: bool, channels: int | None,
                resolution: int, overwrite: bool, progress: bool) -> Converted:
-    """Write the zip to a temporary file beside ``out`` and give it its name at the end (never leaving a
-    partial file under ``out``, nor the temporary one on any error or interrupt)."""
+    """Write the zip through the project's one writer (``outputs.atomic_write``): a temporary file beside
+    ``out``, given its name at the end (without ``overwrite`` by a hard link that never replaces a file
+    that appeared meanwhile), so no partial file is ever left under ``out``, nor the temporary one on
+    any error or interrupt."""
     from tqdm import tqdm
 
-    try:  # a fresh name in the destination folder (the final rename stays on one file system)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as e:
-        raise output_error(out, e, "create") from None
-    tmp = Path(tmp_name)
-    bar = None
-    try:
-        if hasattr(os, "fchmod"):  # mkstemp makes the file private (0600); give it the permissions open() would
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
-        f = os.fdopen(fd, "wb")
-        bar = tqdm(unit="img", file=sys.stderr, disable=None if progress else True, dynamic_ncols=True,
-                   desc=f"converting {src}")
-        with f:
+    from ganforge.outputs import atomic_write
+
+    done: dict = {}
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
             writer = _ZipWriter(f, channels)
             try:
                 if builtin:
@@ -214,23 +185,19 @@ def _write_zip(cfg: DataConfig, src: str, path: Path, out: Path, builtin: bool, 
                 else:
                     labels, names, skipped = _write_folder(cfg, path, writer, bar)
             except BaseException:
-                writer.zf.close()  # while its file is still open; the file is removed below
+                writer.zf.close()  # while its file is still open; atomic_write removes the file
                 raise
             writer.finish(labels, names)
-        if overwrite:
-            os.replace(tmp, out)
-        else:
-            _publish_new(tmp, out)
+        done.update(writer=writer, names=names, skipped=skipped)
+
+    bar = tqdm(unit="img", file=sys.stderr, disable=None if progress else True, dynamic_ncols=True,
+               desc=f"converting {src}")
+    try:
+        atomic_write(out, write, overwrite=overwrite)
     except FileExistsError:
-        tmp.unlink(missing_ok=True)
         raise GanforgeError(f"--out {str(out)!r} already exists; choose another name, or pass --overwrite") from None
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise output_error(out, e) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     finally:
-        if bar is not None:
-            bar.close()
-    return Converted(out, len(writer.names), resolution, tuple(sorted(writer.written_channels)), tuple(names), skipped)
+        bar.close()
+    writer = done["writer"]
+    return Converted(out, len(writer.names), resolution, tuple(sorted(writer.written_channels)), tuple(done["names"]),
+                     done["skipped"])

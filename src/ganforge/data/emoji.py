@@ -30,7 +30,6 @@ import io
 import lzma
 import os
 import tarfile
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,7 +119,8 @@ def extract_from_deb(deb: bytes, member: str) -> bytes:
 def download_source(src: SourceFile, dest: Path, opener: Opener | None = None, timeout: float = 120.0) -> Path:
     """Fetch the Debian package of ``src``, verify it and the extracted file, write it to ``dest/filename``.
 
-    Nothing is written unless both checksums match; the file appears by an atomic rename."""
+    Nothing is written unless both checksums match; the file is written through the project's one writer
+    (``outputs.write_bytes``: a temporary file renamed into place, never a partial file)."""
     opener = opener or urllib.request.urlopen
     try:
         with opener(src.deb_url, timeout=timeout) as resp:  # type: ignore[operator]
@@ -134,15 +134,9 @@ def download_source(src: SourceFile, dest: Path, opener: Opener | None = None, t
     got = hashlib.sha256(data).hexdigest()
     if got != src.sha256:
         raise GanforgeError(f"{src.member} from {src.deb_url}: checksum mismatch (sha256 {got}, expected {src.sha256})")
-    dest.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{src.filename}.", suffix=".part", dir=dest)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, dest / src.filename)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dest / src.filename
+    from ganforge.outputs import write_bytes
+
+    return write_bytes(dest / src.filename, data)  # a failed write (full disk) is an OutputError naming the file
 
 
 def locate_sources(root: str | os.PathLike | None = None, *, download: bool = True,

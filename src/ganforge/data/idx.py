@@ -169,5 +169,6 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> Path:
     if path.name.endswith(".gz"):
         # mtime=0: byte-identical output for identical input (reproducible fixtures).
         data = gzip.compress(data, mtime=0)
-    path.write_bytes(data)
-    return path
+    from ganforge.outputs import write_bytes
+
+    return write_bytes(path, data)  # the one writer: never a partial file; OSError -> OutputError
