@@ -17,6 +17,9 @@ Decoding (``decode_to_array``), mode handling on purpose:
     matching the black padding used elsewhere; palettes go through RGBA.
   * ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` ... -> RGB via PIL.
   * Animated images (GIF/WebP/TIFF pages): the first frame.
+  * EXIF Orientation (2..8, set by phones and cameras) is applied (``PIL.ImageOps.exif_transpose``), so
+    pixels come out the way viewers show the photo, whether the folder is read for training, checked or
+    converted; sizes (and ``data check``'s report) are those after turning.
   An image counts as grayscale when its mode is gray-only or its palette only holds grays.
 
 Resizing (``resize_image``), to ``resolution`` x ``resolution``:
@@ -453,8 +456,31 @@ def _composite_black(arr: np.ndarray) -> np.ndarray:
     return ((color * alpha + 127) // 255).astype(np.uint8)
 
 
+_ORIENTATION = 0x0112  # the EXIF Orientation tag
+
+
+def exif_orientation(img: Image.Image) -> int:
+    """The image's EXIF Orientation (1..8; 1 = as stored), 1 when it has none or its EXIF cannot be read."""
+    try:
+        value = img.getexif().get(_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not make a decodable image bad
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def apply_orientation(img: Image.Image) -> Image.Image:
+    """``img`` turned the way its EXIF Orientation says it is shown (phone photos store the sensor's
+    pixels and a tag saying "rotate 90 degrees"); ``img`` itself when there is nothing to turn."""
+    if exif_orientation(img) == 1:
+        return img
+    from PIL import ImageOps
+
+    return ImageOps.exif_transpose(img)
+
+
 def decode_to_array(img: Image.Image) -> np.ndarray:
-    """Convert a loaded PIL image of any mode to uint8 ``[H, W, 1]`` (gray) or ``[H, W, 3]`` (color).
+    """Convert a loaded PIL image of any mode to uint8 ``[H, W, 1]`` (gray) or ``[H, W, 3]`` (color),
+    turned as its EXIF Orientation says (``apply_orientation``), as every viewer shows it.
 
     Args:
         img: an opened PIL image (already ``load()``-ed or lazily loadable).
@@ -462,6 +488,7 @@ def decode_to_array(img: Image.Image) -> np.ndarray:
     Returns:
         A uint8 array; 1 channel when the source is grayscale (incl. gray palettes), else 3.
     """
+    img = apply_orientation(img)
     mode = img.mode
     if mode == "1":
         arr = np.asarray(img.convert("L"))

@@ -255,7 +255,9 @@ def inspect_file(
             return _Result(rel, reason=_bomb_reason(e, max_pixels))
         except Exception as e:  # noqa: BLE001 - PIL raises OSError/SyntaxError/ValueError/...
             return _Result(rel, reason=f"truncated or corrupt: {type(e).__name__}: {e}")
-        entry = ScanEntry(shown, rel, w, h, img.mode, img.format or "?", channels=arr.shape[-1])
+        # the size after EXIF orientation (a phone's portrait photo stored landscape is portrait)
+        entry = ScanEntry(shown, rel, int(arr.shape[1]), int(arr.shape[0]), img.mode, img.format or "?",
+                          channels=arr.shape[-1])
     kept = None
     if transform is not None:
         try:
