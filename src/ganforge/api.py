@@ -138,6 +138,7 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
 def _train(config, *, out, resume, overrides, dataset):
     from ganforge import distributed
     from ganforge.outputs import check_writable_dir
+    from ganforge.training.runlock import RunLock
     from ganforge.training.trainer import Trainer, new_run_dir
 
     rank, world_size = distributed.world()
@@ -164,18 +165,27 @@ def _train(config, *, out, resume, overrides, dataset):
                 raise output_error(e.filename or out, e, "create a run directory in") from None
 
         run_dir = distributed.run_on_rank0(make_run_dir)  # one directory, made by rank 0, for all ranks
+    # One writer per run: rank 0 holds the run's lock while it trains (every rank hears a refusal).
+    held: list[RunLock] = []
+    distributed.run_on_rank0(lambda: held.append(RunLock(run_dir).acquire()))
+    lock = held[0] if held else None
     try:
-        trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset, data_from_config=from_config)
-    except BaseException as e:
-        if fresh and rank == 0:
-            shutil.rmtree(run_dir, ignore_errors=True)
-        if isinstance(e, OSError) and not isinstance(e, GanforgeError):
-            raise output_error(e.filename or run_dir, e) from None
-        raise
-    try:
-        return trainer.train()
-    except OSError as e:
-        raise _stopped_by_write_error(e, trainer, run_dir) from None
+        try:
+            trainer = Trainer(config, run_dir, resume_state=state, dataset=dataset, data_from_config=from_config)
+        except BaseException as e:
+            if fresh and lock is not None:
+                lock.release()
+                shutil.rmtree(run_dir, ignore_errors=True)
+            if isinstance(e, OSError) and not isinstance(e, GanforgeError):
+                raise output_error(e.filename or run_dir, e) from None
+            raise
+        try:
+            return trainer.train()
+        except OSError as e:
+            raise _stopped_by_write_error(e, trainer, run_dir) from None
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _stopped_by_write_error(e: OSError, trainer, run_dir: Path) -> GanforgeError:

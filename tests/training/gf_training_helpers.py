@@ -51,3 +51,15 @@ def _flatten(d, prefix=""):
         else:
             out[f"{prefix}{k}"] = v
     return out
+
+
+def image_folder(path, n=48, res=16):
+    """``n`` random grayscale PNGs of ``res`` px in a new folder ``path``."""
+    import numpy as np
+    from PIL import Image
+
+    path.mkdir()
+    g = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(g.integers(0, 256, (res, res), dtype=np.uint8)).save(path / f"{i:03d}.png")
+    return path

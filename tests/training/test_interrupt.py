@@ -17,7 +17,7 @@ import ganforge
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import EMA
 from ganforge.training.trainer import Trainer
-from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
+from gf_training_helpers import assert_states_equal, final_state, image_folder, tiny_cfg
 
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing")
 
@@ -164,17 +164,6 @@ def test_a_second_interrupt_inside_a_step_stops_at_once_without_a_half_step_chec
     assert state["counters"]["step"] == 2
 
 
-def _image_folder(path, n=48, res=16):
-    import numpy as np
-    from PIL import Image
-
-    path.mkdir()
-    g = np.random.default_rng(0)
-    for i in range(n):
-        Image.fromarray(g.integers(0, 256, (res, res), dtype=np.uint8)).save(path / f"{i:03d}.png")
-    return path
-
-
 def _train_cmd(folder, runs, *extra):
     import sys
 
@@ -190,7 +179,7 @@ def test_sigterm_to_the_whole_process_group_while_streaming_checkpoints_and_resu
     import subprocess
     import time
 
-    folder = _image_folder(tmp_path / "imgs")
+    folder = image_folder(tmp_path / "imgs")
     alone = subprocess.run(_train_cmd(folder, tmp_path / "alone"), capture_output=True, text=True, timeout=300)
     assert alone.returncode == 0, alone.stderr
 

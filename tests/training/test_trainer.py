@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -234,3 +235,19 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, tiny_dataset):
     r = t.train()
     assert r.interrupted and ckpt.load_latest_checkpoint(tmp_path)[1]["counters"]["step"] == r.steps
     assert signal.getsignal(signal.SIGTERM) == before  # handler restored
+
+
+def test_resume_on_changed_data_warns_with_both_hashes_and_records_it(tmp_path, tiny_dataset, capsys):
+    from tests.conftest import make_dataset
+
+    r = ganforge.train(tiny_cfg(steps=2), out=tmp_path, dataset=tiny_dataset)
+    same = ganforge.train(tiny_cfg(steps=4), out=tmp_path, resume=r.run_dir, dataset=make_dataset())
+    assert "training data changed" not in capsys.readouterr().err  # the same pixels: no warning
+    other = make_dataset(seed=1)
+    assert other.content_hash != tiny_dataset.content_hash
+    ganforge.train(tiny_cfg(steps=6), out=tmp_path, resume=same.run_dir, dataset=other)
+    err = capsys.readouterr().err
+    assert (f"the training data changed since the checkpoint: content hash {tiny_dataset.content_hash[:16]}"
+            in err and other.content_hash[:16] in err), err
+    rows = [json.loads(line) for line in (r.run_dir / "stats.jsonl").read_text().splitlines()]
+    assert any("training data changed" in row.get("warning", "") for row in rows)

@@ -195,6 +195,7 @@ class Trainer:
         self.consecutive_bad = 0
         self.last_checkpoint: Path | None = None
         self.resumed = resume_state is not None
+        self._data_warning: str | None = None
         if resume_state is not None:
             self._load_state(resume_state)
         self.recipe.begin_step(self._context())
@@ -240,7 +241,26 @@ class Trainer:
             "python_random": list(random.getstate()[1]),
             "sampler": self.feed.state_dict(),
             "rng_ranks": ranks,
+            "dataset": self._dataset_identity(),
         }
+
+    def _dataset_identity(self) -> dict[str, Any]:
+        """What a resume compares to see that the data changed (streamed and in-memory hashes of the same
+        pixels differ, so only hashes of one kind are compared)."""
+        return {"content_hash": str(getattr(self.dataset, "content_hash", "")),
+                "streamed": getattr(self.feed, "workers", None) is not None, "images": len(self.dataset)}
+
+    def _dataset_change(self, saved: Any) -> str | None:
+        """The warning to give when the data differs from the data the checkpoint was trained on."""
+        if not isinstance(saved, dict) or not saved.get("content_hash"):
+            return None  # a checkpoint from before ganforge recorded it
+        now = self._dataset_identity()
+        if saved.get("streamed") != now["streamed"] or saved["content_hash"] == now["content_hash"]:
+            return None
+        return (f"the training data changed since the checkpoint: content hash {saved['content_hash'][:16]} "
+                f"({saved.get('images')} images) then, {now['content_hash'][:16]} ({now['images']} images) now "
+                f"({self.cfg.data.name}); training goes on with the data as it is now, so this run is no longer "
+                f"the run it was")
 
     def _load_state(self, state: dict[str, Any]) -> None:
         for k, sd in state["nets"].items():
@@ -278,6 +298,7 @@ class Trainer:
         if pr is not None:
             random.setstate((3, tuple(int(x) for x in pr), None))
         self.feed.load_state_dict(state["sampler"])
+        self._data_warning = self._dataset_change(state.get("dataset"))
 
     def save_checkpoint(self) -> Path | None:
         ranks = None
@@ -558,6 +579,8 @@ class Trainer:
             self.stats.info(f"resuming {self.run_dir} at {self.cur_nimg / 1000:g} kimg{again}")
             if self.is_main:
                 self._supersede_abandoned()
+            if self._data_warning:
+                self.stats.warn(self._data_warning, kimg=self.cur_nimg / 1000)
         bar = self.stats.progress(total_kimg=tc.total_kimg, start_kimg=self.cur_nimg / 1000,
                                   enabled=tc.progress and self.is_main)
         tick = 0
