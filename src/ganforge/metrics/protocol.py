@@ -612,6 +612,63 @@ def _check_class_metrics(parsed, G, dataset) -> None:
                             f"but class {names[few[0]]!r} of {data_name!r} has {int(counts[few[0]])}{more}")
 
 
+def _images_used(pm: ParsedMetric, ev: "_Evaluator") -> tuple[int, int]:
+    """(generated, reference) images metric ``pm`` will use (what ``_run_one`` takes); for SWD, which takes
+    as many of each as both have, the images each side has to offer."""
+    kind, n = pm.spec.kind, pm.n
+    gen = n if ev.fake_count is None else min(n, ev.fake_count)
+    if kind in ("fid", "kid"):
+        return gen, ev.real_count(_num_images(ev.dataset))
+    if kind in ("pr", "msssim"):
+        return gen, ev.real_count(n)
+    if kind == "swd":
+        return (n if ev.fake_count is None else ev.fake_count), ev.real_count(n)
+    return gen, 0
+
+
+def image_count_needs(pm: ParsedMetric) -> tuple[int, str] | None:
+    """(images each set needs at least, why) for metrics that compare image sets; None for the others."""
+    kind = pm.spec.kind
+    if kind == "fid":
+        return 2, "FID fits a mean and a covariance to each set, and a covariance needs 2 samples"
+    if kind == "kid":
+        return 2, "KID averages over subsets of min(1000, generated, reference) images, and a subset needs 2"
+    if kind == "pr":
+        return pm.k + 1, f"precision/recall needs each image's k={pm.k} nearest neighbours among the others of its set"
+    if kind == "swd":
+        return 2, "SWD compares the patch statistics of two sets of images, at least a pair in each"
+    if kind == "msssim":
+        return 2, "MS-SSIM diversity averages over pairs of distinct images of a set"
+    return None
+
+
+def check_image_counts(parsed, ev: "_Evaluator") -> None:
+    """Refuse, before any work, a metric whose image sets are too small for it to mean anything (or to be
+    computed at all): one message naming the metric, the count given and the count needed."""
+    data_name = getattr(ev.dataset, "name", "")
+    for pm in parsed:
+        need = image_count_needs(pm)
+        if need is None:
+            continue
+        least, why = need
+        gen, real = _images_used(pm, ev)
+        for side, have in (("generated", gen), ("reference", real)):
+            if have >= least:
+                continue
+            total = _num_images(ev.dataset)
+            if side == "reference" and have == total:
+                where = f"the reference data {data_name!r} has {have}"
+            elif side == "reference" and have == ev.num_real:
+                where = f"{have} are used (num_real / --num-real {ev.num_real})"
+            elif side == "reference":
+                where = f"{have} of the {total} reference images are used (as many as it compares them with)"
+            elif ev.fake_count is not None:
+                where = f"the generated set has {have}"
+            else:
+                where = f"it generates {have} (the N of its name)"
+            raise GanforgeError(f"metric {pm.name!r} needs at least {least} {side} images ({why}), but {where}")
+
+
 def _too_few_generated(pm: ParsedMetric, want: int, have: int) -> str:
     if have >= 1000:
         hint = f"add images, or name a count the set can give, e.g. {pm.with_thousands(have // 1000)!r}"
@@ -725,6 +782,7 @@ def compute(
         num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights, protocol=protocol,
         fake_class=fake_class, num_classes=int(getattr(generator, "num_classes", 0) or 0), shard=Shard(distributed),
     )  # fmt: skip
+    check_image_counts(parsed, ev)
     return _evaluate(parsed, ev, generator, dataset, seed)
 
 
@@ -784,4 +842,5 @@ def compute_between(
             raise GanforgeError(_too_few_generated(pm, want, have))
         if pm.spec.kind == "swd" and pm.explicit_n and ev.real_count(pm.n) < pm.n:
             raise GanforgeError(_too_few_real(pm, ev.real_count(pm.n)))
+    check_image_counts(parsed, ev)
     return _evaluate(parsed, ev, None, real_dataset, seed)

@@ -121,6 +121,9 @@ def swd_from_images(
             raise GanforgeError(f"SWD: {name} images must be a uint8 tensor [N, C, H, W]")
     if real_u8.shape != gen_u8.shape:
         raise GanforgeError(f"SWD needs equally many images of equal shape, got {tuple(real_u8.shape)} and {tuple(gen_u8.shape)}")
+    if real_u8.shape[0] < 2:  # one image's patches say nothing about a distribution of images
+        raise GanforgeError(f"SWD needs at least 2 images in each set (it compares two sets of images), got "
+                            f"{real_u8.shape[0]}")
     h = min(real_u8.shape[-2:])
     res = pyramid_resolutions(h, min_res) or [h]
 
