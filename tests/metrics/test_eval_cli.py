@@ -225,6 +225,9 @@ def test_eval_json_full_disk_leaves_no_partial_file(parser, fake_data_layer, tmp
             self.f.write(data[:10])
             raise OSError(errno.ENOSPC, "No space left on device")
 
+        def fileno(self):  # the writer fsyncs what it wrote (the metrics cache is written, and synced, first)
+            return self.f.fileno()
+
         def __enter__(self):
             return self
 
