@@ -142,8 +142,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg = apply_overrides(cfg or get_preset(DEFAULT_PRESET), overrides)
         overrides = []
     result = api.train(cfg, out=args.out, resume=args.resume, overrides=overrides or None)
+    distributed_launch = "TORCHELASTIC_RUN_ID" in os.environ
+    # Under torchrun, an interrupt that every rank stopped at together with its checkpoint written is a
+    # clean end (0): a non-zero code from one rank would make torchrun kill the others mid-exit with
+    # SIGTERM, print its failure traceback, and with --max-restarts start the job again.
+    stopped = 130 if result.interrupted and not (result.checkpointed and distributed_launch) else 0
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
-        return 130 if result.interrupted else 0
+        return stopped
     print(f"run directory: {result.run_dir}")
     print(f"trained to {result.cur_nimg / 1000:g} kimg in {result.steps} steps"
           + (f" ({result.bad_steps} non-finite steps skipped)" if result.bad_steps else ""))
@@ -154,8 +159,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"generator: {Path(result.run_dir) / 'generator.safetensors'}")
     if result.interrupted:
         print(f"interrupted; continue with: ganforge train --resume {result.run_dir}")
-        return 130
-    return 0
+    return stopped
 
 
 def _dry_run(cfg, overrides, args) -> int:

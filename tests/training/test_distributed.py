@@ -220,3 +220,36 @@ def test_a_hung_rank_ends_the_job_after_the_timeout(tmp_path):
             pass
     assert p.returncode != 0 and time.time() - t0 < 90  # 5 s timeout + torchrun's 30 s grace to stop rank 1
     assert "ganforge: error: rank 0 of 2 stopped: RuntimeError" in text and "GANFORGE_DIST_TIMEOUT=5" in text
+
+
+@pytest.mark.distributed
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the workers through /proc")
+def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step_and_the_resume_is_exact(tmp_path):
+    """SIGTERM to rank 1 alone: the ranks agree at the next step boundary, stop together, write one whole
+    checkpoint (every rank's collectives meet), and the resumed job equals the job left alone."""
+    out = tmp_path / "split"
+    cmd = [sys.executable, "-m", "ganforge", "train", "--nproc", "2", "--preset", "dcgan-tiny", "--kimg", "2",
+           "--set", "train.tick_kimg=0.032", "--set", "train.progress=false", "--out", str(out)]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env())
+    t0 = time.time()
+    while not list(out.glob("*/stats.jsonl")):
+        assert p.poll() is None and time.time() - t0 < 120, p.communicate()
+        time.sleep(0.05)
+    os.kill(_worker_pid(out, 1), signal.SIGTERM)
+    text, _ = p.communicate(timeout=120)
+    assert p.returncode == 0, text[-3000:]  # a clean stop: torchrun neither kills a rank nor fails the job
+    assert "Traceback" not in text and "interrupted at" in text and "writing a checkpoint" in text, text[-3000:]
+    assert "interrupted; continue with: ganforge train --resume" in text
+    run = next(d for d in out.iterdir() if d.is_dir())
+    stopped = load_latest_checkpoint(run)[1]
+    assert 0 < stopped["counters"]["cur_nimg"] < 2000 and len(stopped["rng_ranks"]) == 2
+
+    whole = subprocess.run(cmd[:-1] + [str(tmp_path / "whole")], capture_output=True, text=True, env=_env(),
+                           timeout=300)
+    rest = subprocess.run(cmd + ["--resume", str(run)], capture_output=True, text=True, env=_env(), timeout=300)
+    assert whole.returncode == 0 and rest.returncode == 0, (whole.stderr[-2000:], rest.stderr[-2000:])
+    a, b = _nets(tmp_path / "whole"), load_latest_checkpoint(run)[1]
+    assert a["counters"] == b["counters"] and a["counters"]["cur_nimg"] == 2000
+    for net in a["nets"]:
+        for k, v in a["nets"][net].items():
+            assert torch.equal(v, b["nets"][net][k]), (net, k)

@@ -58,6 +58,8 @@ class TrainResult:
     bad_steps: int
     stats: list[dict[str, Any]] = field(default_factory=list)
     interrupted: bool = False
+    # An interrupted run stopped between steps and wrote its checkpoint (False: stopped at once, mid-step).
+    checkpointed: bool = False
 
 
 def resolve_device(name: str, what: str = "train.device") -> torch.device:
@@ -641,6 +643,7 @@ class Trainer:
             else:
                 self.stats.info(f"interrupted at {self.cur_nimg / 1000:g} kimg: writing a checkpoint")
                 self.save_checkpoint()
+                result.checkpointed = True
         finally:
             interrupts.restore()
             bar.close()
