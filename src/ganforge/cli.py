@@ -103,7 +103,7 @@ def _launch_processes(args: argparse.Namespace) -> int:
             skip = True
         elif not a.startswith(("--nproc=", "--max-restarts=")):
             rest.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+    cmd = [sys.executable, "-m", "ganforge.launch", "--standalone", f"--nproc_per_node={args.nproc}",
            f"--max-restarts={args.max_restarts}", "-m", "ganforge", *rest]
     rc = subprocess.call(cmd)
     if rc != 0:
@@ -680,11 +680,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ganforge: error: {data_worker_error(e)}", file=sys.stderr)
             return 2  # one clear line, as for every other error the user can act on
         if distributed.launched():  # one line with the rank and the cause above torchrun's summary
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            print(f"ganforge: error: rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE', '?')} "
-                  f"stopped: {type(e).__name__}: {first} (a collective waits at most GANFORGE_DIST_TIMEOUT="
-                  f"{os.environ.get('GANFORGE_DIST_TIMEOUT', distributed.DEFAULT_TIMEOUT_S)} s for the other "
-                  f"ranks)", file=sys.stderr)
+            print(f"ganforge: error: {distributed.failed_rank_message(e)}", file=sys.stderr)
+            if distributed.is_peer_failure(e):  # another rank died or hung: nothing of this rank to debug
+                return 2
         raise
 
 

@@ -143,3 +143,26 @@ def run_on_rank0(fn, *args, **kwargs):
     if error is not None:
         raise GanforgeError(error)
     return result
+
+
+_PEER_FAILURE = ("connection reset by peer", "connection closed by peer", "connection refused", "broken pipe",
+                 "timed out", "timeout", "nccl communicator was aborted", "socket closed", "eof")
+
+
+def is_peer_failure(e: BaseException) -> bool:
+    """Whether ``e`` is a collective that failed because another rank died, hung or became unreachable
+    (gloo's and NCCL's RuntimeErrors, torch's DistError): not a bug of this rank, so no traceback."""
+    if isinstance(e, getattr(dist, "DistError", ())):
+        return True
+    text = str(e).lower()
+    return isinstance(e, RuntimeError) and any(s in text for s in _PEER_FAILURE) and (
+        "gloo" in text or "nccl" in text or "c10d" in text or "pair.cc" in text or "store" in text)
+
+
+def failed_rank_message(e: BaseException) -> str:
+    """One line for a rank that stopped on an error, with the collective timeout that bounds the wait."""
+    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    why = " (another process of the job stopped or cannot be reached)" if is_peer_failure(e) else ""
+    return (f"rank {os.environ.get('RANK', '?')} of {os.environ.get('WORLD_SIZE', '?')} stopped{why}: "
+            f"{type(e).__name__}: {first} (a collective waits at most GANFORGE_DIST_TIMEOUT="
+            f"{os.environ.get('GANFORGE_DIST_TIMEOUT', DEFAULT_TIMEOUT_S)} s for the other ranks)")

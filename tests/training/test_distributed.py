@@ -175,6 +175,9 @@ def test_a_killed_rank_ends_the_job_and_is_named(tmp_path):
     assert p.returncode != 0 and time.time() - t0 < 60
     assert "rank      : 1 (local_rank: 1)" in text and "SIGKILL" in text
     assert "ganforge: error: the 2-process training job failed" in text
+    # Rank 0 says in one line that another process stopped; neither it nor the launcher prints a traceback.
+    assert "ganforge: error: rank 0 of 2 stopped (another process of the job stopped or cannot be reached)" in text
+    assert "Traceback" not in text, text[-4000:]
 
 
 @pytest.mark.distributed
