@@ -35,7 +35,15 @@ Bounds (a hostile folder or archive ends in a report, never a hang or an out-of-
   * Only regular files are opened. A named pipe (opening one for reading blocks forever), a device,
     a socket, a dangling symlink or a symlink loop is a bad file, decided by ``stat`` (which follows
     symlinks) without opening it; after opening, ``fstat`` checks again in case the file was swapped.
-    Symlinked folders are not walked (``os.walk`` default), so link cycles cannot hang the listing.
+    Symlinked folders are not walked (``os.walk``'s default), so link cycles cannot hang the listing;
+    the listing is iterative (a tree thousands of levels deep cannot exhaust the recursion limit) and a
+    sub-folder that cannot be listed is reported (``ImageSource.unlisted``).
+  * The labels file ``dataset.json`` is read like any file (within ``max_bytes``; JSON nested too
+    deeply or otherwise malformed is one ``GanforgeError`` naming it).
+  * Names are shown escaped (``printable``): control characters, bytes that are not UTF-8 and
+    bidirectional overrides cannot forge report lines or drive the terminal.
+  * Paths that cannot even be looked at (longer than the file system allows, a symlink loop) are one
+    ``GanforgeError`` naming the config key or option they came from (``probe_path``).
   * At most ``max_bytes`` (``data.max_file_bytes``) are read per file: the size is checked with
     ``stat`` first and the read stops at ``max_bytes + 1`` bytes, so a file that grows meanwhile (or
     whose reported size is wrong) is still bounded.
@@ -102,6 +110,104 @@ def _file_type(mode: int) -> str:
         if test(mode):
             return name
     return "special file"
+
+
+# Paths longer than this are shown abbreviated in messages (with their length).
+PATH_SHOWN_MAX = 512
+# Characters escaped when a file name is shown: control characters (a newline in a name would forge a
+# line of the report; an escape sequence would drive the terminal), undecodable bytes (kept by Python
+# as lone surrogates, which cannot be printed as UTF-8), line / paragraph separators and the
+# bidirectional overrides that make a name read other than it is.
+_BIDI = {0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069, 0x2028, 0x2029}
+
+
+def printable(name: str) -> str:
+    """``name`` with the characters above escaped (``\\n``, ``\\x1b``, ``\\xff`` for an undecodable byte,
+    ``\\u202e``); ordinary names, accented and non-Latin ones included, come back unchanged."""
+    if name.isprintable() and not any(ord(c) in _BIDI for c in name):
+        return name
+    out = []
+    for c in name:
+        o = ord(c)
+        if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (os.fsdecode's surrogateescape)
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0 or 0xD800 <= o <= 0xDFFF or o in _BIDI:
+            out.append(c.encode("unicode_escape").decode("ascii") if o < 0x100 else f"\\u{o:04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def shown_path(path: str | os.PathLike) -> str:
+    """A path quoted for a message (``repr``), abbreviated with its length when longer than
+    ``PATH_SHOWN_MAX`` characters."""
+    s = str(path)
+    if len(s) <= PATH_SHOWN_MAX:
+        return repr(s)
+    return f"{s[:200]!r}...{s[-60:]!r} ({len(s)} characters)"
+
+
+_PATH_HINTS = {
+    errno.ENAMETOOLONG: " (file systems allow at most 255 bytes per file or folder name and 4096 per path)",
+    errno.ELOOP: " (a symlink loop, or too many symlinks in a row)",
+}
+
+
+def path_error(key: str, path: str | os.PathLike, e: OSError) -> GanforgeError:
+    """The one message for a path that cannot even be looked at (too long, a symlink loop, no permission)."""
+    reason = e.strerror or str(e) or type(e).__name__
+    return GanforgeError(f"cannot use {key} {shown_path(path)}: {reason}{_PATH_HINTS.get(e.errno, '')}")
+
+
+def probe_path(path: str | os.PathLike, key: str) -> os.stat_result | None:
+    """``os.stat(path)`` (following symlinks), or None when nothing is there (a missing path, a dangling
+    symlink, a file where a folder was expected on the way). Every other failure (a name longer than
+    the file system allows, a symlink loop, a folder without permission, a NUL byte) is one
+    ``GanforgeError`` naming ``key`` (the config key or option the path came from) and the path."""
+    try:
+        return os.stat(path)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None
+        raise path_error(key, path, e) from None
+    except ValueError as e:  # "embedded null byte"
+        raise GanforgeError(f"cannot use {key} {shown_path(path)}: {e}") from None
+
+
+def file_type(mode: int) -> str:
+    """"named pipe", "character device", ... for a ``st_mode`` that is not a regular file."""
+    return _file_type(mode)
+
+
+def _walk(root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Relative POSIX paths of every non-folder entry under ``root``, and ``(folder, reason)`` for each
+    sub-folder that could not be listed. Iterative (a tree thousands of folders deep cannot exhaust
+    Python's recursion limit, as ``os.walk`` does in Python 3.11); symlinked folders are not walked,
+    as ``os.walk``'s default, so link cycles cannot hang the listing."""
+    names: list[str] = []
+    unlisted: list[tuple[str, str]] = []
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            with os.scandir(root / rel if rel else root) as it:
+                entries = list(it)
+        except OSError as e:
+            if not rel:
+                raise GanforgeError(f"cannot read the folder {shown_path(root)}: {e.strerror or e}") from None
+            unlisted.append((rel, f"cannot list this folder: {e.strerror or e}"))
+            continue
+        for entry in entries:
+            child = f"{rel}/{entry.name}" if rel else entry.name
+            try:
+                is_dir = entry.is_dir()  # follows symlinks: a symlinked folder is a folder, not walked
+            except OSError:
+                is_dir = False
+            if not is_dir:
+                names.append(child)
+            elif not entry.is_symlink():
+                stack.append(child)
+    return names, unlisted
 
 
 def is_unsafe_member(name: str) -> bool:
@@ -212,15 +318,18 @@ class ImageSource:
             and ``read`` refuse.
         unsafe: zip member names with an absolute path, drive letter or ``..`` component (never
             read, never in ``files``); empty for folders.
+        unlisted: ``(sub-folder, reason)`` for folders that could not be listed (no permission, a
+            path too long); the scan reports them as bad. Empty for zips.
         ignored_litter: how many litter files were skipped.
         prefix: top-level folder stripped from every zip entry ("" if none).
 
     Use as a context manager (closes the zip).
     """
 
-    def __init__(self, path: str | os.PathLike, *, max_entries: int = MAX_ARCHIVE_ENTRIES):
+    def __init__(self, path: str | os.PathLike, *, max_entries: int = MAX_ARCHIVE_ENTRIES, key: str = "dataset path"):
         self.path = Path(path).expanduser()
-        if not self.path.exists():
+        st = probe_path(self.path, key)
+        if st is None:
             raise GanforgeError(f"dataset path {str(self.path)!r} does not exist")
         self._zip: zipfile.ZipFile | None = None
         self._infos: dict[str, zipfile.ZipInfo] = {}
@@ -228,16 +337,12 @@ class ImageSource:
         self._lock = threading.Lock()
         self.prefix = ""
         self.unsafe: list[str] = []
+        self.unlisted: list[tuple[str, str]] = []
         names: list[str]
-        mode = self.path.stat().st_mode
+        mode = st.st_mode
         if stat.S_ISDIR(mode):
             self.kind = "folder"
-            names = []
-            for dirpath, dirnames, filenames in os.walk(self.path):
-                dirnames.sort()
-                rel_dir = Path(dirpath).relative_to(self.path)
-                for fn in filenames:
-                    names.append((rel_dir / fn).as_posix())
+            names, self.unlisted = _walk(self.path)
         elif not stat.S_ISREG(mode):
             raise GanforgeError(
                 f"dataset path {str(self.path)!r} is a {_file_type(mode)}, not a folder or a zip archive; give "
@@ -298,10 +403,11 @@ class ImageSource:
             self._zip = None
 
     def display(self, rel: str) -> str:
-        """Path shown to users: the real file path, or ``archive.zip:member``."""
+        """Path shown to users: the real file path, or ``archive.zip:member``; control characters and
+        bytes that are not UTF-8 escaped (``printable``), so a name cannot forge or break a line."""
         if self.kind == "folder":
-            return str(self.path / rel)
-        return f"{self.path}:{self._full.get(rel, rel)}"
+            return printable(str(self.path / rel))
+        return printable(f"{self.path}:{self._full.get(rel, rel)}")
 
     def size(self, rel: str) -> int:
         """Size in bytes from ``stat`` / the zip header, without opening anything.
@@ -359,7 +465,7 @@ class ImageSource:
             raise BadFile(too_large_reason(None, max_bytes))
         return data
 
-    def labels(self) -> tuple[tuple[str, ...], dict[str, int] | None]:
+    def labels(self, max_bytes: int = MAX_FILE_BYTES) -> tuple[tuple[str, ...], dict[str, int] | None]:
         """Class names and rel path -> label index: from a labels file ``dataset.json`` at the top level
         when there is one, else from first-level sub-folders of image files.
 
@@ -369,13 +475,17 @@ class ImageSource:
         ``"class_names"`` when it has them (``ganforge data convert`` writes them), else "0".."K-1".
         Returns ``((), None)`` when there is no labels file and no image lives in a sub-folder.
 
+        The labels file is read like any file (at most ``max_bytes``, ``data.max_file_bytes``; only a
+        regular file or a sound zip member).
+
         Raises:
-            GanforgeError: a malformed labels file, an image it does not label, or images both at the top
-                level and inside sub-folders (without labels file).
+            GanforgeError: a labels file that cannot be read or is malformed (not JSON, nested too deeply,
+                too large), an image it does not label, or images both at the top level and inside
+                sub-folders (without labels file).
         """
         images = [f for f in self.files if has_allowed_extension(f)]  # unsafe members are not in files
         if LABELS_FILE in self.files:
-            return self._labels_from_file(images)
+            return self._labels_from_file(images, max_bytes)
         top = [f for f in images if "/" not in f]
         nested = [f for f in images if "/" in f]
         if not nested:
@@ -389,9 +499,15 @@ class ImageSource:
         index = {c: i for i, c in enumerate(classes)}
         return classes, {f: index[f.split("/", 1)[0]] for f in nested}
 
-    def _labels_from_file(self, images: list[str]) -> tuple[tuple[str, ...], dict[str, int] | None]:
+    def _labels_from_file(self, images: list[str], max_bytes: int) -> tuple[tuple[str, ...], dict[str, int] | None]:
         where = self.display(LABELS_FILE)
-        table, names = _parse_labels_file(self.read(LABELS_FILE), where)
+        try:
+            data = self.read(LABELS_FILE, max_bytes)
+        except BadFile as e:
+            raise GanforgeError(f"labels file {where}: {e}") from None
+        except Exception as e:  # noqa: BLE001 - permission, corrupt or encrypted member, unsupported compression
+            raise GanforgeError(f"cannot read labels file {where}: {type(e).__name__}: {e}") from None
+        table, names = _parse_labels_file(data, where)
         if table is None:
             return (), None
         missing = [f for f in images if f not in table]
@@ -420,7 +536,9 @@ def _parse_labels_file(data: bytes, where: str) -> tuple[dict[str, int] | None, 
 
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except RecursionError:
+        raise GanforgeError(f"{where}: not a labels file: its JSON is nested too deeply") from None
+    except ValueError as e:  # not UTF-8, not JSON, a number of more than 4300 digits
         raise GanforgeError(f"{where}: not valid JSON ({e})") from None
     if not isinstance(doc, dict) or "labels" not in doc:
         raise GanforgeError(f'{where}: expected {{"labels": [["path/in/dataset.png", class_index], ...]}} or '
@@ -437,10 +555,20 @@ def _parse_labels_file(data: bytes, where: str) -> tuple[dict[str, int] | None, 
         ok = (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], int)
               and not isinstance(item[1], bool) and 0 <= item[1] < MAX_LABEL)
         if not ok:
-            raise GanforgeError(f"{where}: bad entry {str(item)[:80]!r}; each entry is [path, class index "
+            raise GanforgeError(f"{where}: bad entry {_brief(item)!r}; each entry is [path, class index "
                                 f"0..{MAX_LABEL - 1}]")
         out[item[0].replace("\\", "/")] = item[1]
     return out, names
+
+
+def _brief(item: object) -> str:
+    """A short text of a JSON value for a message: bounded in length and depth however large or deeply
+    nested the value is (``str`` of it would build the whole text first, or recurse)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxstring, r.maxother, r.maxlong = 3, 4, 4, 60, 40, 40
+    return printable(r.repr(item))[:100]
 
 
 def _is_gray_palette(img: Image.Image) -> bool:

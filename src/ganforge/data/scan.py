@@ -50,6 +50,8 @@ from ganforge.data.folder import (
     ImageSource,
     decode_to_array,
     has_allowed_extension,
+    printable,
+    probe_path,
     too_large_reason,
 )
 from ganforge.errors import GanforgeError
@@ -313,9 +315,10 @@ def scan_source(
     Returns:
         The ``ScanReport``.
     """
-    class_names, label_map = src.labels()
+    class_names, label_map = src.labels(max_file_bytes)
     report = ScanReport(str(src.path), src.kind, ignored_litter=src.ignored_litter, class_names=class_names)
-    report.bad += [(f"{src.path}:{name}", "unsafe path in archive") for name in src.unsafe]
+    report.bad += [(printable(f"{src.path}:{name}"), "unsafe path in archive") for name in src.unsafe]
+    report.bad += [(src.display(rel), reason) for rel, reason in src.unlisted]
 
     def inspect(rel: str) -> _Result:
         return inspect_file(src, rel, max_pixels=max_pixels, max_file_bytes=max_file_bytes, transform=transform)
@@ -503,11 +506,12 @@ def check_path(
     from ganforge.data.builtin import BUILTIN_DATASETS, builtin_names
 
     s = str(path)
-    if s in BUILTIN_DATASETS and not Path(s).exists():
+    key = "dataset path"
+    if s in BUILTIN_DATASETS and probe_path(s, key) is None:
         return check_builtin(s)
-    if s == "emoji" and not Path(s).exists():
+    if s == "emoji" and probe_path(s, key) is None:
         return check_emoji()
-    if not Path(s).expanduser().exists():
+    if probe_path(Path(s).expanduser(), key) is None:  # too long, a loop: one error, not a traceback
         raise GanforgeError(
             f"unknown dataset {s!r}: not a built-in name ({', '.join(builtin_names())}) "
             f"and no such file or folder"

@@ -31,6 +31,7 @@ Two sources, chosen by ``load_translation_dataset`` (which ``load_dataset`` call
 from __future__ import annotations
 
 import hashlib
+import stat
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
@@ -52,7 +53,15 @@ from ganforge.data.dataset import (
     ensure_fits,
     folder_bytes_needed,
 )
-from ganforge.data.folder import LABELS_FILE, BadFile, ImageSource, has_allowed_extension, resize_array, to_channels
+from ganforge.data.folder import (
+    LABELS_FILE,
+    BadFile,
+    ImageSource,
+    has_allowed_extension,
+    probe_path,
+    resize_array,
+    to_channels,
+)
 from ganforge.data.scan import ScanEntry, ScanReport, apply_bad_image_policy, empty_error, scan_source
 from ganforge.errors import GanforgeError
 
@@ -324,12 +333,20 @@ def _flat_source(path: Path) -> ImageSource:
     are left out (translation data has no classes)."""
     src = ImageSource(path)
     src.files = [f for f in src.files if "/" not in f and f != LABELS_FILE]
+    src.unlisted = []  # sub-folders are not part of a flat folder, readable or not
     return src
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; a path that cannot be looked at (too long, a symlink loop) is one
+    ``GanforgeError`` naming data.name, not a traceback."""
+    st = probe_path(path, "data.name")
+    return st is not None and stat.S_ISDIR(st.st_mode)
 
 
 def _aligned_folder(root: Path, split: str) -> Path:
     """``<root>/<split>/`` when it is a folder; for ``train`` else ``<root>`` itself."""
-    if (root / split).is_dir():
+    if _is_dir(root / split):
         return root / split
     if split == "train":
         return root
@@ -346,11 +363,11 @@ def _domain_folders(root: Path, split: str) -> tuple[Path, Path]:
     if split == "train":
         candidates.append((root / "A", root / "B"))
     for a, b in candidates:
-        if a.is_dir() and b.is_dir():
+        if _is_dir(a) and _is_dir(b):
             return a, b
 
     def state(a: Path, b: Path) -> str:
-        missing = [p.name for p in (a, b) if not p.is_dir()]
+        missing = [p.name for p in (a, b) if not _is_dir(p)]
         return "neither is a folder" if len(missing) == 2 else f"{missing[0]} is not a folder"
 
     tried = "; ".join(f"{a} and {b} ({state(a, b)})" for a, b in candidates)
@@ -537,10 +554,11 @@ def load_translation_dataset(cfg: DataConfig) -> TranslationDataset:
                             f"dataset; built-in translation tasks: {tasks} (write ./{cfg.name} for a folder of "
                             f"that name)")
     root = Path(cfg.name).expanduser()
-    if not root.exists():
+    st = probe_path(root, "data.name")
+    if st is None:
         raise GanforgeError(f"unknown translation dataset {cfg.name!r}: not a built-in task ({tasks}) and no such "
                             f"folder")
-    if not root.is_dir():
+    if not stat.S_ISDIR(st.st_mode):
         raise GanforgeError(f"data.pairing={cfg.pairing!r} needs a folder; {str(root)!r} is not one (archives are "
                             f"not read as translation data)")
     return _load_aligned(cfg, root) if cfg.pairing == "aligned" else _load_two_folders(cfg, root)
