@@ -25,8 +25,8 @@ NAN, INF = math.nan, math.inf
 BAD: dict[str, list] = {
     "preset": ["", "../up", "a/b", ".hidden", "x" * 101, 5],
     "recipe": ["nope", None],
-    "data.name": ["", "   ", None, 3],
-    "data.root": ["", 3],
+    "data.name": ["", "   ", None, 3, "x" * 300, "runs/" + "n" * 256 + "/images"],
+    "data.root": ["", 3, "r" * 256, "/data/" + "é" * 128],  # 128 x 2 bytes: a name of 256 bytes
     "data.split": ["val", None],
     "data.resolution": [0, -32, 4097, True, 32.0, "32"],
     "data.resize": ["zoom", None],
@@ -187,6 +187,28 @@ def test_bad_value_is_refused_with_key_and_value(recipe, key, value):
                                        ("data.pairing", "unpaired")])
 def test_edges_of_the_ranges_are_accepted(key, value):
     validate_experiment(_set(get_preset("dcgan-tiny"), key, value))
+
+
+def test_paths_longer_than_a_file_system_allows(capsys):
+    """data.name / data.root are refused before anything looks at them (the operating system would raise
+    ENAMETOOLONG from the first stat): a name over 255 bytes, a path over 4095 bytes."""
+    long_path = "/data" + "/a" * 2100  # every name short, 4205 bytes in all
+    with pytest.raises(GanforgeError) as e:
+        validate_experiment(_set(get_preset("dcgan-tiny"), "data.root", long_path))
+    assert str(e.value) == (f"data.root {long_path[:200]!r}...{long_path[-60:]!r} (4205 characters) is a path of 4205 "
+                            f"bytes; file systems allow at most 4095 bytes per path")
+    with pytest.raises(GanforgeError) as e:
+        validate_experiment(_set(get_preset("dcgan-tiny"), "data.name", "photos/" + "p" * 300))
+    assert str(e.value) == (f"data.name {'photos/' + 'p' * 300!r} has a file or folder name of 300 bytes (the one "
+                            f"starting {'p' * 24!r}); file systems allow at most 255 bytes per name")
+    validate_experiment(_set(get_preset("dcgan-tiny"), "data.root", "/d/" + "r" * 255))  # the longest name allowed
+    from ganforge.cli import main
+
+    for sets in (["data.name=" + "x" * 300], ["data.name=mnist", f"data.root={long_path}"]):
+        key = sets[-1].split("=")[0]
+        assert main(["train", "--preset", "dcgan-tiny", *(a for kv in sets for a in ("--set", kv))]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"ganforge: error: {key} ") and "Traceback" not in err and len(err.splitlines()) == 1
 
 
 def test_protocol_is_checked_against_an_explicit_extractor():

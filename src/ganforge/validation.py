@@ -21,6 +21,8 @@ whose cost is unbounded (a z_dim of 10**9 allocates terabytes; a total_kimg of i
 * ``model.z_dim``: 1 .. 8192; ``model.g_width`` / ``model.d_width``: 1 .. 1024 (published models of
   these families use 64-256); ``loss.n_critic``: 1 .. 100 (WGAN uses 5).
 * ``data.resolution``: 1 .. 4096 px (the architectures support up to 128).
+* ``data.name``, ``data.root``: paths a file system can hold: no file or folder name in them longer than
+  255 bytes, at most 4095 bytes in all (the operating system refuses longer ones).
 * learning rates: finite and > 0; Adam betas: >= 0 and < 1 (torch's own domain, checked for RMSprop
   too, which ignores them); penalty weights and ``loss.clip_value``: finite and > 0, or none.
 * counts without a natural ceiling (``train.snapshot_ticks``, ``train.keep_checkpoints``,
@@ -32,6 +34,7 @@ whose cost is unbounded (a z_dim of 10**9 allocates terabytes; a total_kimg of i
 from __future__ import annotations
 
 import math
+import os
 import re
 import typing
 from dataclasses import dataclass, fields, is_dataclass
@@ -50,6 +53,10 @@ WIDTH_MAX = 1024
 N_CRITIC_MAX = 100
 RESOLUTION_MAX = 4096
 NUM_CLASSES_MAX = 100_000
+# A file or folder name (NAME_MAX of ext4, XFS, btrfs, tmpfs) and a whole path (PATH_MAX, 4096 with the
+# terminating NUL), in bytes.
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4095
 
 
 def _fmt(x: float) -> str:
@@ -146,6 +153,33 @@ class Text(Rule):
 
 
 @dataclass(frozen=True)
+class PathText(Text):
+    """A non-empty path (or None when ``none_ok``) that a file system can hold: no file or folder name in it
+    longer than ``NAME_MAX_BYTES`` bytes, the whole at most ``PATH_MAX_BYTES`` bytes (UTF-8), checked
+    before anything looks at it (the operating system would refuse it with ENAMETOOLONG)."""
+
+    def check(self, key: str, value: Any) -> None:
+        super().check(key, value)
+        if value is None:
+            return
+        from ganforge.data.folder import shown_path
+
+        try:
+            raw = os.fsencode(value)
+        except UnicodeError:
+            raise GanforgeError(f"{key} {shown_path(value)} is not a valid path: it holds characters that cannot "
+                                f"be encoded for the file system") from None
+        longest = max(raw.split(b"/"), key=len)
+        if len(longest) > NAME_MAX_BYTES:
+            which = "" if longest == raw else f" (the one starting {os.fsdecode(longest)[:24]!r})"
+            raise GanforgeError(f"{key} {shown_path(value)} has a file or folder name of {len(longest)} bytes"
+                                f"{which}; file systems allow at most {NAME_MAX_BYTES} bytes per name")
+        if len(raw) > PATH_MAX_BYTES:
+            raise GanforgeError(f"{key} {shown_path(value)} is a path of {len(raw)} bytes; file systems allow at most "
+                                f"{PATH_MAX_BYTES} bytes per path")
+
+
+@dataclass(frozen=True)
 class Name(Rule):
     """A name used in file names: letters, digits, '.', '_', '+', '-', starting with a letter or digit."""
 
@@ -199,8 +233,8 @@ KIMG = Positive(KIMG_MAX)
 COMMON_RULES: dict[str, Rule] = {
     "preset": Name(),
     "recipe": Registered("ganforge.recipes:RECIPES"),
-    "data.name": Text(),
-    "data.root": Text(none_ok=True),
+    "data.name": PathText(),
+    "data.root": PathText(none_ok=True),
     "data.split": Choice(("train", "test")),
     "data.resolution": Int(1, RESOLUTION_MAX, none_ok=True),
     "data.resize": Choice(("crop", "pad", "stretch")),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from ganforge.data.folder import file_type, probe_path, shown_path
 from ganforge.data.idx import read_idx
 from ganforge.errors import GanforgeError
 from ganforge.registry import Registry
@@ -134,16 +136,33 @@ def _unique(paths: Iterable[Path]) -> list[Path]:
     return [p for p in paths if not (p in seen or seen.add(p))]
 
 
+def check_root(root: str | os.PathLike, key: str = "data.root") -> Path:
+    """``root`` (``data.root``) as a folder: one ``GanforgeError`` naming ``key`` and the path when it does
+    not exist, is not a folder (a named pipe, a device, a file) or cannot be looked at (too long, a
+    symlink loop, no permission), instead of a search that silently skips it."""
+    r = Path(root).expanduser()
+    st = probe_path(r, key)
+    if st is None:
+        raise GanforgeError(f"{key} {shown_path(r)} does not exist; give the folder holding the dataset's files, "
+                            f"or leave {key} at none")
+    if not stat.S_ISDIR(st.st_mode):
+        kind = "file" if stat.S_ISREG(st.st_mode) else file_type(st.st_mode)
+        raise GanforgeError(f"{key} {shown_path(r)} is a {kind}, not a folder; give the folder holding the "
+                            f"dataset's files, or leave {key} at none")
+    return r
+
+
 def user_dirs(name: str, root: str | os.PathLike | None = None) -> list[Path]:
     """The user's folders for a built-in's files, in order: ``root`` and ``root/<name>``;
     ``$GANFORGE_DATA`` and ``$GANFORGE_DATA/<name>``; the user cache ``<cache>/ganforge/datasets/<name>``."""
     out: list[Path] = []
     if root is not None:
-        r = Path(root).expanduser()
+        r = check_root(root)
         out += [r, r / name]
     env = os.environ.get("GANFORGE_DATA")
     if env:
         e = Path(env).expanduser()
+        probe_path(e, "$GANFORGE_DATA")  # a name too long, a loop: one error; missing is searched as before
         out += [e, e / name]
     out.append(cache_dir(name))
     return _unique(out)
@@ -164,13 +183,22 @@ def builtin_names() -> list[str]:
 def find_file(folder: Path, gz_name: str) -> Path | None:
     """``folder/gz_name`` or its unpacked form (name without ``.gz``), whichever exists first."""
     for cand in (folder / gz_name, folder / gz_name.removesuffix(".gz")):
-        if cand.is_file():
+        if _is(cand, stat.S_ISREG):
             return cand
     return None
 
 
+def _is(path: Path, test) -> bool:
+    """``test(st_mode)`` of ``path``; False when it cannot be looked at (a search place that is too long,
+    a loop or unreadable is a place without the files, listed in the error as such)."""
+    try:
+        return test(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def _has_files(folder: Path, files: Iterable[str]) -> bool:
-    return folder.is_dir() and all(find_file(folder, f) is not None for f in files)
+    return _is(folder, stat.S_ISDIR) and all(find_file(folder, f) is not None for f in files)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -91,9 +92,12 @@ def _check_out(out: Path, overwrite: bool) -> None:
     if out.suffix.lower() != ".zip":
         raise GanforgeError(f"bad --out {str(out)!r}: give a file name ending in .zip (the converted dataset is "
                             f"a zip archive)")
-    if out.is_dir():
+    from ganforge.data.folder import probe_path
+
+    st = probe_path(out, "--out")  # a name too long, a symlink loop: one message, not a traceback
+    if st is not None and stat.S_ISDIR(st.st_mode):
         raise GanforgeError(f"--out {str(out)!r} is a folder; give the name of the .zip file to write")
-    if out.exists() and not overwrite:
+    if st is not None and not overwrite:
         raise GanforgeError(f"--out {str(out)!r} already exists; choose another name, or pass --overwrite "
                             f"to replace it")
     from ganforge.outputs import check_writable_dir
@@ -152,9 +156,11 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
     if is_translation_config(cfg):
         raise GanforgeError(f"{src!r} is a translation dataset (two domains); data convert takes a folder, a zip "
                             f"or a built-in image dataset")
+    from ganforge.data.folder import probe_path
+
     builtin = src in BUILTIN_DATASETS or src == "emoji"
     path = Path(src).expanduser()
-    if not builtin and not path.exists():
+    if not builtin and probe_path(path, "SRC") is None:
         raise GanforgeError(f"unknown dataset {src!r}: not a built-in name and no such file or folder")
     _check_out(out, overwrite)
     if not builtin and path.resolve() == out.resolve():

@@ -28,7 +28,14 @@ import torch.nn.functional as F
 
 from ganforge.config import DataConfig
 from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, builtin_names, load_builtin_arrays
-from ganforge.data.folder import ImageSource, check_resize_policy, has_allowed_extension, resize_array, to_channels
+from ganforge.data.folder import (
+    ImageSource,
+    check_resize_policy,
+    has_allowed_extension,
+    probe_path,
+    resize_array,
+    to_channels,
+)
 from ganforge.data.scan import ScanEntry, apply_bad_image_policy, check_bad_image_policy, max_in_flight, scan_source
 from ganforge.errors import GanforgeError
 
@@ -445,7 +452,7 @@ def _load_folder_streamed(cfg: DataConfig, path: Path, src: ImageSource, transfo
 
 def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
     transform = partial(resize_array, resolution=cfg.resolution, resize=cfg.resize) if cfg.resolution else (lambda a: a)
-    with ImageSource(path) as src:
+    with ImageSource(path, key="data.name") as src:
         candidates = sum(1 for f in src.files if has_allowed_extension(f))
         if should_stream(cfg, candidates):
             return _load_folder_streamed(cfg, path, src, transform)
@@ -498,7 +505,7 @@ def load_dataset(cfg: DataConfig) -> ImageDataset | TranslationDataset:
         ds = _load_emoji(cfg)
     else:
         path = Path(cfg.name).expanduser()
-        if not path.exists():
+        if probe_path(path, "data.name") is None:  # too long, a symlink loop: one error naming data.name
             raise GanforgeError(
                 f"unknown dataset {cfg.name!r}: not a built-in name ({', '.join(builtin_names())}) "
                 f"and no such file or folder"

@@ -29,6 +29,7 @@ import hashlib
 import io
 import lzma
 import os
+import stat
 import tarfile
 import urllib.request
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganforge.data.builtin import Opener, _unique, cache_dir, file_sha256, user_dirs
+from ganforge.data.builtin import Opener, _is, _unique, cache_dir, file_sha256, user_dirs
 from ganforge.errors import GanforgeError
 
 NAME = "emoji"
@@ -149,10 +150,14 @@ def locate_sources(root: str | os.PathLike | None = None, *, download: bool = Tr
         notes: list[str] = []
         path = None
         for cand in candidate_paths(src, root):
-            if not cand.is_file():
+            if not _is(cand, stat.S_ISREG):  # a pipe or device is never opened (reading one could block)
                 notes.append(f"  {cand}: not there")
                 continue
-            got = file_sha256(cand)
+            try:
+                got = file_sha256(cand)
+            except OSError as e:
+                notes.append(f"  {cand}: cannot be read ({e.strerror or e})")
+                continue
             if got == src.sha256:
                 path = cand
                 break

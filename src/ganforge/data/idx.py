@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import math
 import os
+import stat
 import struct
 from pathlib import Path
 
@@ -65,8 +66,11 @@ def read_idx(path: str | os.PathLike, *, max_bytes: int = MAX_IDX_BYTES) -> np.n
         GanforgeError: missing file, bad magic, unknown type code, implausible dimensions, or a
             payload shorter/longer than the header declares. The message names the file.
     """
+    from ganforge.data.folder import probe_path
+
     path = Path(path)
-    if not path.is_file():
+    st = probe_path(path, "IDX file")  # too long, a symlink loop: one error naming the path
+    if st is None or not stat.S_ISREG(st.st_mode):  # a pipe or device is never opened (it could block)
         raise GanforgeError(f"IDX file {str(path)!r} does not exist or is not a file")
     try:
         compressed = _is_gzip(path)

@@ -105,11 +105,12 @@ def format_table(records) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows)
 
 
-def _load_folder(path: str, resolution):
+def _load_folder(path: str, resolution, what: str = "image folder"):
     from ganforge.config import DataConfig
     from ganforge.data import load_dataset
+    from ganforge.data.folder import probe_path
 
-    if not Path(path).exists():
+    if probe_path(Path(path).expanduser(), what) is None:  # too long, a symlink loop: one error naming it
         raise GanforgeError(f"image folder {path!r} does not exist")
     return load_dataset(DataConfig(name=path, resolution=resolution, resize="pad"))
 
@@ -160,8 +161,8 @@ def run_eval(args) -> int:
         check_protocol(args.extractor, args.protocol, "--protocol")
 
     if all(folders):
-        real = _load_folder(args.real, None)
-        fake = _load_folder(args.fake, None)
+        real = _load_folder(args.real, None, "--real")
+        fake = _load_folder(args.fake, None, "--fake")
         records = compute_between(args.metrics, real, fake.images_u8, **common)
     else:
         from ganforge import load_generator
