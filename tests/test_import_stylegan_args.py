@@ -85,28 +85,28 @@ POW2 = "expected a power of two from 4 to 4096"
     ({"img_channels": 0}, "G_ema was built with img_channels=0, which is not valid: expected 1 or 3"),
     ({"img_channels": 2}, "G_ema was built with img_channels=2, which is not valid: expected 1 or 3"),
     ({"c_dim": -1}, "G_ema was built with c_dim=-1, which is not valid: expected an integer from 0 to 100,000"),
-    ({"channel_base": 0}, "G_ema was built with channel_base=0, which is not valid: expected an integer from 1 to "
-                          "1,048,576"),
-    ({"channel_base": 16}, "G_ema was built with channel_base=16, which is not valid: the 32x32 block would get "
-                           "16 // 32 = 0 channels; expected an integer from img_resolution (32) to 1,048,576"),
+    ({"channel_base": 0}, ("G_ema was built with channel_base=0, which is not valid: expected an integer from 1 to "
+                           "1,048,576")),
+    ({"channel_base": 16}, ("G_ema was built with channel_base=16, which is not valid: the 32x32 block would get "
+                            "16 // 32 = 0 channels; expected an integer from img_resolution (32) to 1,048,576")),
     ({"channel_max": 0}, "G_ema was built with channel_max=0, which is not valid: expected an integer from 1 to 8,192"),
     ({"channel_max": "128"}, "G_ema was built with channel_max='128', which is not valid: expected an integer"),
     ({"num_fp16_res": -1}, "G_ema was built with num_fp16_res=-1, which is not valid: expected an integer from 0 to 16"),
-    ({"conv_clamp": "256"}, "G_ema was built with conv_clamp='256', which is not valid: expected a finite number > 0, "
-                            "or None"),
+    ({"conv_clamp": "256"}, ("G_ema was built with conv_clamp='256', which is not valid: expected a finite number > 0, "
+                             "or None")),
     ({"conv_clamp": -1}, "G_ema was built with conv_clamp=-1, which is not valid: expected a finite number > 0"),
     ({"conv_clamp": float("nan")}, "G_ema was built with conv_clamp=nan, which is not valid: expected a finite number"),
-    ({"architecture": "fancy"}, "G_ema was built with architecture='fancy', which is not valid: expected 'orig' or "
-                                "'skip' or 'resnet'"),
-    ({"mapping_kwargs": "deep"}, "G_ema was built with mapping_kwargs='deep', which is not valid: expected a dict of "
-                                 "arguments"),
-    ({"mapping_kwargs.num_layers": 0}, "G_ema was built with mapping_kwargs.num_layers=0, which is not valid: "
-                                       "expected an integer from 1 to 64"),
+    ({"architecture": "fancy"}, ("G_ema was built with architecture='fancy', which is not valid: expected 'orig' or "
+                                 "'skip' or 'resnet'")),
+    ({"mapping_kwargs": "deep"}, ("G_ema was built with mapping_kwargs='deep', which is not valid: expected a dict of "
+                                  "arguments")),
+    ({"mapping_kwargs.num_layers": 0}, ("G_ema was built with mapping_kwargs.num_layers=0, which is not valid: "
+                                        "expected an integer from 1 to 64")),
     ({"mapping_kwargs.num_layers": 2.5}, "G_ema was built with mapping_kwargs.num_layers=2.5, which is not valid"),
-    ({"mapping_kwargs.lr_multiplier": "fast"}, "G_ema was built with mapping_kwargs.lr_multiplier='fast', which is "
-                                               "not valid: expected a finite number > 0"),
-    ({"mapping_kwargs.lr_multiplier": 0}, "mapping_kwargs.lr_multiplier=0, which is not valid: expected a finite "
-                                          "number > 0"),
+    ({"mapping_kwargs.lr_multiplier": "fast"}, ("G_ema was built with mapping_kwargs.lr_multiplier='fast', which is "
+                                                "not valid: expected a finite number > 0")),
+    ({"mapping_kwargs.lr_multiplier": 0}, ("mapping_kwargs.lr_multiplier=0, which is not valid: expected a finite "
+                                           "number > 0")),
     ({"z_dim": 2**2000}, "G_ema's constructor argument z_dim is a 2,001-bit integer, far outside any size"),
 ])
 def test_bad_constructor_argument_is_one_error_naming_it(official, tmp_path, capsys, change, message):
@@ -141,7 +141,7 @@ def test_many_unsupported_arguments_are_listed_briefly(official, tmp_path, capsy
            "(5,000 in all)" in err and len(err) < 600
 
 def test_many_unexpected_tensors_are_listed_briefly(official, tmp_path, capsys):
-    spec, G, D = _anchor_nets()
+    spec, G, _ = _anchor_nets()
     shared = torch.nn.Parameter(torch.zeros(1))
     for i in range(30_000):
         G.register_parameter(f"unexpected_{i:05d}_" + "x" * 40, shared)  # one tensor, 30,000 names
@@ -158,7 +158,7 @@ def test_many_unexpected_tensors_are_listed_briefly(official, tmp_path, capsys):
     assert len(err) < 1000
 
 def test_wrong_shapes_and_dtypes_are_listed_briefly(official, tmp_path, capsys):
-    spec, G, D = _anchor_nets()
+    spec, G, _ = _anchor_nets()
     G.requires_grad_(False)
     G.synthesis.b4.const.data = torch.zeros(3, 2, dtype=torch.int64)  # another shape, not floating point
     rc = official.persistence._reconstruct_persistent_obj
@@ -185,7 +185,7 @@ class _View:
 def test_tensors_sharing_one_storage_cannot_declare_a_bigger_network(official, tmp_path, capsys):
     """Every tensor a view of one storage: the shapes all match, but the file holds a fifth of the
     bytes the network needs (at scale: a small file that would allocate a huge network)."""
-    spec, G, D = _anchor_nets()
+    spec, G, _ = _anchor_nets()
     sizes = [t.numel() for t in list(G.parameters()) + list(G.buffers())]
     base = torch.randn(max(sizes))
     with warnings.catch_warnings():
@@ -207,7 +207,7 @@ def test_tensors_sharing_one_storage_cannot_declare_a_bigger_network(official, t
 
 
 def test_odd_training_set_path_is_not_copied(official, tmp_path):
-    spec, G, D = _anchor_nets()
+    spec, G, _ = _anchor_nets()
     laughs: list = []
     for _ in range(16):
         laughs = [laughs, laughs]  # str() of it was once the dataset name: 2**16 lists printed

@@ -13,7 +13,6 @@ import os
 import pickle
 import random
 import struct
-import sys
 import threading
 import time
 import warnings
@@ -25,8 +24,8 @@ import torch
 
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.io import NetRecord, read_official_pickle
 from ganforge.io import official_pickle as op
+from ganforge.io import read_official_pickle
 from tests.test_official_pickle import FakeOfficialCode
 
 # -- pickles written opcode by opcode (protocol 4 unless the bytes say otherwise) --------------
@@ -115,10 +114,11 @@ def test_path_with_a_nul_byte(tmp_path):
 
 
 def test_nothing_past_the_stated_size_is_read(tmp_path):
-    reader = op._BoundedReader(open(_write(tmp_path, b"\x80\x04N.extra"), "rb"), 4)
-    assert reader.read(4) == b"\x80\x04N."
-    with pytest.raises(EOFError):
-        reader.read(1)
+    with open(_write(tmp_path, b"\x80\x04N.extra"), "rb") as f:
+        reader = op._BoundedReader(f, 4)
+        assert reader.read(4) == b"\x80\x04N."
+        with pytest.raises(EOFError):
+            reader.read(1)
 
 
 # -- the unpickler: opcodes, nesting, memo, lengths ------------------------------------------
@@ -292,8 +292,8 @@ _F8_STATE = b"(K\x03" + _s("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb
      "a numpy scalar of dtype float64 does not hold its 8 bytes of data"),
     (_global("numpy.core.multiarray", "scalar") + _dtype("f8", _F8_STATE) + b"\x85R",
      "a numpy scalar of dtype float64 does not hold its 8 bytes of data"),
-    (_global("numpy.core.multiarray", "scalar") + _dtype("O8") + b"N\x86R", "rebuilds a numpy scalar with the numpy "
-                                                                          "dtype 'object'"),
+    (_global("numpy.core.multiarray", "scalar") + _dtype("O8") + b"N\x86R",
+     "rebuilds a numpy scalar with the numpy dtype 'object'"),
     (_global("numpy.core.multiarray", "_reconstruct") + _global("numpy", "ndarray") + b"K\x00\x85C\x01b\x87R"
      + b"(K\x01J\x00\xca\x9a;\x85" + _dtype("f8", _F8_STATE) + b"\x89C\x08abcdefght" + b"b",
      "a numpy array of shape [1000000000] and dtype float64 holds 8 bytes, not 8,000,000,000 bytes"),

@@ -335,18 +335,16 @@ class _BoundedReader:
         return data
 
 
-_SCALAR_KEY_TYPES = (str, bytes, float, complex, type(None), torch.dtype)
+_SCALAR_KEY_TYPES = (bool, str, bytes, float, complex, type(None), torch.dtype, np.bool_, np.number)
 
 
 def _check_key(key: Any) -> None:
     """Dict keys and set elements: cheap to hash and compare, whatever the pickle shares."""
-    if isinstance(key, bool) or isinstance(key, _SCALAR_KEY_TYPES):
-        return
-    if isinstance(key, int):
+    if isinstance(key, int) and not isinstance(key, bool):
         if key.bit_length() > MAX_KEY_INT_BITS:
             raise _Invalid(f"it uses a {key.bit_length():,}-bit integer as a dictionary key or set element")
         return
-    if isinstance(key, (np.bool_, np.number)):
+    if isinstance(key, _SCALAR_KEY_TYPES):
         return
     if type(key) in (tuple, frozenset):
         todo, seen = [key], 0
@@ -362,7 +360,7 @@ def _check_key(key: Any) -> None:
                 elif isinstance(x, int) and not isinstance(x, bool):
                     if x.bit_length() > MAX_KEY_INT_BITS:
                         raise _Invalid("it uses a huge integer inside a dictionary key or set element")
-                elif not (isinstance(x, bool) or isinstance(x, _SCALAR_KEY_TYPES) or isinstance(x, (np.bool_, np.number))):
+                elif not isinstance(x, _SCALAR_KEY_TYPES):
                     raise _Invalid(f"it uses a {type(key).__name__} holding a {_type_name(x)} as a dictionary key "
                                    "or set element")
         return
@@ -1047,12 +1045,6 @@ def _init_signatures(src: str) -> dict[str, tuple[list[str], bool] | None]:
                     found[node.name] = (names, args.vararg is not None)
                     break
     return found
-
-
-def _init_signature(src: str, class_name: str) -> tuple[list[str], bool] | None:
-    """Positional parameter names of ``class_name.__init__`` in ``src`` (parsed, not run), and
-    whether it takes ``*args``. None when the class or its own ``__init__`` is not found."""
-    return _init_signatures(src).get(class_name)
 
 
 def _fold_init_args(args: tuple, kwargs: dict, signature) -> tuple[dict, tuple]:
