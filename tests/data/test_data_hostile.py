@@ -111,8 +111,10 @@ def test_labels_zip_bomb_is_refused_by_its_header(tmp_path, capsys):
                 f.write(chunk)
     assert path.stat().st_size < 1 << 20
     msg = _check_fails(capsys, path)
-    assert msg == (f"labels file {path}:dataset.json: too large: {200 << 20} bytes, limit 67108864 bytes "
-                   f"(data.max_file_bytes)")
+    assert msg.startswith(f"labels file {path}:dataset.json is {200 << 20} bytes, more than a labels file for the 2 "
+                          f"files here can need")
+    msg = _check_fails(capsys, path, "--max-file-bytes", "1000")  # below what the files could need: it answers
+    assert msg == f"labels file {path}:dataset.json: too large: {200 << 20} bytes, limit 1000 bytes (data.max_file_bytes)"
 
 
 def test_labels_member_that_cannot_be_read_is_one_message(tmp_path, capsys):
@@ -193,6 +195,11 @@ def deep_root(tmp_path):
     root = tmp_path / "deep"
     root.mkdir()
     yield root
+    import shutil
+    import subprocess
+
+    if shutil.which("rm") and subprocess.run(["rm", "-rf", str(root)]).returncode == 0:  # GNU rm: any depth
+        return
     cwd = os.getcwd()
     try:
         os.chdir(root)
@@ -249,3 +256,17 @@ def test_symlinks_out_of_the_folder_are_checked_like_any_file(tmp_path):
     assert out.images == 1 and out.skipped == 1
     with zipfile.ZipFile(out.path) as z:
         assert b"hunter2" not in b"".join(z.read(n) for n in z.namelist())
+
+
+def test_a_labels_file_far_larger_than_its_dataset_needs_is_refused_unparsed(tmp_path, capsys):
+    """8 million entries in 61 MiB (under data.max_file_bytes) would take about 900 MB of Python objects to
+    parse; a labels file can only need so many bytes for the files there are."""
+    entries = b",".join([b'["00000/a.png",0]'] * 3_000_000)
+    root = _folder(tmp_path / "d", b'{"labels": [' + entries + b"]}")
+    size = (root / "dataset.json").stat().st_size
+    msg = _check_fails(capsys, root)
+    assert msg.startswith(f"labels file {root / 'dataset.json'} is {size} bytes, more than a labels file for the 2 "
+                          f"files here can need (")
+    real = _folder(tmp_path / "ok", json.dumps({"labels": [["00000/a.png", 1]], "class_names": ["x" * 200] * 2},
+                                               indent=4).encode())
+    assert load_dataset(DataConfig(name=str(real), resolution=8)).labels.tolist() == [1]

@@ -45,6 +45,11 @@ def _cli(capsys, *argv) -> str:
     return err.strip().removeprefix("ganforge: error: ")
 
 
+def _names(msg: str, path: str, *reasons: str) -> None:
+    """``msg`` is one line naming ``path`` (perhaps abbreviated) and one of ``reasons``."""
+    assert "\n" not in msg and path[:30] in msg and any(r in msg for r in reasons), msg
+
+
 def _long_path(tmp_path: Path) -> str:
     """A path of more than 4096 bytes whose every name is short."""
     return str(tmp_path) + "/a" * 2100
@@ -65,15 +70,17 @@ def test_a_name_longer_than_the_file_system_allows(tmp_path, monkeypatch, capsys
                             f"bytes per file or folder name and 4096 per path)")
     with pytest.raises(GanforgeError, match=r"^cannot use dataset path 'x{300}': File name too long"):
         check_path(LONG_NAME)
-    assert _cli(capsys, "data", "check", LONG_NAME).startswith(f"cannot use dataset path {LONG_NAME!r}: File name too long")
     out = str(tmp_path / "o.zip")
-    assert _cli(capsys, "data", "convert", LONG_NAME, "--out", out, "--resolution", "8").startswith(
-        f"cannot use SRC {LONG_NAME!r}: File name too long")
+    with pytest.raises(GanforgeError, match=r"^cannot use SRC 'x{300}': File name too long"):
+        convert(LONG_NAME, out, 8, progress=False)
     src = str(_images(tmp_path / "imgs"))
-    assert _cli(capsys, "data", "convert", src, "--out", LONG_NAME + ".zip", "--resolution", "8").startswith(
-        f"cannot use --out {LONG_NAME + '.zip'!r}: File name too long")
-    msg = _cli(capsys, "eval", "--real", LONG_NAME, "--fake", src, "--metrics", "swd", "--device", "cpu")
-    assert f"{LONG_NAME!r}: File name too long" in msg  # named by the CLI's own path check, or by --real's
+    with pytest.raises(GanforgeError, match=r"^cannot use --out 'x{300}\.zip': File name too long"):
+        convert(src, LONG_NAME + ".zip", 8, progress=False)
+    # through the CLI (whose own argument checks may word it first): one line, the path, the reason
+    for argv in (["data", "check", LONG_NAME], ["data", "convert", LONG_NAME, "--out", out, "--resolution", "8"],
+                 ["data", "convert", src, "--out", LONG_NAME + ".zip", "--resolution", "8"],
+                 ["eval", "--real", LONG_NAME, "--fake", src, "--metrics", "swd", "--device", "cpu"]):
+        _names(_cli(capsys, *argv), LONG_NAME, "File name too long", "255 bytes")
     assert os.listdir(tmp_path) == ["imgs"]
 
 
@@ -102,8 +109,10 @@ def test_symlink_loops(tmp_path, capsys):
     zloop = tmp_path / "loop.zip"
     os.symlink(zloop.name, zloop)
     src = str(_images(tmp_path / "imgs"))
-    assert _cli(capsys, "data", "convert", src, "--out", str(zloop), "--resolution", "8").startswith(
-        f"cannot use --out {str(zloop)!r}: Too many levels of symbolic links")
+    with pytest.raises(GanforgeError, match=r"^cannot use --out '.*loop.zip': Too many levels of symbolic links"):
+        convert(src, zloop, 8, progress=False)
+    _names(_cli(capsys, "data", "convert", src, "--out", str(zloop), "--resolution", "8"), str(zloop),
+           "Too many levels of symbolic links", "symlink loop")
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
@@ -126,8 +135,8 @@ def test_data_root_that_is_not_a_folder(tmp_path, capsys):
     out = tmp_path / "run"
     msg = _cli(capsys, "train", "--preset", "dcgan-tiny", "--set", f"data.root={fifo}", "--set", "data.name=mnist",
                "--out", str(out))
-    assert msg == f"data.root {str(fifo)!r} is a named pipe, not a folder; give the folder holding the dataset's " \
-                  f"files, or leave data.root at none"
+    _names(msg, str(fifo), "named pipe")
+    assert "data.root" in msg
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
@@ -135,11 +144,12 @@ def test_data_name_that_is_a_fifo_or_a_device_does_not_hang(tmp_path, capsys):
     fifo = tmp_path / "pipe.zip"
     os.mkfifo(fifo)
     for path, kind in ((str(fifo), "named pipe"), ("/dev/zero", "character device")):
-        assert _cli(capsys, "data", "check", path).startswith(f"dataset path {path!r} is a {kind}, not a folder")
         with _within(), pytest.raises(GanforgeError, match=f"is a {kind}, not a folder or a zip archive"):
             load_dataset(DataConfig(name=path))
-        assert _cli(capsys, "data", "convert", path, "--out", str(tmp_path / "o.zip"), "--resolution", "8").startswith(
-            f"dataset path {path!r} is a {kind}")
+        with _within(), pytest.raises(GanforgeError, match=f"is a {kind}, not a folder or a zip archive"):
+            convert(path, tmp_path / "o.zip", 8, progress=False)
+        _names(_cli(capsys, "data", "check", path), path, kind)
+        _names(_cli(capsys, "data", "convert", path, "--out", str(tmp_path / "o.zip"), "--resolution", "8"), path, kind)
     assert sorted(os.listdir(tmp_path)) == ["pipe.zip"]
 
 

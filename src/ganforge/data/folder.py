@@ -501,8 +501,19 @@ class ImageSource:
 
     def _labels_from_file(self, images: list[str], max_bytes: int) -> tuple[tuple[str, ...], dict[str, int] | None]:
         where = self.display(LABELS_FILE)
+        budget = labels_file_budget(self.files)
         try:
-            data = self.read(LABELS_FILE, max_bytes)
+            size = self.size(LABELS_FILE)
+        except BadFile as e:
+            raise GanforgeError(f"labels file {where}: {e}") from None
+        except OSError as e:
+            raise GanforgeError(f"cannot read labels file {where}: {e.strerror or e}") from None
+        if budget < max_bytes and size > budget:  # parsed JSON takes ~15x its bytes in Python objects
+            raise GanforgeError(f"labels file {where} is {size} bytes, more than a labels file for the "
+                                f"{len(self.files)} files here can need ({budget} bytes); it is not a labels file "
+                                f"of this dataset")
+        try:
+            data = self.read(LABELS_FILE, min(max_bytes, budget))
         except BadFile as e:
             raise GanforgeError(f"labels file {where}: {e}") from None
         except Exception as e:  # noqa: BLE001 - permission, corrupt or encrypted member, unsupported compression
@@ -526,6 +537,17 @@ class ImageSource:
 
 LABELS_FILE = "dataset.json"
 MAX_LABEL = 1_000_000
+
+
+def labels_file_budget(files: list[str]) -> int:
+    """Most bytes a labels file for ``files`` can need: each file labelled once, its name escaped twice
+    over, 64 bytes of brackets, label and indentation per entry, and 1 MiB for the class names and the
+    rest. A larger "labels file" would only cost memory: JSON parsed into Python objects takes about
+    15 times its size (a 64 MiB one about 900 MB and seconds), so the bound follows the dataset, not a
+    fixed number of bytes."""
+    import json
+
+    return (1 << 20) + sum(2 * len(json.dumps(f)) + 64 for f in files)
 
 
 def _parse_labels_file(data: bytes, where: str) -> tuple[dict[str, int] | None, list[str] | None]:
