@@ -270,3 +270,26 @@ def test_a_labels_file_far_larger_than_its_dataset_needs_is_refused_unparsed(tmp
     real = _folder(tmp_path / "ok", json.dumps({"labels": [["00000/a.png", 1]], "class_names": ["x" * 200] * 2},
                                                indent=4).encode())
     assert load_dataset(DataConfig(name=str(real), resolution=8)).labels.tolist() == [1]
+
+
+def test_only_the_allowed_decoders_ever_see_a_file(tmp_path, monkeypatch):
+    """PIL identifies files by content: a "photo.png" holding PostScript would be handed to Ghostscript."""
+    from PIL import EpsImagePlugin
+
+    def ghostscript(*a, **k):
+        raise AssertionError("an EPS file reached Ghostscript")
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "load", ghostscript)
+    root = tmp_path / "d"
+    root.mkdir()
+    (root / "good.png").write_bytes(_png())
+    (root / "photo.png").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(buf, format="JPEG")
+    (root / "really-a-jpeg.png").write_bytes(buf.getvalue())  # a misnamed allowed format still reads
+    frame = Image.fromarray(np.zeros((8, 8, 3), np.uint8))
+    frame.save(root / "phone.jpg", format="MPO", save_all=True, append_images=[frame])  # a phone's multi-picture JPEG
+    report = scan_images(root)
+    assert sorted(e.rel for e in report.good) == ["good.png", "phone.jpg", "really-a-jpeg.png"]
+    assert report.bad == [(f"{root}/photo.png", "not an image: the content is not a recognised image format")]

@@ -67,6 +67,11 @@ MAX_PIXELS: int = DataConfig.max_image_pixels
 _PIL_STATE_LOCK = threading.Lock()
 _PIL_PIXELS = re.compile(r"\((\d+) pixels\)")
 BAD_IMAGE_POLICIES = ("error", "skip")
+# The PIL decoders a file may be read with, whatever its extension says: those of the allowed formats
+# (JPEG's also opens the multi-picture JPEGs, MPO, that phones write). PIL identifies a file by its
+# content, so without this a "photo.png" holding PostScript would be rendered by Ghostscript (an external
+# interpreter, with a history of sandbox escapes) and rarely used decoders would see hostile bytes.
+DECODERS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 # How many bad files an error message lists before summarising the rest.
 MAX_LISTED = 20
 
@@ -236,7 +241,7 @@ def inspect_file(
     if not data:
         return _Result(rel, reason="zero-byte file")
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(io.BytesIO(data), formats=DECODERS)  # never EPS (Ghostscript), FITS, ... whatever the name
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         return _Result(rel, reason=_bomb_reason(e, max_pixels))
     except UnidentifiedImageError:
