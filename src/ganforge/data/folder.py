@@ -338,6 +338,7 @@ class ImageSource:
         self.prefix = ""
         self.unsafe: list[str] = []
         self.unlisted: list[tuple[str, str]] = []
+        self.max_file_bytes = MAX_FILE_BYTES  # what ``labels`` reads of the labels file at most
         names: list[str]
         mode = st.st_mode
         if stat.S_ISDIR(mode):
@@ -465,7 +466,7 @@ class ImageSource:
             raise BadFile(too_large_reason(None, max_bytes))
         return data
 
-    def labels(self, max_bytes: int = MAX_FILE_BYTES) -> tuple[tuple[str, ...], dict[str, int] | None]:
+    def labels(self, max_bytes: int | None = None) -> tuple[tuple[str, ...], dict[str, int] | None]:
         """Class names and rel path -> label index: from a labels file ``dataset.json`` at the top level
         when there is one, else from first-level sub-folders of image files.
 
@@ -475,8 +476,8 @@ class ImageSource:
         ``"class_names"`` when it has them (``ganforge data convert`` writes them), else "0".."K-1".
         Returns ``((), None)`` when there is no labels file and no image lives in a sub-folder.
 
-        The labels file is read like any file (at most ``max_bytes``, ``data.max_file_bytes``; only a
-        regular file or a sound zip member).
+        The labels file is read like any file (at most ``max_bytes``, default ``self.max_file_bytes``, which
+        ``scan_source`` sets to ``data.max_file_bytes``; only a regular file or a sound zip member).
 
         Raises:
             GanforgeError: a labels file that cannot be read or is malformed (not JSON, nested too deeply,
@@ -485,7 +486,7 @@ class ImageSource:
         """
         images = [f for f in self.files if has_allowed_extension(f)]  # unsafe members are not in files
         if LABELS_FILE in self.files:
-            return self._labels_from_file(images, max_bytes)
+            return self._labels_from_file(images, self.max_file_bytes if max_bytes is None else max_bytes)
         top = [f for f in images if "/" not in f]
         nested = [f for f in images if "/" in f]
         if not nested:

@@ -320,7 +320,8 @@ def scan_source(
     Returns:
         The ``ScanReport``.
     """
-    class_names, label_map = src.labels(max_file_bytes)
+    src.max_file_bytes = max_file_bytes  # the labels file is read within the same limit as every file
+    class_names, label_map = src.labels()
     report = ScanReport(str(src.path), src.kind, ignored_litter=src.ignored_litter, class_names=class_names)
     report.bad += [(printable(f"{src.path}:{name}"), "unsafe path in archive") for name in src.unsafe]
     report.bad += [(src.display(rel), reason) for rel, reason in src.unlisted]
