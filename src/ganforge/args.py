@@ -1,0 +1,348 @@
+"""The command line's one argument layer: validators and parsers for flag values, run before any work.
+
+Every check here raises a ``GanforgeError`` whose one-line message names the flag, the value given and
+what is valid, so ``ganforge.cli.main`` prints it and exits with status 2 (no traceback, nothing
+written). The bounds come from ``ganforge.limits``.
+
+* argparse ``type=`` helpers (they run while the command line is parsed): ``bounded_int``, ``seed``,
+  ``finite_float``, ``positive_float``, ``psi``, ``psi_list``, ``fps``, ``path_text``.
+* parsers called first thing by a command: ``parse_seeds`` (seed lists as lazy ranges),
+  ``comma_list``.
+* path checks that never open a special file (a named pipe blocks the reader forever):
+  ``check_input_file``, ``check_not_special``, ``check_file_names``.
+
+Values are shown in messages with ``shown``, which cuts an over-long value so the message stays one
+readable line.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import stat
+from pathlib import Path
+from typing import Callable
+
+from ganforge.errors import GanforgeError
+from ganforge.limits import FILE_NAME_MAX, FPS_MAX, GRID_MAX, PATH_MAX, PSI_MAX, SEED_MAX
+
+SHOWN_MAX = 60  # characters of a value quoted in a message
+NOISE_MODES = ("random", "const", "none")  # noise inputs of style-based generators (--noise-mode)
+
+
+def shown(value: object, limit: int = SHOWN_MAX) -> str:
+    """``repr`` of a text (``str`` of anything else), cut to about ``limit`` characters with its length."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} digits"
+    return f"{text[:limit - 20]}...{text[-8:]} ({size})"
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else str(x)
+
+
+def describe_range(lo: float | None, hi: float | None, *, integer: bool, lo_open: bool = False,
+                   hi_open: bool = False) -> str:
+    """'an integer >= 1 and <= 4096' / 'a finite number > 0 and <= 10', as ``ganforge.validation`` words it."""
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if lo_open else '>='} {_fmt(lo)}")
+    if hi is not None:
+        parts.append(f"{'<' if hi_open else '<='} {_fmt(hi)}")
+    return ("an integer" if integer else "a finite number") + (" " + " and ".join(parts) if parts else "")
+
+
+def check_int(value: object, flag: str, lo: int | None = None, hi: int | None = None, *,
+              describe: str | None = None) -> int:
+    """``value`` (an int, or a text holding one) within ``lo..hi``, else a GanforgeError naming ``flag``."""
+    what = describe or describe_range(lo, hi, integer=True)
+    if isinstance(value, bool):
+        raise GanforgeError(f"{flag} must be {what}, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    else:
+        try:
+            number = int(str(value).strip())
+        except ValueError:  # not an integer, or more digits than Python converts
+            raise GanforgeError(f"{flag} must be {what}, got {shown(value)}") from None
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise GanforgeError(f"{flag} must be {what}, got {shown(number)}")
+    return number
+
+
+def bounded_int(flag: str, lo: int | None = None, hi: int | None = None, *,
+                describe: str | None = None) -> Callable[[str], int]:
+    """argparse ``type=``: an integer in ``lo..hi`` (either may be None); ``describe`` rewords the range."""
+
+    def parse(text: str) -> int:
+        return check_int(text, flag, lo, hi, describe=describe)
+
+    parse.__name__ = f"integer for {flag}"
+    return parse
+
+
+def seed(flag: str) -> Callable[[str], int]:
+    """argparse ``type=``: a seed, 0..SEED_MAX."""
+    return bounded_int(flag, 0, SEED_MAX)
+
+
+def fps(flag: str) -> Callable[[str], int]:
+    """argparse ``type=``: frames per second, 1..FPS_MAX."""
+    return bounded_int(flag, 1, FPS_MAX)
+
+
+def check_float(value: object, flag: str, lo: float | None = None, hi: float | None = None, *,
+                lo_open: bool = False, hi_open: bool = False, describe: str | None = None) -> float:
+    """``value`` (a number, or a text holding one) finite and within the bounds, else a GanforgeError."""
+    what = describe_range(lo, hi, integer=False, lo_open=lo_open, hi_open=hi_open)
+    if isinstance(value, bool):
+        raise GanforgeError(f"{flag} must be {what}, got {value!r}")
+    try:
+        number = float(value if isinstance(value, (int, float)) else str(value).strip())
+    except (ValueError, OverflowError):
+        raise GanforgeError(f"{flag} must be {describe or what}, got {shown(value)}") from None
+    ok = math.isfinite(number)
+    if ok and lo is not None:
+        ok = number > lo if lo_open else number >= lo
+    if ok and hi is not None:
+        ok = number < hi if hi_open else number <= hi
+    if not ok:
+        raise GanforgeError(f"{flag} must be {describe or what}, got {shown(number)}")
+    return number
+
+
+def finite_float(flag: str, lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+                 hi_open: bool = False, describe: str | None = None) -> Callable[[str], float]:
+    """argparse ``type=``: a finite number within the bounds (NaN and infinities refused)."""
+
+    def parse(text: str) -> float:
+        return check_float(text, flag, lo, hi, lo_open=lo_open, hi_open=hi_open, describe=describe)
+
+    parse.__name__ = f"number for {flag}"
+    return parse
+
+
+def positive_float(flag: str, hi: float | None = None) -> Callable[[str], float]:
+    """argparse ``type=``: a finite number > 0 (and <= ``hi``)."""
+    return finite_float(flag, 0.0, hi, lo_open=True)
+
+
+def check_choice(value: str, what: str, choices: tuple[str, ...], flag: str | None = None) -> str:
+    """``value`` if it is one of ``choices``, else 'unknown <what> <value>; valid choices: ...' (and the flag)."""
+    if value not in choices:
+        where = f" ({flag})" if flag and flag != what else ""
+        raise GanforgeError(f"unknown {what} {shown(value)}; valid choices: {', '.join(choices)}{where}")
+    return value
+
+
+def choice(flag: str, choices: tuple[str, ...], what: str | None = None, *, fold_case: bool = False
+           ) -> Callable[[str], str]:
+    """argparse ``type=``: one of ``choices`` (``fold_case``: compared in lower case, returned lower)."""
+
+    def parse(text: str) -> str:
+        value = text.lower() if fold_case else text
+        if value not in choices:
+            check_choice(text, what or flag, choices, flag)  # raises, quoting the value as given
+        return value
+
+    parse.__name__ = f"choice for {flag}"
+    return parse
+
+
+def check_psi(value: float, flag: str | None = "--psi") -> float:
+    """A truncation psi: finite and within -PSI_MAX..PSI_MAX (1 = no truncation, 0 = the W mean)."""
+    where = f" ({flag})" if flag else ""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and -PSI_MAX <= number <= PSI_MAX):
+        raise GanforgeError(f"bad truncation psi {shown(value)}{where}: expected a finite number from "
+                            f"{_fmt(-PSI_MAX)} to {_fmt(PSI_MAX)} (1 = no truncation, 0 = the average image)")
+    return number
+
+
+def psi(flag: str) -> Callable[[str], float]:
+    """argparse ``type=``: one truncation psi."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise GanforgeError(f"bad {flag} {shown(text)}: expected a number like 0.7 (1 = no truncation)") from None
+        return check_psi(value, flag)
+
+    parse.__name__ = f"psi for {flag}"
+    return parse
+
+
+def comma_list(text: str, flag: str, max_items: int, example: str) -> list[str]:
+    """The non-empty comma-separated items of ``text``; at most ``max_items`` of them."""
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    if len(items) > max_items:
+        raise GanforgeError(f"bad {flag} {shown(text)}: {len(items)} values, at most {max_items}")
+    if not items:
+        raise GanforgeError(f"bad {flag} {shown(text)}: no value given (e.g. {example})")
+    return items
+
+
+def psi_list(flag: str, max_items: int = GRID_MAX) -> Callable[[str], list[float]]:
+    """argparse ``type=``: comma-separated psi values like 1,0.7,0.5 (at most ``max_items``)."""
+
+    def parse(text: str) -> list[float]:
+        items = comma_list(text, flag, max_items, "1,0.7,0.5")
+        try:
+            values = [float(s) for s in items]
+        except ValueError:
+            raise GanforgeError(f"bad {flag} {shown(text)}: expected numbers like 1,0.7,0.5") from None
+        return [check_psi(v, flag) for v in values]
+
+    parse.__name__ = f"psi list for {flag}"
+    return parse
+
+
+def path_text(flag: str) -> Callable[[str], str]:
+    """argparse ``type=``: a path as given, refusing an empty one ('' would mean the current folder) and
+    one no file system takes (a name longer than ``FILE_NAME_MAX`` bytes, a path longer than
+    ``PATH_MAX``), which would otherwise fail half-way, after creating the folders before that name."""
+
+    def parse(text: str) -> str:
+        if not text.strip() or "\0" in text:
+            raise GanforgeError(f"{flag} must be a path, got {shown(text)}")
+        size = len(os.fsencode(text))
+        if size > PATH_MAX:
+            raise GanforgeError(f"{flag} {shown(text)} is {size} bytes long; a path holds at most {PATH_MAX} bytes")
+        for part in Path(text).parts:
+            size = len(os.fsencode(part))
+            if size > FILE_NAME_MAX:
+                raise GanforgeError(f"{flag} {shown(text)}: the name {shown(part)} is {size} bytes long; file and "
+                                    f"folder names hold at most {FILE_NAME_MAX} bytes")
+        return text
+
+    parse.__name__ = f"path for {flag}"
+    return parse
+
+
+# ------------------------------------------------------------------------------------------------
+# Seeds
+
+
+class Seeds:
+    """Seeds as a list of ``range``s, e.g. '0-3,7' -> [range(0, 4), range(7, 8)].
+
+    ``len()``, iteration and ``in`` never build a list, so '0-4294967295' costs nothing until the
+    seeds are used one by one.
+    """
+
+    def __init__(self, ranges: list[range]):
+        self.ranges = ranges
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.ranges)
+
+    def __iter__(self):
+        for r in self.ranges:
+            yield from r
+
+    def __contains__(self, seed: object) -> bool:
+        return any(seed in r for r in self.ranges)
+
+    def unique(self) -> "Seeds":
+        """The same seeds, each once, in increasing order (overlapping ranges merged)."""
+        merged: list[range] = []
+        for r in sorted(self.ranges, key=lambda r: r.start):
+            if merged and r.start <= merged[-1].stop:
+                if r.stop > merged[-1].stop:
+                    merged[-1] = range(merged[-1].start, r.stop)
+            else:
+                merged.append(r)
+        return Seeds(merged)
+
+    def __repr__(self) -> str:
+        return "Seeds(" + ",".join(f"{r.start}-{r.stop - 1}" if len(r) > 1 else str(r.start) for r in self.ranges) + ")"
+
+
+def parse_seeds(text: str, flag: str = "--seeds") -> Seeds:
+    """'0-3,7,10-11' -> the seeds 0, 1, 2, 3, 7, 10, 11 (as ``Seeds``; ``list()`` it for a list).
+
+    ``flag`` names the option in messages (--seeds, --rows, --cols)."""
+    ranges: list[range] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            if "-" in part:
+                a, b = part.split("-", 1)
+                lo, hi = int(a), int(b)
+                if hi < lo:
+                    raise ValueError
+            else:
+                lo = hi = int(part)
+        except ValueError:
+            raise GanforgeError(f"bad {flag} {shown(text)}: expected numbers and ranges like 0-63 or 1,5,9-12") from None
+        if lo < 0 or hi > SEED_MAX:
+            raise GanforgeError(f"bad {flag} {shown(text)}: seeds must be in 0..{SEED_MAX}")
+        ranges.append(range(lo, hi + 1))
+    if not ranges:
+        raise GanforgeError(f"bad {flag} {shown(text)}: no seed given")
+    return Seeds(ranges)
+
+
+# ------------------------------------------------------------------------------------------------
+# Paths
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "named pipe"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+               (stat.S_ISSOCK, "socket"), (stat.S_ISDIR, "folder"), (stat.S_ISREG, "file"))
+
+
+def path_kind(path: str | Path) -> str | None:
+    """'file', 'folder', 'named pipe', ... of what ``path`` names (symlinks followed, nothing opened);
+    None when it does not exist."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise GanforgeError(f"cannot read {str(path)!r}: {e.strerror or e}") from None
+    return next((name for test, name in _FILE_KINDS if test(mode)), "special file")
+
+
+def check_input_file(path: str | Path, what: str, flag: str | None = None) -> Path:
+    """``path`` must be an existing regular file (never opened here): a missing path, a folder or a
+    named pipe (which would block whoever opens it) is one message naming ``what`` and ``flag``."""
+    where = f" ({flag})" if flag else ""
+    kind = path_kind(path)
+    if kind is None:
+        raise GanforgeError(f"{what} {str(path)!r}{where} does not exist")
+    if kind != "file":
+        raise GanforgeError(f"{what} {str(path)!r}{where} is a {kind}, not {_article(what)} file")
+    return Path(path)
+
+
+def _article(what: str) -> str:
+    """'target image' -> 'an image', 'official pickle' -> 'a pickle', '... file' -> 'a' (so: 'a file')."""
+    noun = what.split()[-1] if what else ""
+    if noun in ("", "file"):
+        return "a"
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
+def check_not_special(path: str | Path, flag: str, expected: str) -> None:
+    """Refuse a ``path`` that exists but is neither a folder nor a regular file (a named pipe, a device,
+    a socket): ``expected`` says what was wanted. A missing path is left to the reader's own message."""
+    kind = path_kind(path)
+    if kind not in (None, "file", "folder"):
+        raise GanforgeError(f"{flag} {str(path)!r} is a {kind}, not {expected}")
+
+
+def check_file_names(names: list[str], flag: str, value: str) -> None:
+    """Output file names made from ``value`` (given with ``flag``) must fit the file system's name limit."""
+    for name in names:
+        size = len(os.fsencode(name))
+        if size > FILE_NAME_MAX:
+            raise GanforgeError(f"{flag} {shown(value)} makes the output file name {size} bytes long "
+                                f"({shown(name, 40)}); at most {FILE_NAME_MAX} bytes: give a shorter value")
