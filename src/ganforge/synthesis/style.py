@@ -28,11 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganforge import args as _args
+from ganforge.args import NOISE_MODES
 from ganforge.errors import GanforgeError
+from ganforge.limits import FPS_MAX, FRAMES_MAX, PROJECT_LR_MAX
 from ganforge.metrics.ppl import lerp, slerp
 from ganforge.synthesis.images import make_grid, to_uint8
 
-NOISE_MODES = ("random", "const", "none")
 STYLE_GROUPS = ("coarse", "middle", "fine")
 
 
@@ -46,16 +48,51 @@ def require_style_based(G: nn.Module, what: str) -> None:
                             f"this model is {arch!r}")
 
 
-def check_noise_mode(mode: str) -> str:
-    if mode not in NOISE_MODES:
-        raise GanforgeError(f"unknown noise mode {mode!r}; valid choices: {', '.join(NOISE_MODES)}")
-    return mode
+def check_noise_mode(mode: str, flag: str | None = None) -> str:
+    """``mode`` if it is one of ``NOISE_MODES``, else a GanforgeError listing them (and naming ``flag``)."""
+    return _args.check_choice(mode, "noise mode", NOISE_MODES, flag)
 
 
-def check_psi(psi: float) -> float:
-    if not math.isfinite(psi):
-        raise GanforgeError(f"bad truncation psi {psi!r}: expected a finite number (1 = no truncation)")
-    return float(psi)
+def check_psi(psi: float, flag: str | None = None) -> float:
+    """A truncation psi: finite and within +-``ganforge.limits.PSI_MAX`` (the CLI's ``--psi`` check)."""
+    return _args.check_psi(psi, flag)
+
+
+def check_cutoff(G: nn.Module, cutoff: int | None, flag: str = "--cutoff") -> int | None:
+    """A truncation cutoff for model ``G``: None (every layer), or 0..num_ws (the style layers below it are
+    truncated). The same check for ``generate --trunc-cutoff`` and ``truncation --cutoff``: the flag's
+    type refuses negative values before the model is loaded, this the values beyond the model."""
+    if cutoff is None:
+        return None
+    _args.check_int(cutoff, flag, 0)
+    num_ws = int(G.num_ws)
+    if cutoff > num_ws:
+        raise GanforgeError(f"{flag} {cutoff} out of range: this model has {num_ws} style layers, so the cutoff "
+                            f"must be in 0..{num_ws} ({num_ws}: every layer truncated, as without {flag})")
+    return int(cutoff)
+
+
+def interpolation_length(num_seeds: int, frames_per_step: int, loop: bool = False) -> int:
+    """Frames ``interpolation_frames`` makes: ``frames_per_step`` per transition, plus the last seed's
+    frame unless ``loop`` (which adds a transition back to the first seed instead)."""
+    transitions = num_seeds - 1 + (1 if loop else 0)
+    return frames_per_step * transitions + (0 if loop else 1)
+
+
+def check_interpolation(num_seeds: int, frames_per_step: int, loop: bool = False, seeds_text: str | None = None) -> int:
+    """The frame count of an interpolation, refusing fewer than two seeds, ``frames_per_step`` < 1 and
+    more than ``ganforge.limits.FRAMES_MAX`` frames in all (they are held in memory together)."""
+    if num_seeds < 2:
+        raise GanforgeError("interpolation needs at least two seeds, e.g. --seeds 0,1,2")
+    _args.check_int(frames_per_step, "--frames", 1, FRAMES_MAX, describe=f"an integer >= 1 and <= {FRAMES_MAX}")
+    total = interpolation_length(num_seeds, frames_per_step, loop)
+    if total > FRAMES_MAX:
+        given = f" (--seeds {_args.shown(seeds_text)})" if seeds_text is not None else ""
+        transitions = num_seeds - 1 + (1 if loop else 0)
+        raise GanforgeError(f"--frames {frames_per_step} x {transitions} transitions between {num_seeds} seeds{given} "
+                            f"= {total} frames; an interpolation has at most {FRAMES_MAX} frames: give fewer "
+                            f"--frames or fewer --seeds")
+    return total
 
 
 def seed_latent(seed: int, z_dim: int) -> torch.Tensor:
@@ -231,10 +268,7 @@ def interpolation_frames(G: nn.Module, seeds: list[int], frames_per_step: int = 
     require_style_based(G, "interpolation")
     if space not in ("w", "z"):
         raise GanforgeError(f"unknown interpolation space {space!r}; valid choices: w, z")
-    if len(seeds) < 2:
-        raise GanforgeError("interpolation needs at least two seeds, e.g. --seeds 0,1,2")
-    if frames_per_step < 1:
-        raise GanforgeError(f"--frames must be >= 1, got {frames_per_step}")
+    check_interpolation(len(seeds), frames_per_step, loop)
     path = list(seeds) + ([seeds[0]] if loop else [])
     t = torch.arange(frames_per_step, dtype=torch.float32) / frames_per_step
     dev = _device(G)
@@ -255,35 +289,55 @@ def interpolation_frames(G: nn.Module, seeds: list[int], frames_per_step: int = 
     return torch.cat(frames)
 
 
-def save_animation(frames_u8: torch.Tensor, path: str | Path, fps: int = 24, scale: int = 1) -> Path:
-    """Write frames [T, C, H, W] as a GIF (Pillow) or, for ``.mp4``, a video (needs imageio[ffmpeg])."""
+def save_animation(frames_u8: torch.Tensor, path: str | Path, fps: int = 24, scale: int = 1, *,
+                   overwrite: bool = True) -> Path:
+    """Write frames [T, C, H, W] as a GIF (Pillow) or, for ``.mp4``, a video (needs imageio[ffmpeg]).
+
+    The file is written through the project's one writer (``ganforge.outputs.atomic_write``: a temporary
+    file beside ``path``, fsync, rename): a full disk or an interrupt leaves no partial file and an
+    existing ``path`` as it was; without ``overwrite`` an existing file is never replaced
+    (``FileExistsError``). ``fps``: 1..``ganforge.limits.FPS_MAX``."""
     import numpy as np
     from PIL import Image
 
+    from ganforge.outputs import atomic_write
+
     path = Path(path)
-    arr = frames_u8.permute(0, 2, 3, 1).cpu().numpy()
-    if scale > 1:
-        arr = arr.repeat(scale, axis=1).repeat(scale, axis=2)
-    if path.suffix.lower() == ".gif":
-        mode = "L" if arr.shape[-1] == 1 else "RGB"
-        imgs = [Image.fromarray(a[..., 0] if mode == "L" else a, mode=mode) for a in arr]
-        imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=max(1, round(1000 / fps)), loop=0)
-        return path
-    if path.suffix.lower() == ".mp4":
+    _args.check_int(fps, "--fps", 1, FPS_MAX)
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise GanforgeError(f"unknown animation format {path.suffix!r} for {str(path)!r}; valid choices: .gif, .mp4")
+    if suffix == ".mp4":
         try:
             import imageio.v2 as imageio
         except ImportError:
             raise GanforgeError("writing .mp4 needs imageio with ffmpeg: pip install 'ganforge[video]' "
                                 "imageio-ffmpeg (or write a .gif)") from None
-        if arr.shape[-1] == 1:
-            arr = np.repeat(arr, 3, axis=-1)
+    arr = frames_u8.permute(0, 2, 3, 1).cpu().numpy()
+    if scale > 1:
+        arr = arr.repeat(scale, axis=1).repeat(scale, axis=2)
+    if suffix == ".gif":
+        mode = "L" if arr.shape[-1] == 1 else "RGB"
+        imgs = [Image.fromarray(a[..., 0] if mode == "L" else a, mode=mode) for a in arr]
+
+        def write(tmp: Path) -> None:
+            imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:],
+                         duration=max(1, round(1000 / fps)), loop=0)
+
+        return atomic_write(path, write, overwrite=overwrite)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+
+    def write_video(tmp: Path) -> None:
         try:
-            imageio.mimwrite(path, list(arr), fps=fps, macro_block_size=1)
+            imageio.mimwrite(tmp, list(arr), fps=fps, macro_block_size=1)
+        except OSError:
+            raise  # a full disk: the writer names the path
         except Exception as e:  # noqa: BLE001 - no ffmpeg backend, codec errors
             raise GanforgeError(f"cannot write {str(path)!r}: {type(e).__name__}: {e} "
                                 f"(install imageio-ffmpeg, or write a .gif)") from None
-        return path
-    raise GanforgeError(f"unknown animation format {path.suffix!r} for {str(path)!r}; valid choices: .gif, .mp4")
+
+    return atomic_write(path, write_video, overwrite=overwrite)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -335,6 +389,7 @@ def project(G: nn.Module, target_u8: torch.Tensor, *, steps: int = 500, w_plus: 
     require_style_based(G, "projection")
     if steps < 1:
         raise GanforgeError(f"--steps must be >= 1, got {steps}")
+    _args.check_float(lr, "--lr", 0.0, PROJECT_LR_MAX, lo_open=True)
     res, ch = int(G.img_resolution), int(getattr(G, "img_channels", target_u8.shape[1]))
     if tuple(target_u8.shape[1:]) != (ch, res, res):
         raise GanforgeError(f"target image is {tuple(target_u8.shape[1:])} (C, H, W) but the model makes "

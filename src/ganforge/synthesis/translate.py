@@ -53,6 +53,27 @@ def _output_path(out: Path, rel: str) -> Path:
     return out.joinpath(*Path(rel).parts)
 
 
+def check_translate_args(input_path: str | Path, out: str | Path, *, resize: str = "pad",
+                         on_bad_image: str = "error") -> None:
+    """What ``translate_folder`` checks without the model, for the CLI to check before loading it: the
+    resize and bad-image policies, an input that exists and is a folder or a zip (a named pipe would
+    block its reader), and an output folder that is not the input folder."""
+    from ganforge.args import path_kind
+    from ganforge.data.folder import check_resize_policy
+    from ganforge.data.scan import check_bad_image_policy
+
+    check_resize_policy(resize)
+    check_bad_image_policy(on_bad_image)
+    input_path, out = Path(input_path), Path(out)
+    kind = path_kind(input_path)
+    if kind is None:
+        raise GanforgeError(f"--input {str(input_path)!r} does not exist; give a folder or zip of images")
+    if kind not in ("folder", "file"):
+        raise GanforgeError(f"--input {str(input_path)!r} is a {kind}, not a folder or zip of images")
+    if kind == "folder" and out.resolve() == input_path.resolve():
+        raise GanforgeError(f"--out {str(out)!r} is the input folder; choose another folder (the inputs are kept)")
+
+
 def translate_folder(model: Any, input_path: str | Path, out: str | Path, *, direction: str | None = None,
                      device: str | torch.device = "cpu", batch_size: int = 16, resize: str = "pad",
                      overwrite: bool = False, on_bad_image: str = "error", grid: int = 0,
@@ -65,8 +86,10 @@ def translate_folder(model: Any, input_path: str | Path, out: str | Path, *, dir
     """
     from tqdm import tqdm
 
-    from ganforge.data.folder import check_resize_policy, has_allowed_extension
-    from ganforge.data.scan import apply_bad_image_policy, check_bad_image_policy, scan_source
+    from ganforge.args import check_int
+    from ganforge.data.folder import has_allowed_extension
+    from ganforge.data.scan import apply_bad_image_policy, scan_source
+    from ganforge.limits import FORWARD_BATCH_MAX, TRANSLATE_GRID_MAX
     from ganforge.outputs import check_writable_dir, make_dir, write_file
     from ganforge.synthesis.images import _pil, grid_image, to_uint8
 
@@ -75,15 +98,10 @@ def translate_folder(model: Any, input_path: str | Path, out: str | Path, *, dir
     if direction not in directions:
         raise GanforgeError(f"--direction {direction!r}: this model translates {', '.join(directions)} "
                             f"(valid choices: {', '.join(directions)})")
-    check_resize_policy(resize)
-    check_bad_image_policy(on_bad_image)
-    if not 1 <= batch_size <= 4096:
-        raise GanforgeError(f"--batch-size must be an integer >= 1 and <= 4096, got {batch_size}")
+    check_int(batch_size, "--batch-size", 1, FORWARD_BATCH_MAX)
+    check_int(grid, "--grid", 0, TRANSLATE_GRID_MAX)
+    check_translate_args(input_path, out, resize=resize, on_bad_image=on_bad_image)
     input_path, out = Path(input_path), Path(out)
-    if not input_path.exists():
-        raise GanforgeError(f"--input {str(input_path)!r} does not exist; give a folder or zip of images")
-    if input_path.is_dir() and out.resolve() == input_path.resolve():
-        raise GanforgeError(f"--out {str(out)!r} is the input folder; choose another folder (the inputs are kept)")
     check_writable_dir(out, "--out")
     in_ch, _ = model.channels[direction]
     resolution = int(model.meta["resolution"]) if hasattr(model, "meta") else None
@@ -146,7 +164,11 @@ def translate_folder(model: Any, input_path: str | Path, out: str | Path, *, dir
         cells = torch.stack([t.expand(channels, -1, -1) for t in shown])
         img = grid_image(cells, cols=2 * min(4, grid), scale=max(1, 64 // resolution))
         grid_path = out / GRID_NAME
-        write_file(grid_path, lambda f: img.save(f, format="PNG"), overwrite=overwrite)
+        try:
+            write_file(grid_path, lambda f: img.save(f, format="PNG"), overwrite=overwrite)
+        except FileExistsError:
+            raise GanforgeError(f"{grid_path} appeared while translating; stopped without overwriting it "
+                                f"({written} images written)") from None
     return TranslateResult(written, skipped, out, grid_path)
 
 
