@@ -614,3 +614,105 @@ def test_class_grid_of_a_trained_conditional_run(tmp_path, image_folder, capsys)
                        capsys)[0] == 0
         for s in range(6):
             assert np.array_equal(np.asarray(Image.open(single / f"seed{s:04d}.png")), cells[k][s])
+
+
+# ---------------------------------------------------------------- train --nproc: checked before any process starts
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    """The torchrun command lines `train --nproc N` would start (none is started)."""
+    calls = []
+
+    def call(cmd, *a, **k):
+        calls.append(cmd)
+        return 0
+
+    monkeypatch.setattr(subprocess, "call", call)
+    return calls
+
+
+def test_nproc_that_does_not_divide_the_batch_is_one_message_before_any_process(tmp_path, image_folder, capsys,
+                                                                                launches):
+    out = tmp_path / "runs"
+    for extra in ([], ["--dry-run"]):
+        code, _, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--nproc", "3",
+                                *extra], capsys)
+        line = _one_error(err)
+        assert code == 2 and "--nproc 3: train.batch_size=8 is not divisible by the 3 processes" in line
+        assert "use --nproc 2 or 4 or 8" in line
+    # the batch size as training resolves it: the preset's, then --set in order
+    code, _, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--nproc", "2",
+                            "--set", "train.batch_size=6", "--set", "train.batch_size=9"], capsys)
+    assert code == 2 and "train.batch_size=9 is not divisible by the 2 processes" in _one_error(err)
+    assert launches == [] and not out.exists()
+    code, _, err = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--nproc", "3",
+                            "--set", "train.batch_size=9"], capsys)
+    assert code == 0 and len(launches) == 1 and "--nproc_per_node=3" in launches[0]
+    code, stdout, _ = run_cli(["train", *TINY, "--data", str(image_folder), "--out", str(out), "--nproc", "2",
+                               "--dry-run"], capsys)
+    assert code == 0 and "processes: 2 (--nproc), 4 images each per step" in stdout and len(launches) == 1
+    assert not out.exists()
+
+
+def test_nproc_with_resume_uses_the_run_s_batch_size(trained_run, tmp_path, capsys, launches):
+    before = _tree(tmp_path)
+    code, _, err = run_cli(["train", "--resume", str(trained_run), "--nproc", "3", "--kimg", "0.032"], capsys)
+    assert code == 2 and "--nproc 3: train.batch_size=8 is not divisible by the 3 processes" in _one_error(err)
+    code, _, err = run_cli(["train", "--resume", str(trained_run), "--nproc", "2", "--kimg", "nan"], capsys)
+    assert code == 2 and "train.total_kimg must be a finite number" in _one_error(err)  # once, from this process
+    assert launches == [] and _tree(tmp_path) == before
+
+
+def test_nproc_bounds_and_cuda_devices(tmp_path, image_folder, capsys, launches, monkeypatch):
+    argv = ["train", *TINY, "--data", str(image_folder), "--out", str(tmp_path / "runs")]
+    code, _, err = run_cli([*argv, "--nproc", "4096"], capsys)
+    assert code == 2 and "--nproc 4096: at most 1024 processes on one machine" in _one_error(err)
+    code, _, err = run_cli([*argv, "--nproc", "x"], capsys)
+    assert code == 2 and "--nproc must be an integer >= 1, got 'x'" in _one_error(err)
+    code, _, err = run_cli([*argv, "--nproc", "2", "--max-restarts", "-1"], capsys)
+    assert code == 2 and "--max-restarts must be an integer >= 0 and <= 100, got -1" in _one_error(err)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 1)
+    code, _, err = run_cli([*argv, "--nproc", "2", "--device", "auto"], capsys)
+    line = _one_error(err)
+    assert code == 2 and "--nproc 2: each process trains on its own CUDA device and this machine has 1" in line
+    assert launches == [] and not (tmp_path / "runs").exists()
+
+
+def test_nproc_refusal_from_the_command_line_is_one_line_and_no_torchrun(tmp_path, image_folder):
+    """The reported bug end to end: a batch of 8 over 3 processes printed the message three times, then
+    torchrun's traceback, and exited 1."""
+    p = subprocess.run([sys.executable, "-m", "ganforge", "train", *TINY, "--data", str(image_folder), "--out",
+                        str(tmp_path / "runs"), "--nproc", "3"], capture_output=True, text=True, cwd=tmp_path,
+                       timeout=300)
+    assert p.returncode == 2, p.stderr[-2000:]
+    assert "--nproc 3: train.batch_size=8 is not divisible by the 3 processes" in _one_error(p.stderr)
+    assert not (tmp_path / "runs").exists()
+
+
+# ---------------------------------------------------------------- argparse's own errors: one line too
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["generate", "--out", "o"], "the following arguments are required: --model (see `ganforge generate --help`)"),
+    (["generate", "--model", "m", "--out", "o", "--bogus"], "unrecognized arguments: --bogus"),
+    (["nope"], "argument COMMAND: invalid choice: 'nope'"),
+    (["generate", "--model", "m", "--out", "o", "--batch-size", "x"],
+     "--batch-size must be an integer >= 1 and <= 4096, got 'x'"),
+    (["generate", "--model", "m", "--out", ""], "--out must be a path, got ''"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv, needle, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and needle in _one_error(err) and out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_out_empty_never_writes_into_the_current_folder(trained_run, tmp_path, capsys, monkeypatch):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    code, _, err = run_cli(["generate", "--model", str(trained_run), "--seeds", "0", "--out", ""], capsys)
+    assert code == 2 and "--out must be a path, got ''" in _one_error(err)
+    assert list(here.iterdir()) == []
