@@ -84,3 +84,10 @@ def test_append_on_a_full_disk_cuts_back_to_whole_lines(tiny_disk):
     with pytest.raises(OutputError, match="No space left"):
         append_text(log, '{"kimg": 2, "pad": "' + "x" * 100_000 + '"}\n')
     assert log.read_text() == '{"kimg": 1}\n'
+
+
+def test_a_name_at_the_file_systems_limit_can_be_written(tmp_path):
+    target = tmp_path / ("n" * 251 + ".png")  # 255 bytes: the most a name may have
+    write_bytes(target, b"x", overwrite=False)
+    write_bytes(target, b"y", overwrite=True)
+    assert target.read_bytes() == b"y" and _leftovers(tmp_path) == [target.name]

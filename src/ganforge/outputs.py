@@ -134,7 +134,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], *, overwrite: 
     leaves nothing behind; ``O_CREAT`` applies the usual umask, so the file gets ordinary permissions.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.{secrets.token_hex(6)}.tmp{path.suffix}")
+    tag, suffix = secrets.token_hex(6), path.suffix
+    room = 255 - len(f"..{tag}.tmp{suffix}".encode())  # a name that fits leaves a temporary name that fits
+    stem = path.stem.encode()[:max(room, 0)].decode("utf-8", "ignore")
+    tmp = path.with_name(f".{stem}.{tag}.tmp{suffix}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
