@@ -5,7 +5,9 @@ what is valid, so ``ganforge.cli.main`` prints it and exits with status 2 (no tr
 written). The bounds come from ``ganforge.limits``.
 
 * argparse ``type=`` helpers (they run while the command line is parsed): ``bounded_int``, ``seed``,
-  ``finite_float``, ``positive_float``, ``psi``, ``psi_list``, ``fps``, ``path_text``.
+  ``finite_float``, ``positive_float``, ``psi``, ``psi_list``, ``fps``, ``choice``, ``path_text``.
+* the same checks for values that do not come from argparse (library calls, model-dependent bounds):
+  ``check_int``, ``check_float``, ``check_psi``, ``check_choice``.
 * parsers called first thing by a command: ``parse_seeds`` (seed lists as lazy ranges),
   ``comma_list``.
 * path checks that never open a special file (a named pipe blocks the reader forever):
