@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Longer optional run (issue 23): kept, not folded into benchmarks/gpu_first.sh, which runs the gpu-marked
+# tests and dcgan-fmnist32 eager vs train.cuda_graph first. Only this script measures the whole classic
+# family eager vs graphed, the 256 px streaming feed with 4-16 workers, and scaling over several GPUs.
 # Issue 9's GPU numbers in one go, on one GPU machine (about 6 minutes on one H100 is the plan; each
 # part has its own time limit so a slow one cannot take the others' time):
 #   1. the gpu-marked tests (the captured step equals the eager one, also on streamed data);

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Longer optional run (issue 23): kept, not folded into benchmarks/gpu_first.sh: it needs the TF Inception
+# weights, which take two calls to carry (below), and about 8 minutes of training besides the evaluations.
 # Inception FID under the published (TF-compatible) protocol on one GPU, in one go:
 #   1. how much the protocol matters on Fashion-MNIST at 10k images (benchmarks/fid_protocols.py);
 #   2. the classic presets trained until D has seen D_KIMG thousand real images (the paper's 20 epochs:

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Longer optional run (issue 23): kept; it produced the classic family's GPU tables of 2026-11-22.
+# benchmarks/gpu_first.sh is the first call to make when a GPU is lent; this one re-runs long quality runs.
 # Quality runs and the throughput table on one GPU (the runs behind docs/benchmarks.md and the
 # grids in docs/images/). Usage: benchmarks/gpu_quality.sh OUTDIR [DCGAN_KIMG] [WGANGP_KIMG]
 # Needs the Fashion-MNIST files where ganforge finds them (e.g. GANFORGE_DATA=/path/to/folder).

@@ -1,4 +1,10 @@
 #!/usr/bin/env bash
+# Longer optional run (issue 23): kept, not folded into benchmarks/gpu_first.sh, which measures the
+# throughput table and as much of the 160-kimg curve as its slot allows first, in the one 9-minute call.
+# This script needs more than one 10-minute device command (160 kimg with kid10k/pr10k3, two 300-kimg
+# runs, the figures). Note: its bf16 line (train.mixed_precision=true) fails at the first path-length
+# step on the CPU as of 2026-12-05 (stylegan2.py: pl_mean.lerp of a bfloat16 mean; found by
+# gpu_first.sh --check), very likely on CUDA too, so that line no longer stops the script (set -e).
 # The style-based line on one GPU, in one go: the throughput table of the official-config presets
 # (with parameter counts), the Fashion-MNIST quality curve beside the official run's
 # (shared/anchors/stylegan2-official/QUALITY.md), short runs of ProGAN and StyleGAN, and the figures
@@ -17,7 +23,7 @@ python3 benchmarks/throughput.py --presets stylegan2-official-32,stylegan2-offic
     --steps 100 --warmup 20 --json "$out/throughput-sg2.json" | tee "$out/throughput-sg2.txt"
 python3 benchmarks/throughput.py --presets stylegan2-official-32,stylegan2-official-64,stylegan2-official-256 \
     --steps 100 --warmup 20 --set train.mixed_precision=true --json "$out/throughput-sg2-bf16.json" \
-    | tee "$out/throughput-sg2-bf16.txt"
+    | tee "$out/throughput-sg2-bf16.txt" || echo "stylegan_gpu.sh: the bf16 throughput failed (above); going on"
 
 # Quality: the official run's settings, fid10k/kid10k/pr10k3 (fmnist-cnn, train split) every 40 kimg.
 $gf train --preset stylegan2-fmnist32 --kimg "$sg2_kimg" --out "$runs" --set train.progress=false \
