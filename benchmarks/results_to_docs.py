@@ -184,7 +184,8 @@ def tables_md(res: dict) -> str:
                 if r.get("status") == "ok":
                     out.append(f"| {_preset_cell(r)} | {r['mode']} | {r['batch_size']} | {params(r.get('params'))} | "
                                f"{ips(r['img_per_s'])} | {num(r['ms_per_step'], 2)} | {num(r.get('peak_gpu_mem_gib'), 2)} | "
-                               f"{ips(r.get('reference_img_per_s'))} | {num(r.get('vs_reference'), 2)} |")
+                               f"{ips(r.get('reference_img_per_s'))} | "
+                               f"{num(r.get('vs_reference'), 2) if mode == 'gpu' else '- (tiny preset)'} |")
                 else:
                     out.append(f"| {_preset_cell(r)} | {r['mode']} | | | {_status_cell(r)} | | | "
                                f"{ips(r.get('reference_img_per_s'))} | |")
@@ -228,8 +229,9 @@ def tables_md(res: dict) -> str:
                 f"run {'-'.join(str(x) for x in f.get('official_s_per_kimg') or [])} s/kimg), "
                 f"{f.get('metric_seconds')} s of it in the metrics."
                 + (f" Why not further: {f['why']}." if f.get("why") else "")]
-        if f.get("exports"):
-            out.append("Exported generators: " + ", ".join(f"`{e['file']}` ({e['bytes'] / 2**20:.1f} MiB)" for e in f["exports"])
+        gens = [e for e in f.get("exports") or [] if e["file"].endswith(".safetensors")]
+        if gens:
+            out.append("Exported generators: " + ", ".join(f"`{e['file']}` ({e['bytes'] / 2**20:.1f} MiB)" for e in gens)
                        + " (those over the archive's limit are listed in results.json with their sha256).")
 
     p = _part(res, "extras")
