@@ -159,3 +159,10 @@ def test_dry_run_prints_the_official_256_parameter_counts(image_folder, tmp_path
     assert code == 0
     assert "G: stylegan2-skip, 23,191,522 parameters" in out and "D: stylegan2-resnet, 24,001,089 parameters" in out
     assert not (tmp_path / "runs").exists()
+
+
+def test_stylegan2_trains_under_bf16_autocast_with_path_length_regularisation(tmp_path, tiny_dataset):
+    # the path-length step mixed the float pl_mean with bf16 lengths ('expected dtype float for end')
+    cfg = tiny_cfg("stylegan2-tiny", steps=2, **{"train.mixed_precision": True, "loss.pl_interval": 1})
+    r = ganforge.train(cfg, out=tmp_path, dataset=tiny_dataset)
+    assert r.steps == 2 and r.bad_steps == 0 and "G/pl" in r.stats[-1]

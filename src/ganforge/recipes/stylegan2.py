@@ -232,8 +232,9 @@ class StyleGAN2Recipe(Recipe):
         gen_img, ws = self._generate(self.sample_z(n), c)
         noise = torch.randn(gen_img.shape, device=self.device, generator=self.rng) / math.sqrt(
             gen_img.shape[2] * gen_img.shape[3])
-        lengths = path_lengths(gen_img, ws, noise)
-        pl_mean = self.pl_mean.lerp(lengths.mean().detach(), lc.pl_decay)
+        lengths = path_lengths(gen_img, ws, noise).float()  # under bf16 autocast the lengths come as bf16
+        with torch.autocast(self.device.type, enabled=False):  # the running mean stays float32
+            pl_mean = self.pl_mean.lerp(lengths.mean().detach(), lc.pl_decay)
         self._pl_mean_next = pl_mean  # committed only if this phase's step succeeds
         penalty = (lengths - pl_mean).square().mean() * lc.pl_weight
         # Lazy regularization: the penalty stands for pl_interval steps.
