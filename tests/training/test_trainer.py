@@ -251,3 +251,12 @@ def test_resume_on_changed_data_warns_with_both_hashes_and_records_it(tmp_path, 
             in err and other.content_hash[:16] in err), err
     rows = [json.loads(line) for line in (r.run_dir / "stats.jsonl").read_text().splitlines()]
     assert any("training data changed" in row.get("warning", "") for row in rows)
+
+
+def test_loading_an_export_that_is_a_named_pipe_is_refused_without_blocking(tmp_path):
+    pipe = tmp_path / "generator.safetensors"
+    os.mkfifo(pipe)
+    with pytest.raises(GanforgeError, match="not a regular file"):
+        ganforge.load_generator(pipe)
+    with pytest.raises(GanforgeError, match="not a regular file"):
+        ganforge.load_generator(tmp_path)  # a run directory whose weights are the pipe

@@ -131,6 +131,9 @@ def read_export(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         raise GanforgeError(f"cannot load model {str(path)!r}: expected a run directory, a .safetensors "
                             f"file or a model.json (got suffix {path.suffix!r}). Pickled .pt/.pkl "
                             f"networks are not loaded, by design")
+    if weights.exists() and not weights.is_file():  # a named pipe would block the read for ever
+        raise GanforgeError(f"model weights {str(weights)!r} are not a regular file (a folder, pipe or device); "
+                            f"give a run directory, a .safetensors export or its model.json")
     try:
         from safetensors import safe_open
 
