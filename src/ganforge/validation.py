@@ -42,12 +42,10 @@ from typing import Any, Callable
 
 from ganforge.config import Experiment, _check_typed
 from ganforge.errors import GanforgeError, choices_error
+from ganforge.limits import BATCH_MAX, GRID_MAX, SEED_MAX  # defined once, for the CLI and the config
 from ganforge.metrics.inception import PROTOCOLS  # light: torch only, no weights
 
 KIMG_MAX = 1e7
-SEED_MAX = 2**32 - 1
-BATCH_MAX = 65536
-GRID_MAX = 4096
 Z_DIM_MAX = 8192
 WIDTH_MAX = 1024
 N_CRITIC_MAX = 100

@@ -15,9 +15,7 @@ import sys
 from pathlib import Path
 
 from ganforge.errors import GanforgeError
-
-BATCH_MAX = 65536  # the same bound as train.batch_size
-SEED_MAX = 2**32 - 1  # numpy.random.RandomState (KID's subsets) takes seeds below 2**32
+from ganforge.limits import BATCH_MAX, SEED_MAX  # train.batch_size's bound; KID seeds numpy's RandomState
 
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:

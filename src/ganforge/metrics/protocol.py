@@ -336,8 +336,10 @@ def _check_common(batch_size, num_real, seed) -> None:
         raise GanforgeError(f"batch_size must be >= 1, got {batch_size!r}")
     if num_real is not None and (isinstance(num_real, bool) or not isinstance(num_real, int) or num_real < 2):
         raise GanforgeError(f"num_real must be >= 2, got {num_real!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-        raise GanforgeError(f"seed must be an integer >= 0 and <= {2**32 - 1} (KID seeds numpy's RandomState), "
+    from ganforge.limits import SEED_MAX
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= SEED_MAX:
+        raise GanforgeError(f"seed must be an integer >= 0 and <= {SEED_MAX} (KID seeds numpy's RandomState), "
                             f"got {seed!r}")
 
 
