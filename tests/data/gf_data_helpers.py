@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import struct
 import zlib
 from pathlib import Path
@@ -54,3 +56,18 @@ def write_mnist_like(folder: Path, n_train: int = 6, n_test: int = 4, gz: bool =
 
 def offline_opener(url, timeout=None):
     raise OSError(f"network is unreachable (test): {url}")
+
+
+@contextlib.contextmanager
+def within(seconds: int = 60):
+    """Fail instead of hanging (a named pipe opened for reading blocks until a writer comes)."""
+    def hang(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

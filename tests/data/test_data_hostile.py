@@ -5,11 +5,9 @@ a hang or unbounded memory."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import signal
 import zipfile
 from pathlib import Path
 
@@ -22,20 +20,7 @@ from ganforge.config import DataConfig
 from ganforge.data import load_dataset, scan_images
 from ganforge.data.convert import convert
 from ganforge.errors import GanforgeError
-
-
-@contextlib.contextmanager
-def _within(seconds: int = 60):
-    def hang(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, hang)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+from gf_data_helpers import within
 
 
 def _png(value: int = 0, size: int = 8) -> bytes:
@@ -53,7 +38,7 @@ def _folder(root: Path, labels: bytes | None = None) -> Path:
 
 
 def _check_fails(capsys, path, *extra) -> str:
-    with _within():
+    with within(60):
         rc = main(["data", "check", str(path), *extra])
     out, err = capsys.readouterr()
     assert rc == 2 and "Traceback" not in err, err
@@ -143,7 +128,7 @@ def test_names_that_would_forge_report_lines_are_escaped(tmp_path, capsys):
     with open(evil, "wb") as f:
         f.write(b"not an image")
     (root / "caf\u00e9 \u65e5\u672c.png").write_bytes(_png(9))  # ordinary non-ASCII names are kept as they are
-    with _within():
+    with within(60):
         assert main(["data", "check", str(root)]) == 2  # a bad file: exit status 2, with the report
     out = capsys.readouterr().out
     bad = out.split("bad files:\n", 1)[1]
@@ -219,7 +204,7 @@ def deep_root(tmp_path):
 def test_a_tree_deeper_than_the_recursion_limit(deep_root, capsys):
     root = deep_root
     _chain(root, 1500, "deep.png")  # os.walk recursed once per level (RecursionError at about 1000)
-    with _within():
+    with within(60):
         report = scan_images(root)
     assert [e.rel for e in report.good] == ["a/" * 1500 + "deep.png"] and report.bad == []
     assert report.class_names == ("a",)  # the first-level folder is its class, as in any folder
@@ -230,11 +215,11 @@ def test_a_folder_too_deep_to_list_is_a_bad_entry(deep_root, capsys):
     root = deep_root
     (root / "top.png").write_bytes(_png())
     _chain(root, 2100)
-    with _within():
+    with within(60):
         report = scan_images(root)
     assert [e.rel for e in report.good] == ["top.png"]
     assert len(report.bad) == 1 and report.bad[0][1] == "cannot list this folder: File name too long"
-    with _within():
+    with within(60):
         assert main(["data", "check", str(root)]) == 2
     assert "cannot list this folder: File name too long" in capsys.readouterr().out
 

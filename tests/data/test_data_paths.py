@@ -4,9 +4,7 @@ the key and the path, exit status 2, no traceback, no hang."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 from pathlib import Path
 
 import numpy as np
@@ -18,27 +16,13 @@ from ganforge.config import DataConfig
 from ganforge.data import check_path, load_dataset
 from ganforge.data.convert import convert
 from ganforge.errors import GanforgeError
+from gf_data_helpers import within
 
 LONG_NAME = "x" * 300  # one name over the 255-byte NAME_MAX
 
 
-@contextlib.contextmanager
-def _within(seconds: int = 30):
-    """Fail instead of hanging (a named pipe opened for reading blocks until a writer comes)."""
-    def hang(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, hang)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
 def _cli(capsys, *argv) -> str:
-    with _within():
+    with within(30):
         assert main(list(argv)) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.startswith("ganforge: error: ")
@@ -129,7 +113,7 @@ def test_data_root_that_is_not_a_folder(tmp_path, capsys):
     }
     for root, start in cases.items():
         for name in ("mnist", "fashion-mnist", "emoji"):
-            with _within(), pytest.raises(GanforgeError) as e:
+            with within(30), pytest.raises(GanforgeError) as e:
                 load_dataset(DataConfig(name=name, root=root))
             assert str(e.value) == f"{start}; give the folder holding the dataset's files, or leave data.root at none"
     out = tmp_path / "run"
@@ -144,9 +128,9 @@ def test_data_name_that_is_a_fifo_or_a_device_does_not_hang(tmp_path, capsys):
     fifo = tmp_path / "pipe.zip"
     os.mkfifo(fifo)
     for path, kind in ((str(fifo), "named pipe"), ("/dev/zero", "character device")):
-        with _within(), pytest.raises(GanforgeError, match=f"is a {kind}, not a folder or a zip archive"):
+        with within(30), pytest.raises(GanforgeError, match=f"is a {kind}, not a folder or a zip archive"):
             load_dataset(DataConfig(name=path))
-        with _within(), pytest.raises(GanforgeError, match=f"is a {kind}, not a folder or a zip archive"):
+        with within(30), pytest.raises(GanforgeError, match=f"is a {kind}, not a folder or a zip archive"):
             convert(path, tmp_path / "o.zip", 8, progress=False)
         _names(_cli(capsys, "data", "check", path), path, kind)
         _names(_cli(capsys, "data", "convert", path, "--out", str(tmp_path / "o.zip"), "--resolution", "8"), path, kind)
@@ -160,7 +144,7 @@ def test_idx_file_paths(tmp_path):
         read_idx(LONG_NAME)
     if hasattr(os, "mkfifo"):
         os.mkfifo(tmp_path / "t10k-images-idx3-ubyte")
-        with _within(), pytest.raises(GanforgeError, match="does not exist or is not a file"):
+        with within(30), pytest.raises(GanforgeError, match="does not exist or is not a file"):
             read_idx(tmp_path / "t10k-images-idx3-ubyte")  # never opened: a pipe would block
 
 
