@@ -129,10 +129,14 @@ def train(config: Experiment | None = None, *, out: str | Path = "runs", resume:
     if joined:  # under torchrun: join the process group (left again when this call ends)
         distributed.init_from_env(config.train.device if config is not None else "auto")
     try:
-        return _train(config, out=out, resume=resume, overrides=overrides, dataset=dataset)
-    finally:
+        result = _train(config, out=out, resume=resume, overrides=overrides, dataset=dataset)
+    except BaseException:
         if joined:
-            distributed.shutdown()
+            distributed.shutdown(wait_for_peers=False)
+        raise
+    if joined:
+        distributed.shutdown()
+    return result
 
 
 def _train(config, *, out, resume, overrides, dataset):

@@ -95,8 +95,17 @@ def local_cuda_device(device_name: str) -> torch.device | None:
     return None
 
 
-def shutdown() -> None:
+def shutdown(wait_for_peers: bool = True) -> None:
+    """Leave the process group. With ``wait_for_peers`` (a rank that ended normally, an interrupt
+    included) every rank first meets at a barrier: a rank that tore the group down while rank 0 was
+    still writing the last checkpoint could abort in gloo's teardown (SIGABRT, seen under load). A rank
+    leaving on an error does not wait (its peer may be dead or hung)."""
     if dist.is_available() and dist.is_initialized():
+        if wait_for_peers and world()[1] > 1:
+            try:
+                dist.barrier()
+            except Exception:  # noqa: BLE001 - a peer gone meanwhile: leave anyway
+                pass
         dist.destroy_process_group()
 
 
