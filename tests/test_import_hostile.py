@@ -27,6 +27,7 @@ import pytest
 
 from tests.test_import_stylegan import ANCHORS, _write_snapshot
 from tests.test_official_pickle import FakeOfficialCode
+from tests.test_official_pickle_bounds import _global, _s
 
 pytestmark = pytest.mark.skipif(not (ANCHORS / "sg2-32gray.json").exists() or not sys.platform.startswith("linux"),
                                 reason="needs shared/anchors and Linux (RLIMIT_AS, /proc)")
@@ -38,16 +39,6 @@ CHILD_TIMEOUT = 60
 
 
 # -- pickles written opcode by opcode --------------------------------------------------------------
-
-def _s(text: str) -> bytes:
-    """SHORT_BINUNICODE / BINUNICODE."""
-    data = text.encode()
-    return (b"\x8c" + bytes([len(data)]) if len(data) < 256 else b"X" + struct.pack("<I", len(data))) + data
-
-
-def _global(module: str, name: str) -> bytes:
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
 
 def _get(i: int) -> bytes:
     return b"h" + bytes([i]) if i < 256 else b"j" + struct.pack("<I", i)
