@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image
 
 from ganforge.errors import GanforgeError
+from ganforge.outputs import atomic_write
 from ganforge.training.bookkeeping import sample_grids
 
 GIF_NAME = "progress.gif"
@@ -26,12 +27,6 @@ def refuse_to_overwrite(paths: list[Path], how: str = "overwrite=True") -> None:
         them = "it" if len(existing) == 1 else "them"
         raise GanforgeError(f"{' and '.join(existing)} already exist{'s' * (len(existing) == 1)}; "
                             f"pass {how} to replace {them}")
-
-
-def _write_atomically(path: Path, write) -> None:
-    from ganforge.outputs import atomic_write
-
-    atomic_write(path, write)
 
 
 def read_stats(run_dir: Path) -> list[dict]:
@@ -62,7 +57,7 @@ def progress_gif(run_dir: Path, out: Path | None = None, frame_ms: int = 300,
         with Image.open(p) as im:
             frames.append(im.convert("L" if im.mode == "L" else "RGB"))
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 6]
-    _write_atomically(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True,
+    atomic_write(out, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True,
                                                       append_images=frames[1:], duration=durations, loop=0))
     return out
 
@@ -94,6 +89,6 @@ def plot_losses(run_dir: Path, out: Path | None = None, overwrite: bool = False)
     axes[1].set_xlabel("kimg")
     axes[1].set_title("throughput (img/s)")
     fig.tight_layout()
-    _write_atomically(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
     return out
