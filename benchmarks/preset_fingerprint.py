@@ -1,0 +1,141 @@
+"""Fingerprint what every preset writes in its first kimg, to prove a refactor changed no behaviour.
+
+For each preset this trains ``--kimg`` (default 0.512) on the CPU with one thread through the CLI,
+one tick at the end, and records the SHA-256 of every sample grid (``samples/*.png``), every export
+(``generator.safetensors``, ``model.json``, ``exports/*``) and the config it resolved, plus one digest
+over the tensors of the training checkpoint (key, dtype, shape and bytes of each tensor; the file's
+bytes also hold pickling details that are not behaviour).
+
+    python benchmarks/preset_fingerprint.py --out fp-before.json            # on the old commit
+    python benchmarks/preset_fingerprint.py --out fp-after.json --compare fp-before.json
+
+``--compare`` prints one line per preset (``same`` or the files that differ) and exits 1 when any
+differ. ``--only`` takes a comma-separated list of presets. Presets that need a folder
+(``*-folder*``) train on their built-in default data, which is what their config names.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def preset_names(python: str) -> list[str]:
+    out = subprocess.run([python, "-c", "from ganforge.presets import PRESETS; print('\\n'.join(PRESETS.names()))"],
+                         check=True, capture_output=True, text=True).stdout
+    return [n for n in out.split() if n]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def checkpoint_digest(path: Path) -> str:
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    h = hashlib.sha256()
+
+    def walk(prefix: str, obj) -> None:
+        if isinstance(obj, torch.Tensor):
+            t = obj.detach().contiguous()
+            h.update(f"{prefix}|{t.dtype}|{tuple(t.shape)}|".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(obj, dict):
+            for k in sorted(obj, key=str):
+                walk(f"{prefix}/{k}", obj[k])
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(f"{prefix}[{i}]", v)
+        else:
+            h.update(f"{prefix}={obj!r}|".encode())
+
+    # The config is fingerprinted as config.json; the version string is not behaviour.
+    for k in ("config", "ganforge_version"):
+        state.pop(k, None)
+    walk("", state)
+    return h.hexdigest()
+
+
+def fingerprint(python: str, preset: str, kimg: float, work: Path) -> dict:
+    out = work / preset
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONHASHSEED="0")
+    cmd = [python, "-m", "ganforge", "train", "--preset", preset, "--kimg", str(kimg), "--out", str(out),
+           "--device", "cpu", "--set", f"train.tick_kimg={kimg}", "--set", "train.progress=false"]
+    t0 = time.time()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    rec: dict = {"seconds": round(time.time() - t0, 1), "rc": proc.returncode}
+    if proc.returncode != 0:
+        rec["error"] = (proc.stdout + proc.stderr)[-2000:]
+        return rec
+    (run,) = [p for p in out.iterdir() if p.is_dir()]
+    files = {}
+    for p in sorted(run.rglob("*")):
+        rel = p.relative_to(run).as_posix()
+        if not p.is_file():
+            continue
+        if rel.startswith("samples/") or rel.startswith("exports/") or rel in (
+                "generator.safetensors", "model.json", "config.json"):
+            files[rel] = sha(p)
+        elif rel.startswith("checkpoints/") and rel.endswith(".pt"):
+            files[rel + "#tensors"] = checkpoint_digest(p)
+    rec["files"] = files
+    shutil.rmtree(out, ignore_errors=True)
+    return rec
+
+
+def compare(new: dict, old: dict) -> list[str]:
+    bad = []
+    for preset in sorted(set(new) | set(old)):
+        a, b = old.get(preset), new.get(preset)
+        if a is None or b is None:
+            bad.append(f"{preset}: only in {'new' if a is None else 'old'} run")
+            continue
+        if a.get("rc") != 0 or b.get("rc") != 0:
+            bad.append(f"{preset}: rc old {a.get('rc')} new {b.get('rc')}")
+            continue
+        fa, fb = a["files"], b["files"]
+        diff = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
+        print(f"{preset:32s} {'same' if not diff else 'DIFFERS: ' + ', '.join(diff)}  ({len(fb)} files)")
+        if diff:
+            bad.append(preset)
+    return bad
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", required=True, help="JSON file of fingerprints to write")
+    ap.add_argument("--compare", help="fingerprints of the reference commit to compare with")
+    ap.add_argument("--only", help="comma-separated presets (default: all registered)")
+    ap.add_argument("--kimg", type=float, default=0.512)
+    ap.add_argument("--python", default=sys.executable)
+    args = ap.parse_args()
+    names = args.only.split(",") if args.only else preset_names(args.python)
+    result: dict = {}
+    out_path = Path(args.out)
+    with tempfile.TemporaryDirectory(prefix="gf-fp-") as tmp:
+        for i, name in enumerate(names):
+            result[name] = fingerprint(args.python, name, args.kimg, Path(tmp))
+            r = result[name]
+            print(f"[{i + 1}/{len(names)}] {name}: rc {r['rc']} in {r['seconds']} s", flush=True)
+            out_path.write_text(json.dumps(result, indent=1, sort_keys=True))
+    failed = [n for n, r in result.items() if r["rc"] != 0]
+    if failed:
+        print("failed to train:", ", ".join(failed))
+    if args.compare:
+        bad = compare(result, json.loads(Path(args.compare).read_text()))
+        print(f"{len(result) - len(bad)} of {len(result)} presets identical" + (f"; differ: {', '.join(bad)}" if bad else ""))
+        return 1 if bad or failed else 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
