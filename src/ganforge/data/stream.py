@@ -303,7 +303,7 @@ class StreamFeed:
         self._it, self._batch_size = iter(loader), batch_size
 
     def next(self, batch_size: int):
-        from ganforge.recipes.base import Batch
+        from ganforge.training.batch import Batch
 
         if self._it is None or batch_size != self._batch_size:
             self.close()

@@ -11,20 +11,7 @@ from torch import nn
 from ganforge.config import Experiment
 from ganforge.errors import GanforgeError
 from ganforge.registry import Registry
-
-
-@dataclass
-class Batch:
-    """One batch of training data on the training device.
-
-    real_img: [N, C, H, W] float in [-1, 1]; c: [N] int64 class labels or None. Translation data
-    (``ganforge.data.translation``) also fills ``src``: the domain-A images [N, CA, H, W] in [-1, 1],
-    the partners of ``real_img`` (domain B) for paired data, an independent draw for unpaired data.
-    """
-
-    real_img: torch.Tensor
-    c: torch.Tensor | None
-    src: torch.Tensor | None = None
+from ganforge.training.batch import Batch
 
 
 @dataclass(frozen=True)

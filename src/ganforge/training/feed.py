@@ -18,7 +18,7 @@ import torch
 
 from ganforge.config import Experiment
 from ganforge.data.sampler import InfiniteSampler
-from ganforge.recipes.base import Batch
+from ganforge.training.batch import Batch
 
 
 def _to_float(img_u8: torch.Tensor, device: torch.device) -> torch.Tensor:
