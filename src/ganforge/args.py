@@ -8,10 +8,11 @@ written). The bounds come from ``ganforge.limits``.
   ``finite_float``, ``positive_float``, ``psi``, ``psi_list``, ``fps``, ``choice``, ``path_text``.
 * the same checks for values that do not come from argparse (library calls, model-dependent bounds):
   ``check_int``, ``check_float``, ``check_psi``, ``check_choice``.
-* parsers called first thing by a command: ``parse_seeds`` (seed lists as lazy ranges),
-  ``comma_list``.
+* parsers called first thing by a command: ``parse_seeds`` (seed lists as lazy ranges; ``Seeds.of``
+  for seeds a Python caller gives), ``parse_classes``, ``comma_list``, ``optional_positive_int``.
 * path checks that never open a special file (a named pipe blocks the reader forever):
-  ``check_input_file``, ``check_not_special``, ``check_file_names``.
+  ``check_input_file``, ``check_not_special``, ``check_file_names``, ``check_paths`` (several path
+  options at once) and ``check_paths_first``, which puts it in front of a subcommand's handler.
 
 Values are shown in messages with ``shown``, which cuts an over-long value so the message stays one
 readable line.
@@ -19,11 +20,13 @@ readable line.
 
 from __future__ import annotations
 
+import argparse
 import math
 import os
+import re
 import stat
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from ganforge.errors import GanforgeError
 from ganforge.limits import FILE_NAME_MAX, FPS_MAX, GRID_MAX, PATH_MAX, PSI_MAX, SEED_MAX
@@ -235,11 +238,37 @@ class Seeds:
     """Seeds as a list of ``range``s, e.g. '0-3,7' -> [range(0, 4), range(7, 8)].
 
     ``len()``, iteration and ``in`` never build a list, so '0-4294967295' costs nothing until the
-    seeds are used one by one.
+    seeds are used one by one. ``text`` is how messages and output names show the seeds: the text
+    ``parse_seeds`` was given, else the ranges written as '0-3,7'.
     """
 
-    def __init__(self, ranges: list[range]):
+    def __init__(self, ranges: list[range], text: str | None = None):
         self.ranges = ranges
+        self.text = text if text is not None else ",".join(
+            f"{r.start}-{r.stop - 1}" if len(r) > 1 else str(r.start) for r in ranges)
+
+    @classmethod
+    def of(cls, seeds: Seeds | str | Iterable[int], what: str = "seeds") -> Seeds:
+        """``seeds`` as ``Seeds``: returned as it is when it already is one, parsed when it is a text like
+        '0-3,7', else each value checked to be an integer in 0..SEED_MAX (``what`` names them in the
+        message) and runs of consecutive seeds joined into one range."""
+        if isinstance(seeds, Seeds):
+            return seeds
+        if isinstance(seeds, str):
+            return parse_seeds(seeds, what)
+        if isinstance(seeds, range) and seeds.step == 1:  # a range of any length, without listing it
+            if len(seeds):
+                check_int(seeds.start, what, 0, SEED_MAX)
+                check_int(seeds.stop - 1, what, 0, SEED_MAX)
+            return cls([seeds] if len(seeds) else [])
+        ranges: list[range] = []
+        for value in seeds:
+            s = check_int(value, what, 0, SEED_MAX)
+            if ranges and ranges[-1].stop == s:
+                ranges[-1] = range(ranges[-1].start, s + 1)
+            else:
+                ranges.append(range(s, s + 1))
+        return cls(ranges)
 
     def __len__(self) -> int:
         return sum(len(r) for r in self.ranges)
@@ -251,7 +280,7 @@ class Seeds:
     def __contains__(self, seed: object) -> bool:
         return any(seed in r for r in self.ranges)
 
-    def unique(self) -> "Seeds":
+    def unique(self) -> Seeds:
         """The same seeds, each once, in increasing order (overlapping ranges merged)."""
         merged: list[range] = []
         for r in sorted(self.ranges, key=lambda r: r.start):
@@ -263,7 +292,7 @@ class Seeds:
         return Seeds(merged)
 
     def __repr__(self) -> str:
-        return "Seeds(" + ",".join(f"{r.start}-{r.stop - 1}" if len(r) > 1 else str(r.start) for r in self.ranges) + ")"
+        return f"Seeds({Seeds(self.ranges).text})"
 
 
 def parse_seeds(text: str, flag: str = "--seeds") -> Seeds:
@@ -290,7 +319,40 @@ def parse_seeds(text: str, flag: str = "--seeds") -> Seeds:
         ranges.append(range(lo, hi + 1))
     if not ranges:
         raise GanforgeError(f"bad {flag} {shown(text)}: no seed given")
-    return Seeds(ranges)
+    return Seeds(ranges, text)
+
+
+def parse_classes(text: str, flag: str = "--classes") -> list[int]:
+    """'0,3,5' or '0-2,7' -> [0, 3, 5] / [0, 1, 2, 7]: class indices in the order given, at most GRID_MAX
+    of them (the rows of one grid); whether the model has these classes is checked once it is loaded."""
+    rows: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m or (m[2] is not None and int(m[2]) < int(m[1])):
+            raise GanforgeError(f"bad {flag} {text!r}: expected class indices and ranges like 0,3,5 or 0-4")
+        span = range(int(m[1]), int(m[2] or m[1]) + 1)
+        if len(rows) + len(span) > GRID_MAX:
+            raise GanforgeError(f"bad {flag} {text!r}: a grid holds at most {GRID_MAX} rows")
+        rows.extend(span)
+    if not rows:
+        raise GanforgeError(f"bad {flag} {text!r}: no class given")
+    return rows
+
+
+def optional_positive_int(text: str | None, flag: str, default: int) -> int:
+    """``text`` as an integer > 0, or ``default`` when the flag was not given (None)."""
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise GanforgeError(f"bad {flag} {text!r}: expected a positive integer (default {default})")
+    return value
 
 
 # ------------------------------------------------------------------------------------------------
@@ -348,3 +410,25 @@ def check_file_names(names: list[str], flag: str, value: str) -> None:
         if size > FILE_NAME_MAX:
             raise GanforgeError(f"{flag} {shown(value)} makes the output file name {size} bytes long "
                                 f"({shown(name, 40)}); at most {FILE_NAME_MAX} bytes: give a shorter value")
+
+
+def check_paths(args: argparse.Namespace, *flags: tuple[str, str]) -> None:
+    """Each path option (``(dest, flag)``) of ``args`` that was given must not be empty nor name a named
+    pipe, device or socket (opening a pipe blocks forever); what else a path must be, its reader checks."""
+    for dest, flag in flags:
+        value = getattr(args, dest, None)
+        if value is not None:
+            path_text(flag)(value)
+            check_not_special(value, flag, "a folder or a regular file")
+
+
+def check_paths_first(parser: argparse.ArgumentParser, *flags: tuple[str, str]) -> argparse.ArgumentParser:
+    """Put ``check_paths`` for ``flags`` in front of ``parser``'s handler (its ``func`` default). -> ``parser``"""
+    run = parser.get_default("func")
+
+    def checked(args: argparse.Namespace) -> int:
+        check_paths(args, *flags)
+        return run(args)
+
+    parser.set_defaults(func=checked)
+    return parser

@@ -1,9 +1,10 @@
 """Turning a device name from the user into a ``torch.device`` that exists on this machine.
 
-One function serves ``train.device``, ``ganforge generate --device`` and ``ganforge eval --device``,
-so all three accept the same names and reject a bad one with the same message: the offending name
-and the choices that work here (``auto``, ``cpu``, ``cuda`` and ``cuda:0`` .. ``cuda:N-1`` when CUDA
-is available, ``mps`` when Apple's Metal backend is).
+One function, ``resolve_device``, serves ``train.device`` and the ``--device`` of every command
+(generate, translate, eval, the style tools), so all accept the same names and reject a bad one with
+the same message: the offending name and the choices that work here (``auto``, ``cpu``, ``cuda`` and
+``cuda:0`` .. ``cuda:N-1`` when CUDA is available, ``mps`` when Apple's Metal backend is).
+``module_device`` answers the other question: where an already loaded model lives.
 """
 
 from __future__ import annotations
@@ -58,3 +59,14 @@ def resolve_device(name: str, what: str = "device") -> torch.device:
         raise GanforgeError(f"device {name!r} ({what}) is not available: the MPS backend is not available on this "
                             f"machine; valid choices on this machine: {choices}")
     return torch.device(name)
+
+
+def module_device(module) -> torch.device:
+    """Where ``module`` computes: the device of its first parameter or buffer; the CPU for a module
+    without tensors (or any other callable), which has nothing to move."""
+    if not isinstance(module, torch.nn.Module):
+        return torch.device("cpu")
+    tensor = next(iter(module.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(module.buffers()), None)
+    return tensor.device if tensor is not None else torch.device("cpu")

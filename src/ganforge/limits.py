@@ -54,3 +54,7 @@ MAX_RESTARTS_MAX = 100
 # and in a whole path given on the command line (Linux's PATH_MAX).
 FILE_NAME_MAX = 255
 PATH_MAX = 4096
+
+# generate --z-trunc (BigGAN's truncation by resampling z): entries beyond +-T are drawn again, so a
+# smaller T redraws nearly every entry many times over, and beyond 100 no normal draw is ever redrawn.
+Z_TRUNC_MIN, Z_TRUNC_MAX = 0.05, 100.0

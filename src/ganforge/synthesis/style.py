@@ -121,8 +121,9 @@ def seed_labels(G: nn.Module, seeds: list[int], class_idx: int | None) -> torch.
 
 
 def _device(G: nn.Module) -> torch.device:
-    p = next(iter(G.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
+    from ganforge.devices import module_device
+
+    return module_device(G)
 
 
 @torch.no_grad()
