@@ -10,7 +10,8 @@ import types
 import pytest
 import torch
 
-from ganforge.cli import main, parse_seeds
+from ganforge.args import parse_seeds
+from ganforge.cli import main
 
 TINY = ["--preset", "dcgan-tiny", "--resolution", "16"]
 

@@ -12,7 +12,7 @@ import torch
 
 import ganforge
 from ganforge.errors import GanforgeError
-from ganforge.metrics.cli import add_eval_parser, format_table, run_eval
+from ganforge.commands.eval import add_eval_parser, format_table, run_eval
 
 
 def _blobs(n, seed=0, s=32):
