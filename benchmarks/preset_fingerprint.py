@@ -17,6 +17,7 @@ differ. ``--only`` takes a comma-separated list of presets. Presets that need a 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -117,16 +118,23 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated presets (default: all registered)")
     ap.add_argument("--kimg", type=float, default=0.512)
     ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--jobs", type=int, default=1, help="presets trained at once (one thread each)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the presets already in --out (continue an interrupted run)")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else preset_names(args.python)
-    result: dict = {}
     out_path = Path(args.out)
-    with tempfile.TemporaryDirectory(prefix="gf-fp-") as tmp:
-        for i, name in enumerate(names):
-            result[name] = fingerprint(args.python, name, args.kimg, Path(tmp))
-            r = result[name]
-            print(f"[{i + 1}/{len(names)}] {name}: rc {r['rc']} in {r['seconds']} s", flush=True)
+    result: dict = json.loads(out_path.read_text()) if args.keep and out_path.exists() else {}
+    todo = [n for n in names if not (n in result and result[n]["rc"] == 0)]
+    with tempfile.TemporaryDirectory(prefix="gf-fp-") as tmp, \
+            concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        futures = {pool.submit(fingerprint, args.python, n, args.kimg, Path(tmp)): n for n in todo}
+        for i, fut in enumerate(concurrent.futures.as_completed(futures)):
+            name = futures[fut]
+            result[name] = r = fut.result()
+            print(f"[{i + 1}/{len(todo)}] {name}: rc {r['rc']} in {r['seconds']} s", flush=True)
             out_path.write_text(json.dumps(result, indent=1, sort_keys=True))
+    result = {n: result[n] for n in names}
     failed = [n for n, r in result.items() if r["rc"] != 0]
     if failed:
         print("failed to train:", ", ".join(failed))
