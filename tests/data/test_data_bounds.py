@@ -30,6 +30,7 @@ from ganforge.cli import main
 from ganforge.config import DataConfig, Experiment, apply_overrides
 from ganforge.data import dataset as dataset_mod
 from ganforge.data import folder as folder_mod
+from ganforge.data import memory as memory_mod
 from ganforge.data import load_dataset, scan_images
 from ganforge.data import scan as scan_mod
 from ganforge.data.folder import ImageSource, decode_to_array, resize_array, to_channels
@@ -291,7 +292,7 @@ def test_zip_with_too_many_entries_is_refused_before_listing(tmp_path, monkeypat
 
 
 def _tiny_memory(monkeypatch, n=10_000):
-    monkeypatch.setattr(dataset_mod, "available_memory", lambda: (n, "test"))
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: (n, "test"))
 
 
 def test_folder_resolution_refused_before_decoding(tmp_path, monkeypatch):
@@ -307,12 +308,12 @@ def test_folder_resolution_refused_before_decoding(tmp_path, monkeypatch):
     monkeypatch.setattr(scan_mod, "inspect_file", decoded)
     with pytest.raises(GanforgeError) as e:
         load_dataset(DataConfig(name=str(d), resolution=64))
-    need = dataset_mod.folder_bytes_needed(3, 64, None)
+    need = memory_mod.folder_bytes_needed(3, 64, None)
     assert need >= 3 * 3 * 64 * 64 + 3 * 64 * 64  # final (3 channels, worst case) + widening copy
     msg = str(e.value)
     assert f"loading 3 image files from {d} at data.resolution=64" in msg
     assert f"{need:,} bytes" in msg and "10,000 bytes" in msg and "lower data.resolution" in msg
-    assert dataset_mod.folder_bytes_needed(3, 64, 1) < need  # data.channels=1 needs less
+    assert memory_mod.folder_bytes_needed(3, 64, 1) < need  # data.channels=1 needs less
 
 
 def test_folder_native_size_refused_at_first_image(tmp_path, monkeypatch):

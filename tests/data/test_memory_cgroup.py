@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganforge.data.dataset import available_memory, cgroup_headroom
+from ganforge.data.memory import available_memory, cgroup_headroom
 
 GIB = 1024**3
 

@@ -21,9 +21,9 @@ from ganforge.config import DataConfig, Experiment, TrainConfig
 from ganforge.data import load_dataset
 from ganforge.data.convert import convert, member_name
 from ganforge.data.dataset import should_stream
-from ganforge.data.stream import StreamedImages, StreamFeed
+from ganforge.data.stream import StreamedImages
 from ganforge.errors import GanforgeError
-from ganforge.training.feed import ImageFeed, make_feed
+from ganforge.training.feed import ImageFeed, StreamFeed, make_feed
 
 
 def _folder(root: Path, n_per_class: int = 9, seed: int = 0) -> Path:
@@ -131,10 +131,10 @@ def test_an_interrupt_while_waiting_for_the_workers_takes_no_batch(folder):
         def __next__(self):
             raise KeyboardInterrupt
 
-    real_it, feed._it = feed._it, Interrupted()
+    real_it, feed.loader._it = feed.loader._it, Interrupted()
     with pytest.raises(KeyboardInterrupt):
         feed.next(4)
-    assert feed.state_dict() == state and feed._it is None  # the position stays; the loader starts afresh
+    assert feed.state_dict() == state and feed.loader._it is None  # the position stays; the loader starts afresh
     del real_it
     a, b = ref.next(4), feed.next(4)
     assert torch.equal(a.real_img, b.real_img)
@@ -151,11 +151,11 @@ def test_a_dead_worker_seen_by_the_feed_is_one_clear_error(folder):
             raise RuntimeError("DataLoader worker (pid(s) 4242) exited unexpectedly")
 
     feed.close()
-    feed._it, feed._batch_size = Dead(), 4
+    feed.loader._it, feed.loader._batch_size = Dead(), 4
     with pytest.raises(GanforgeError, match=r"reading the streamed data stopped \(RuntimeError: DataLoader worker "
                                             r"\(pid\(s\) 4242\) exited unexpectedly\).*lower data.workers \(now 1\)"):
         feed.next(4)
-    assert feed._it is None
+    assert feed.loader._it is None
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the worker through /proc")
@@ -198,18 +198,18 @@ def test_training_stops_its_worker_processes(folder, tmp_path):
 def test_read_ahead_that_would_not_fit_in_memory_is_refused_before_any_worker_starts(folder, monkeypatch):
     import multiprocessing
 
-    from ganforge.data import dataset as dataset_mod
+    from ganforge.data import memory as memory_mod
 
     feed = make_feed(load_dataset(_cfg(folder, stream="always")), _exp(folder, workers=2, prefetch=3),
                      torch.device("cpu"), 0, 1)
-    need = feed.read_ahead_bytes(8)
+    need = feed.loader.read_ahead_bytes(8)
     assert need == (2 * 3 + 1) * 8 * 3 * 16 * 16
-    monkeypatch.setattr(dataset_mod, "available_memory", lambda: (need - 1, "test"))
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: (need - 1, "test"))
     with pytest.raises(GanforgeError, match=r"reading ahead 3 batch\(es\) of 8 images .* 2 data worker.*lower "
                                             r"data.workers or data.prefetch"):
         feed.next(8)
     assert multiprocessing.active_children() == [] and feed.state_dict()["position"] == 0
-    monkeypatch.setattr(dataset_mod, "available_memory", lambda: (need, "test"))
+    monkeypatch.setattr(memory_mod, "available_memory", lambda: (need, "test"))
     assert feed.next(8).real_img.shape == (8, 3, 16, 16)
     feed.close()
 

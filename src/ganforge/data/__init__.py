@@ -6,8 +6,9 @@ image-to-image translation tasks and layouts of ``ganforge.data.translation``); 
 """
 
 from ganforge.data.builtin import BUILTIN_DATASETS, locate_builtin
-from ganforge.data.dataset import ImageDataset, load_dataset
+from ganforge.data.dataset import ImageDataset, load_image_dataset
 from ganforge.data.idx import read_idx
+from ganforge.data.load import load_dataset
 from ganforge.data.scan import ScanReport, check_path, scan_images
 from ganforge.data.translation import TRANSLATION_TASKS, TranslationDataset, load_translation_dataset
 
@@ -19,6 +20,7 @@ __all__ = [
     "TranslationDataset",
     "check_path",
     "load_dataset",
+    "load_image_dataset",
     "load_translation_dataset",
     "locate_builtin",
     "read_idx",

@@ -106,7 +106,7 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _write_builtin(cfg: DataConfig, writer: _ZipWriter, bar) -> tuple[list[int] | None, tuple[str, ...], int]:
-    from ganforge.data.dataset import load_dataset
+    from ganforge.data.load import load_dataset
 
     ds = load_dataset(cfg)
     if hasattr(ds, "a_u8"):

@@ -1,32 +1,34 @@
-"""The in-memory dataset the trainer uses, and ``load_dataset`` which builds it from a DataConfig.
+"""The in-memory image dataset and ``load_image_dataset``, which builds it from a DataConfig.
 
 The whole dataset is decoded once into a single uint8 tensor ``[N, C, H, W]`` (uint8 is 4x smaller
 than float), except a folder / zip too large for the training device (``should_stream``): that one is
 scanned and then read from disk batch by batch (``ganforge.data.stream``).
 
-Memory is checked before it is spent. A too-large ``data.resolution`` (say 4096 on a folder of
-thousands of images) would otherwise be found out by the kernel's OOM killer minutes into decoding.
-So before decoding a folder, and before resizing a built-in, the bytes of the final tensor plus the
-transient peak are estimated (worst case: 3 channels unless ``data.channels`` is 1, every candidate
-image file usable) and compared with the memory available (``MemAvailable`` in ``/proc/meminfo``, or
-the memory cgroup's headroom when smaller, else ``FALLBACK_AVAILABLE_BYTES``); a dataset that cannot fit is refused with both numbers and what
-to lower. Folder images are copied into one preallocated tensor as the scan yields them (no list of
-arrays plus a stacked copy), so the peak is about one copy of the dataset.
+Memory is checked before it is spent (``ganforge.data.memory``). So before decoding a folder, and before
+resizing a built-in, the bytes of the final tensor plus the transient peak are estimated (worst case:
+3 channels unless ``data.channels`` is 1, every candidate image file usable) and compared with the
+memory available; a dataset that cannot fit is refused with both numbers and what to lower. Folder
+images are copied into one preallocated tensor as the scan yields them (no list of arrays plus a
+stacked copy), so the peak is about one copy of the dataset.
+
+``ganforge.data.load.load_dataset`` (``ganforge.data.load_dataset``) hands translation configs to
+``ganforge.data.translation`` and every other config to ``load_image_dataset``; this module knows
+nothing of translation data (``translation`` builds on it, not the other way round).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ganforge.config import DataConfig
+from ganforge.data.base import content_hash
 from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, builtin_names, load_builtin_arrays
 from ganforge.data.folder import (
     ImageSource,
@@ -36,14 +38,11 @@ from ganforge.data.folder import (
     resize_array,
     to_channels,
 )
-from ganforge.data.scan import ScanEntry, apply_bad_image_policy, check_bad_image_policy, max_in_flight, scan_source
+from ganforge.data.memory import ensure_fits, folder_bytes_needed
+from ganforge.data.scan import ScanEntry, apply_bad_image_policy, check_bad_image_policy, scan_source
+from ganforge.data.stream import ImageReader, PixelHasher, StreamedImages, StreamSpec
 from ganforge.errors import GanforgeError
 
-if TYPE_CHECKING:
-    from ganforge.data.translation import TranslationDataset
-
-# Memory assumed available where /proc/meminfo has no MemAvailable (not Linux): a cautious laptop.
-FALLBACK_AVAILABLE_BYTES = 8 * 1024**3
 # Budget for the float32 temporaries of one chunk of the built-in resize.
 _RESIZE_TEMP_BYTES = 256 * 1024**2
 
@@ -68,7 +67,6 @@ class ImageDataset:
     name: str
     content_hash: str
     skipped: int = 0
-
     @property
     def resolution(self) -> int:
         return int(self.images_u8.shape[-1])
@@ -83,34 +81,6 @@ class ImageDataset:
 
     def __len__(self) -> int:
         return int(self.images_u8.shape[0])
-
-
-def content_hash(images_u8: torch.Tensor, labels: torch.Tensor | None) -> str:
-    """sha256 hex over a version tag, the shape, the pixel bytes and the label bytes.
-
-    Args:
-        images_u8: uint8 ``[N, C, H, W]``.
-        labels: int64 ``[N]`` or None.
-
-    Returns:
-        64 hex characters; equal for equal content wherever it was loaded from.
-    """
-    h = hashlib.sha256()
-    h.update(b"ganforge-dataset-v1\n")
-    h.update(("shape=" + ",".join(str(int(s)) for s in images_u8.shape) + "\n").encode())
-    # numpy arrays expose the buffer protocol: hash without another full copy of the pixels.
-    h.update(np.ascontiguousarray(images_u8.numpy()))
-    hash_labels(h, labels)
-    return h.hexdigest()
-
-
-def hash_labels(h, labels: torch.Tensor | None) -> None:
-    """Feed ``labels`` (int64 ``[N]`` or None) into the hash ``h``, as every content hash does."""
-    if labels is None:
-        h.update(b"labels=none")
-    else:
-        h.update(b"labels=int64le\n")
-        h.update(np.ascontiguousarray(labels.numpy().astype("<i8")))
 
 
 def _check_cfg(cfg: DataConfig) -> None:
@@ -130,131 +100,7 @@ def _check_cfg(cfg: DataConfig) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Memory estimate.
-
-
-def available_memory(meminfo: str = "/proc/meminfo", proc_cgroup: str = "/proc/self/cgroup",
-                     cgroup_root: str = "/sys/fs/cgroup") -> tuple[int, str]:
-    """Bytes available for new allocations, and where that number comes from (for messages).
-
-    The smaller of the machine's ``MemAvailable`` and the headroom of this process's memory cgroup
-    (``cgroup_headroom``): in a container or a batch job the kernel kills a process at the cgroup's
-    limit however much memory the machine has free.
-    """
-    host: tuple[int, str] | None = None
-    try:
-        with open(meminfo) as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    host = int(line.split()[1]) * 1024, f"MemAvailable in {meminfo}"
-                    break
-    except (OSError, ValueError, IndexError):
-        pass
-    group = cgroup_headroom(proc_cgroup, cgroup_root)
-    candidates = [c for c in (host, group) if c is not None]
-    if not candidates:
-        return FALLBACK_AVAILABLE_BYTES, "assumed: this system reports no MemAvailable"
-    return min(candidates, key=lambda c: c[0])
-
-
-# cgroup v1 reports "no limit" as a huge number (PAGE_COUNTER_MAX pages); anything above this is none.
-_NO_LIMIT = 1 << 60
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        text = path.read_text().strip()
-    except OSError:
-        return None
-    if text == "max":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        return None
-    return value if value < _NO_LIMIT else None
-
-
-def _inactive_file(stat: Path, key: str) -> int:
-    """Reclaimable page cache (``inactive_file``) from a cgroup's memory.stat, 0 if unknown."""
-    try:
-        for line in stat.read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def cgroup_headroom(proc_cgroup: str = "/proc/self/cgroup", cgroup_root: str = "/sys/fs/cgroup") -> tuple[int, str] | None:
-    """Bytes this process's memory cgroup can still take: limit - usage + reclaimable page cache, the
-    smallest over the cgroup and its ancestors that set a limit (cgroup v2 ``memory.max`` /
-    ``memory.current``, v1 ``memory.limit_in_bytes`` / ``memory.usage_in_bytes``). None when no limit
-    is set or nothing can be read."""
-    try:
-        lines = Path(proc_cgroup).read_text().splitlines()
-    except OSError:
-        return None
-    root = Path(cgroup_root)
-    places: list[tuple[Path, str, str, str]] = []  # (folder, limit file, usage file, inactive key)
-    for line in lines:
-        parts = line.split(":", 2)
-        if len(parts) != 3:
-            continue
-        _, controllers, rel = parts
-        rel_parts = [x for x in rel.split("/") if x]
-        if controllers == "":  # v2 unified hierarchy
-            base, files = root, ("memory.max", "memory.current", "inactive_file")
-        elif "memory" in controllers.split(","):
-            base, files = root / "memory", ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
-        else:
-            continue
-        for k in range(len(rel_parts), -1, -1):  # the cgroup itself, then each ancestor up to the root
-            places.append((base.joinpath(*rel_parts[:k]), *files))
-    best: tuple[int, str] | None = None
-    for folder, limit_name, usage_name, inactive_key in places:
-        limit = _read_int(folder / limit_name)
-        usage = _read_int(folder / usage_name)
-        if limit is None or usage is None:
-            continue
-        room = max(0, limit - usage + _inactive_file(folder / "memory.stat", inactive_key))
-        if best is None or room < best[0]:
-            best = room, f"memory cgroup limit {folder / limit_name}"
-    return best
-
-
-def _size(n: int) -> str:
-    return f"{n:,} bytes ({n / 1024**3:.2f} GiB)"
-
-
-def ensure_fits(need: int, what: str, change: str) -> None:
-    """Raise GanforgeError when ``need`` bytes exceed the available memory.
-
-    Args:
-        need: estimated bytes of new allocations (final tensor plus transient peak).
-        what: what would be allocated, e.g. "60000 images of 3 x 1024 x 1024 uint8".
-        change: what the user should change, e.g. "lower data.resolution".
-    """
-    avail, source = available_memory()
-    if need > avail:
-        raise GanforgeError(
-            f"{what} would need about {_size(need)} of memory, but only {_size(avail)} is available "
-            f"({source}); {change}"
-        )
-
-
-def folder_bytes_needed(n: int, resolution: int, channels: int | None) -> int:
-    """Worst-case peak bytes for decoding ``n`` folder images to ``resolution`` (see module docstring).
-
-    The final tensor ``n x C x R x R`` (C = 3 unless ``channels`` is 1); with ``channels`` None also
-    a 1-channel copy, held while a gray-so-far buffer is widened once the first color image shows
-    up; plus the resized images in flight in the scan.
-    """
-    c = 1 if channels == 1 else 3
-    plane = resolution * resolution
-    widen = n * plane if channels is None else 0
-    return n * c * plane + widen + max_in_flight() * 3 * plane
+# Memory estimate (``ganforge.data.memory``).
 
 
 def _check_folder_fits(n: int, resolution: int, channels: int | None, path: Path, native: bool) -> None:
@@ -432,8 +278,6 @@ def should_stream(cfg: DataConfig, candidates: int) -> bool:
 
 def _load_folder_streamed(cfg: DataConfig, path: Path, src: ImageSource, transform) -> ImageDataset:
     """Scan ``src`` (hashing the pixels) and describe it for reading from disk: see ``data.stream``."""
-    from ganforge.data.stream import ImageReader, PixelHasher, StreamedImages, StreamSpec
-
     hasher = PixelHasher()
     report = scan_source(src, max_pixels=cfg.max_image_pixels, max_file_bytes=cfg.max_file_bytes,
                          transform=transform, consume=hasher)
@@ -473,31 +317,26 @@ def _load_folder(cfg: DataConfig, path: Path) -> ImageDataset:
     return ImageDataset(x, y, report.class_names, str(cfg.name), content_hash(x, y), skipped=skipped)
 
 
-def load_dataset(cfg: DataConfig) -> ImageDataset | TranslationDataset:
-    """Load the dataset described by ``cfg``.
+def load_image_dataset(cfg: DataConfig) -> ImageDataset:
+    """Load the image dataset described by ``cfg`` (not a translation config: ``ganforge.data.load_dataset``
+    hands those to ``ganforge.data.translation``).
 
     Built-in names (``fashion-mnist``, ``mnist``, ``emoji``) take precedence over a same-named local path;
     write ``./mnist`` to mean the folder. Folders / archives are read within ``cfg.max_file_bytes``
-    per file and ``cfg.max_image_pixels`` per image. A translation config (a task name of
-    ``TRANSLATION_TASKS``, or ``data.pairing`` set) is handed to ``load_translation_dataset``.
+    per file and ``cfg.max_image_pixels`` per image.
 
     Args:
         cfg: the data section of the experiment config.
 
     Returns:
         An ``ImageDataset`` with uint8 ``[N, C, R, R]`` images (R = ``cfg.resolution``, or the native
-        size when that is None); for a translation config a ``TranslationDataset``.
+        size when that is None).
 
     Raises:
         GanforgeError: invalid config values, an unknown name / missing path, missing built-in files,
             bad images under ``on_bad_image="error"``, no usable image, a dataset that would not
-            fit in the available memory, or ``use_labels`` on an unlabelled dataset (translation
-            datasets never have labels).
+            fit in the available memory, or ``use_labels`` on an unlabelled dataset.
     """
-    from ganforge.data.translation import is_translation_config, load_translation_dataset
-
-    if is_translation_config(cfg):
-        return load_translation_dataset(cfg)
     _check_cfg(cfg)
     if cfg.name in BUILTIN_DATASETS:
         ds = _load_builtin(cfg)

@@ -9,11 +9,13 @@ images when asked (a thread pool in the calling process). Metrics and grids use 
 tensor; ``StreamedImages.take(idx)`` selects rows without reading them, so the reference images of a
 metric are read one batch at a time.
 
-Training reads through ``StreamFeed``: a ``torch.utils.data.DataLoader`` whose worker processes decode
+Training reads through ``StreamLoader``: a ``torch.utils.data.DataLoader`` whose worker processes decode
 whole batches (``data.workers`` processes, ``data.prefetch`` batches ahead each), into pinned memory
-when training on CUDA, in the order the sampler gives. The sampler that is saved in checkpoints counts
-only the batches the training step has *taken*; the loader runs on a copy of it, ahead. So a resumed run
-reads exactly the batches the uninterrupted one would, however far the workers had read ahead.
+when training on CUDA, in the order the sampler gives. It hands over plain data, a ``StreamedBatch`` of
+the sampled indices and their uint8 images; the trainer's feed (``ganforge.training.feed.StreamFeed``)
+makes the training batch of it. The sampler that is saved in checkpoints counts only the batches
+``next`` has *handed over*; the loader runs on a copy of it, ahead. So a resumed run reads exactly the
+batches the uninterrupted one would, however far the workers had read ahead.
 
 Every read goes through the same bounded reader as the scan (``inspect_file``: size, pixel and format
 limits), so a file that changed after the scan is refused by name, never decoded without limits.
@@ -27,11 +29,16 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 import torch
 
+from ganforge.data.base import hash_labels
+from ganforge.data.folder import ImageSource, resize_array, to_channels
+from ganforge.data.memory import ensure_fits
+from ganforge.data.sampler import InfiniteSampler
+from ganforge.data.scan import inspect_file, max_in_flight, pil_limits
 from ganforge.errors import GanforgeError
 
 _HASH_TAG = b"ganforge-dataset-stream-v1\n"
@@ -70,15 +77,11 @@ class ImageReader:
         self.__init__(state["spec"])
 
     def _source(self):
-        from ganforge.data.folder import ImageSource
-
         if self._src is None or self._pid != os.getpid():  # a forked worker opens its own zip handle
             self._src, self._pid = ImageSource(self.spec.path), os.getpid()
         return self._src
 
     def _transform(self, arr: np.ndarray) -> np.ndarray:
-        from ganforge.data.folder import resize_array
-
         s = self.spec
         if s.resize is not None:
             arr = resize_array(arr, s.resolution, s.resize)
@@ -86,9 +89,6 @@ class ImageReader:
 
     def read(self, i: int) -> np.ndarray:
         """Image ``i`` as uint8 ``[C, R, R]``. Call inside ``pil_limits`` (``read_batch`` does)."""
-        from ganforge.data.folder import to_channels
-        from ganforge.data.scan import inspect_file
-
         s = self.spec
         src = self._source()
         rel = s.rels[int(i)]
@@ -105,8 +105,6 @@ class ImageReader:
 
     def read_batch(self, indices, threads: int = 1) -> torch.Tensor:
         """Images ``indices`` as one uint8 ``[B, C, R, R]`` tensor, decoded by ``threads`` threads."""
-        from ganforge.data.scan import pil_limits
-
         s = self.spec
         idx = [int(i) for i in indices]
         out = np.empty((len(idx), s.channels, s.resolution, s.resolution), dtype=np.uint8)
@@ -163,8 +161,6 @@ class StreamedImages:
     def __getitem__(self, key) -> torch.Tensor:
         if isinstance(key, (int, np.integer)):
             return self.reader.read_batch([self.rows[int(key)]])[0]
-        from ganforge.data.scan import max_in_flight
-
         return self.reader.read_batch(self._select(key), threads=max_in_flight() // 2)
 
 
@@ -186,8 +182,6 @@ class PixelHasher:
         self._h.update(np.ascontiguousarray(arr))
 
     def digest(self, shape: tuple[int, ...], labels: torch.Tensor | None, spec_note: str) -> str:
-        from ganforge.data.dataset import hash_labels
-
         h = self._h.copy()
         h.update(("shape=" + ",".join(str(int(d)) for d in shape) + f"\n{spec_note}\n").encode())
         hash_labels(h, labels)
@@ -195,7 +189,7 @@ class PixelHasher:
 
 
 # ---------------------------------------------------------------------------------------------
-# Training feed
+# The loader training reads through
 
 
 class _Batches(torch.utils.data.Dataset):
@@ -255,21 +249,36 @@ def _worker_init(_worker_id: int) -> None:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
 
 
-class StreamFeed:
-    """Training batches of a streamed image dataset (see the module docstring); the same interface and
-    the same batches as ``training.feed.ImageFeed`` on the same dataset in memory."""
+class StreamedBatch(NamedTuple):
+    """One batch a ``StreamLoader`` hands over: ``indices`` int64 ``[B]`` (the sampler's, CPU), and
+    ``images_u8`` uint8 ``[B, C, R, R]`` on the host (pinned when the loader pins memory)."""
 
-    def __init__(self, ds: Any, cfg: Any, device: torch.device, rank: int, world_size: int):
-        from ganforge.data.sampler import InfiniteSampler
+    indices: torch.Tensor
+    images_u8: torch.Tensor
 
-        self.device = device
-        self.reader: ImageReader = ds.images_u8.reader
-        self.labels = ds.labels if (ds.labels is not None and cfg.data.use_labels) else None
-        self._new_sampler = partial(InfiniteSampler, len(ds), seed=cfg.train.seed, rank=rank,
-                                    world_size=world_size)
+
+class StreamLoader:
+    """Batches of a streamed image dataset read by worker processes, in the order of a resumable sampler
+    (see the module docstring); the same indices, in the same order, as a sampler over the dataset in
+    memory with the same ``seed``, ``rank`` and ``world_size``.
+
+    Args:
+        reader: the dataset's reader (``StreamedImages.reader``).
+        num_items: the number of images sampled (the dataset's length).
+        seed, rank, world_size: the sampler's (``ganforge.data.sampler.InfiniteSampler``).
+        workers: decoding processes (0: in this process); None for ``default_workers()``.
+        prefetch: batches each worker reads ahead.
+        pin_memory: read into pinned host memory (for a CUDA device).
+    """
+
+    def __init__(self, reader: ImageReader, num_items: int, *, seed: int, rank: int, world_size: int,
+                 workers: int | None, prefetch: int, pin_memory: bool):
+        self.reader = reader
+        self._new_sampler = partial(InfiniteSampler, num_items, seed=seed, rank=rank, world_size=world_size)
         self.sampler = self._new_sampler()
-        self.workers = default_workers() if cfg.data.workers is None else int(cfg.data.workers)
-        self.prefetch = int(cfg.data.prefetch)
+        self.workers = default_workers() if workers is None else int(workers)
+        self.prefetch = int(prefetch)
+        self.pin_memory = pin_memory
         self._it: Iterator | None = None
         self._batch_size: int | None = None
 
@@ -281,8 +290,6 @@ class StreamFeed:
         return batches * batch_size * s.channels * s.resolution * s.resolution
 
     def _start(self, batch_size: int) -> None:
-        from ganforge.data.dataset import ensure_fits
-
         s = self.reader.spec
         ensure_fits(self.read_ahead_bytes(batch_size),
                     f"reading ahead {self.prefetch} batch(es) of {batch_size} images of {s.channels} x {s.resolution} x "
@@ -292,7 +299,7 @@ class StreamFeed:
         ahead.load_state_dict(self.sampler.state_dict())
         loader = torch.utils.data.DataLoader(
             _Batches(self.reader), batch_size=None, sampler=_AheadIndices(ahead, batch_size),
-            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+            num_workers=self.workers, pin_memory=self.pin_memory,
             prefetch_factor=self.prefetch if self.workers > 0 else None,
             worker_init_fn=_worker_init if self.workers > 0 else None,
             # The loader draws its workers' base seed when it starts; from its own generator, not the
@@ -302,9 +309,8 @@ class StreamFeed:
         )
         self._it, self._batch_size = iter(loader), batch_size
 
-    def next(self, batch_size: int):
-        from ganforge.training.batch import Batch
-
+    def next(self, batch_size: int) -> StreamedBatch:
+        """The next batch of ``batch_size`` (this rank's share of it with several ranks)."""
         if self._it is None or batch_size != self._batch_size:
             self.close()
             self._start(batch_size)
@@ -326,9 +332,7 @@ class StreamFeed:
             raise GanforgeError(imgs)
         if not torch.equal(got, idx):  # cannot happen unless the loader reorders; never train on the wrong batch
             raise RuntimeError("streamed batch out of order")
-        c = self.labels[idx].to(self.device, non_blocking=True) if self.labels is not None else None
-        x = imgs.to(self.device, non_blocking=True).to(torch.float32) / 127.5 - 1
-        return Batch(x, c)
+        return StreamedBatch(idx, imgs)
 
     def close(self) -> None:
         """Stop the worker processes (a new ``next`` starts them again)."""

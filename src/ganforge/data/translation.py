@@ -42,17 +42,9 @@ import numpy as np
 import torch
 
 from ganforge.config import DataConfig
+from ganforge.data.base import content_hash
 from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, builtin_names, load_builtin_arrays
-from ganforge.data.dataset import (
-    ImageDataset,
-    _check_cfg,
-    _Filler,
-    _resize_square_batch,
-    check_native_sizes,
-    content_hash,
-    ensure_fits,
-    folder_bytes_needed,
-)
+from ganforge.data.dataset import ImageDataset, _check_cfg, _Filler, _resize_square_batch, check_native_sizes
 from ganforge.data.folder import (
     LABELS_FILE,
     BadFile,
@@ -62,6 +54,7 @@ from ganforge.data.folder import (
     resize_array,
     to_channels,
 )
+from ganforge.data.memory import ensure_fits, folder_bytes_needed
 from ganforge.data.scan import ScanEntry, ScanReport, apply_bad_image_policy, empty_error, scan_source
 from ganforge.errors import GanforgeError
 

@@ -1,7 +1,9 @@
 """Real batches for the trainer: the dataset on the device, resumable samplers, uint8 -> [-1, 1].
 
-A streamed folder / zip (``data.stream``) is served by ``ganforge.data.stream.StreamFeed`` instead:
-worker processes read it from disk, with the same batches in the same order.
+The data layer hands over plain uint8 images (and labels); the ``Batch`` a training step consumes is
+made here, the same way for every source. A streamed folder / zip (``data.stream``) is
+served by ``StreamFeed``: worker processes read it from disk (``ganforge.data.stream.StreamLoader``),
+with the same batches in the same order.
 
 ``ImageFeed`` serves an image dataset (images and optional labels, one sampler). ``TranslationFeed``
 serves a translation dataset (``ganforge.data.translation``): one sampler over pairs for paired data,
@@ -18,6 +20,7 @@ import torch
 
 from ganforge.config import Experiment
 from ganforge.data.sampler import InfiniteSampler
+from ganforge.data.stream import StreamedImages, StreamLoader
 from ganforge.training.batch import Batch
 
 
@@ -54,6 +57,35 @@ class ImageFeed:
         """Nothing to stop (a streamed feed stops its worker processes here)."""
 
 
+class StreamFeed:
+    """Training batches of a streamed image dataset: the same interface and the same batches as ``ImageFeed``
+    on the same dataset in memory. Its state is the loader's sampler position (what training has taken,
+    not what the workers read ahead)."""
+
+    def __init__(self, ds: Any, cfg: Experiment, device: torch.device, rank: int, world_size: int):
+        self.device = device
+        self.labels = ds.labels if (ds.labels is not None and cfg.data.use_labels) else None
+        self.loader = StreamLoader(ds.images_u8.reader, len(ds), seed=cfg.train.seed, rank=rank,
+                                   world_size=world_size, workers=cfg.data.workers, prefetch=cfg.data.prefetch,
+                                   pin_memory=device.type == "cuda")
+        self.workers = self.loader.workers  # the trainer reports it (the in-memory feeds have no workers)
+
+    def next(self, batch_size: int) -> Batch:
+        got = self.loader.next(batch_size)
+        c = self.labels[got.indices].to(self.device, non_blocking=True) if self.labels is not None else None
+        return Batch(_to_float(got.images_u8, self.device), c)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.loader.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.loader.load_state_dict(state)
+
+    def close(self) -> None:
+        """Stop the loader's worker processes (a new ``next`` starts them again)."""
+        self.loader.close()
+
+
 class TranslationFeed:
     def __init__(self, ds: Any, cfg: Experiment, device: torch.device, rank: int, world_size: int):
         self.device, self.paired = device, bool(ds.paired)
@@ -86,8 +118,6 @@ class TranslationFeed:
 
 def make_feed(ds: Any, cfg: Experiment, device: torch.device, rank: int, world_size: int):
     """The feed for ``ds``: a translation dataset (it has ``a_u8``) or an image dataset."""
-    from ganforge.data.stream import StreamedImages, StreamFeed
-
     if hasattr(ds, "a_u8"):
         cls = TranslationFeed
     else:
