@@ -1,10 +1,17 @@
 """Data layer: built-in IDX datasets, image folders / zip archives, pre-flight scan, loading.
 
 ``load_dataset(DataConfig)`` is the entry point the trainer uses (a ``TranslationDataset`` for the
-image-to-image translation tasks and layouts of ``ganforge.data.translation``); ``check_path`` backs
-``ganforge data check PATH``.
+image-to-image translation tasks and layouts of ``ganforge.data.translation``, else an ``ImageDataset``);
+``check_path`` backs ``ganforge data check PATH``.
+
+Every dataset declares its kind (``ganforge.data.base``): ``ds.kind`` is ``"images"`` or ``"translation"``,
+and ``is_translation(ds)`` is how code anywhere tells them apart (never by probing attributes).
+``ImageData`` and ``TranslationData`` are the interfaces (``typing.Protocol``) of the two kinds; a
+translation dataset also offers the image one (its target domain B, unlabelled). ``ds.streamed`` says
+whether ``ds.images_u8`` is read from disk when indexed (``ganforge.data.stream``).
 """
 
+from ganforge.data.base import IMAGES, TRANSLATION, ImageData, TranslationData, is_translation
 from ganforge.data.builtin import BUILTIN_DATASETS, locate_builtin
 from ganforge.data.dataset import ImageDataset, load_image_dataset
 from ganforge.data.idx import read_idx
@@ -14,11 +21,16 @@ from ganforge.data.translation import TRANSLATION_TASKS, TranslationDataset, loa
 
 __all__ = [
     "BUILTIN_DATASETS",
+    "IMAGES",
+    "ImageData",
     "ImageDataset",
     "ScanReport",
+    "TRANSLATION",
     "TRANSLATION_TASKS",
+    "TranslationData",
     "TranslationDataset",
     "check_path",
+    "is_translation",
     "load_dataset",
     "load_image_dataset",
     "load_translation_dataset",

@@ -106,10 +106,11 @@ def _check_out(out: Path, overwrite: bool) -> None:
 
 
 def _write_builtin(cfg: DataConfig, writer: _ZipWriter, bar) -> tuple[list[int] | None, tuple[str, ...], int]:
+    from ganforge.data.base import is_translation
     from ganforge.data.load import load_dataset
 
     ds = load_dataset(cfg)
-    if hasattr(ds, "a_u8"):
+    if is_translation(ds):
         raise GanforgeError(f"{cfg.name!r} is a translation dataset (two domains); data convert takes a folder, "
                             f"a zip or a built-in image dataset")
     for i in range(len(ds)):

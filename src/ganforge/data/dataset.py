@@ -21,14 +21,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Iterable
+from typing import ClassVar, Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ganforge.config import DataConfig
-from ganforge.data.base import content_hash
+from ganforge.data.base import IMAGES, DatasetKind, content_hash
 from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, builtin_names, load_builtin_arrays
 from ganforge.data.folder import (
     ImageSource,
@@ -49,7 +49,7 @@ _RESIZE_TEMP_BYTES = 256 * 1024**2
 
 @dataclass
 class ImageDataset:
-    """A decoded image dataset.
+    """A decoded image dataset (``kind == "images"``; see ``ganforge.data.base.ImageData``).
 
     Attributes:
         images_u8: uint8 ``[N, C, H, W]`` (H == W), CPU, contiguous; for a streamed folder / zip
@@ -67,6 +67,13 @@ class ImageDataset:
     name: str
     content_hash: str
     skipped: int = 0
+    kind: ClassVar[DatasetKind] = IMAGES
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the images are read from disk when indexed (``data.stream``), not held in memory."""
+        return isinstance(self.images_u8, StreamedImages)
+
     @property
     def resolution(self) -> int:
         return int(self.images_u8.shape[-1])

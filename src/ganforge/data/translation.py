@@ -36,13 +36,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import Callable
+from typing import Callable, ClassVar
 
 import numpy as np
 import torch
 
 from ganforge.config import DataConfig
-from ganforge.data.base import content_hash
+from ganforge.data.base import TRANSLATION, DatasetKind, content_hash
 from ganforge.data.builtin import BUILTIN_DATASETS, SPLITS, builtin_names, load_builtin_arrays
 from ganforge.data.dataset import ImageDataset, _check_cfg, _Filler, _resize_square_batch, check_native_sizes
 from ganforge.data.folder import (
@@ -74,7 +74,8 @@ _EDGE_CHUNK = 1024
 
 @dataclass
 class TranslationDataset:
-    """Two decoded image domains for image-to-image translation.
+    """Two decoded image domains for image-to-image translation (``kind == "translation"``; see
+    ``ganforge.data.base.TranslationData``).
 
     Attributes:
         a_u8: uint8 ``[NA, CA, R, R]``, CPU, contiguous: domain A (the input side).
@@ -100,6 +101,12 @@ class TranslationDataset:
     split: str = "train"
     # Per-domain content hashes, filled by the loaders (computed on first use otherwise).
     _domain_hashes: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    kind: ClassVar[DatasetKind] = TRANSLATION
+
+    @property
+    def streamed(self) -> bool:
+        """Always False: both domains are decoded into memory."""
+        return False
 
     @property
     def images_u8(self) -> torch.Tensor:

@@ -1,7 +1,7 @@
 """Real batches for the trainer: the dataset on the device, resumable samplers, uint8 -> [-1, 1].
 
 The data layer hands over plain uint8 images (and labels); the ``Batch`` a training step consumes is
-made here, the same way for every source. A streamed folder / zip (``data.stream``) is
+made here, the same way for every source. A streamed folder / zip (``ds.streamed``, ``data.stream``) is
 served by ``StreamFeed``: worker processes read it from disk (``ganforge.data.stream.StreamLoader``),
 with the same batches in the same order.
 
@@ -19,8 +19,9 @@ from typing import Any
 import torch
 
 from ganforge.config import Experiment
+from ganforge.data import is_translation
 from ganforge.data.sampler import InfiniteSampler
-from ganforge.data.stream import StreamedImages, StreamLoader
+from ganforge.data.stream import StreamLoader
 from ganforge.training.batch import Batch
 
 
@@ -117,9 +118,10 @@ class TranslationFeed:
 
 
 def make_feed(ds: Any, cfg: Experiment, device: torch.device, rank: int, world_size: int):
-    """The feed for ``ds``: a translation dataset (it has ``a_u8``) or an image dataset."""
-    if hasattr(ds, "a_u8"):
+    """The feed for ``ds``, by the kind it declares: a translation dataset, or an image dataset in memory or
+    streamed from disk."""
+    if is_translation(ds):
         cls = TranslationFeed
     else:
-        cls = StreamFeed if isinstance(ds.images_u8, StreamedImages) else ImageFeed
+        cls = StreamFeed if ds.streamed else ImageFeed
     return cls(ds, cfg, device, rank, world_size)
