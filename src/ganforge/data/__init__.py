@@ -9,6 +9,26 @@ and ``is_translation(ds)`` is how code anywhere tells them apart (never by probi
 ``ImageData`` and ``TranslationData`` are the interfaces (``typing.Protocol``) of the two kinds; a
 translation dataset also offers the image one (its target domain B, unlabelled). ``ds.streamed`` says
 whether ``ds.images_u8`` is read from disk when indexed (``ganforge.data.stream``).
+
+Layering. The data layer hands over plain data: uint8 image tensors, int64 labels, datasets, samplers,
+and for streamed folders a loader of ``(indices, uint8 images)`` batches. What training makes of them
+(``Batch``, feeds, the device, [-1, 1] floats) belongs to ``ganforge.training``. So the modules of
+``ganforge.data`` import, from ganforge, only ``ganforge.data`` itself and the foundation modules
+``ganforge.errors``, ``ganforge.config`` (``DataConfig``), ``ganforge.outputs`` (file writes),
+``ganforge.signals``, ``ganforge.registry`` and ``ganforge.validation`` (one bound, ``RESOLUTION_MAX``, in
+``data convert``); never ``ganforge.training``, ``recipes``, ``models``, ``presets``, ``metrics``,
+``synthesis``, ``api`` or the CLI (``cli``, ``commands``), not even inside a function. Those import data,
+not the other way round (``tests/data/test_data_layering.py`` checks it).
+
+Inside the package the imports go one way, each module importing only those listed before it:
+
+1. ``base`` (dataset kinds and interfaces, the content hash), ``folder``, ``idx``, ``sampler``
+2. ``builtin``, then ``emoji``
+3. ``scan`` (the pre-flight scan), then ``memory`` (memory checks)
+4. ``stream`` (streamed images and their loader)
+5. ``dataset`` (``ImageDataset``, ``load_image_dataset``)
+6. ``translation`` (``TranslationDataset``, ``load_translation_dataset``; built on ``dataset``)
+7. ``load`` (``load_dataset``: either kind), then ``convert`` (``ganforge data convert``)
 """
 
 from ganforge.data.base import IMAGES, TRANSLATION, ImageData, TranslationData, is_translation
