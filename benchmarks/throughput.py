@@ -67,7 +67,7 @@ def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_ca
 def select(spec: str) -> list[str]:
     """Preset names from ``--presets``: "all" (every non-tiny preset), "graphable" (those of families
     whose step train.cuda_graph can capture), or a comma-separated list."""
-    from ganforge.recipes import RECIPES
+    from ganforge.registry import RECIPES
 
     full = [n for n in PRESETS.names() if not n.endswith("-tiny")]
     if spec == "all":

@@ -1,6 +1,6 @@
 import pytest
 
-from ganforge.config import Experiment, apply_overrides, diff, from_dict, to_dict, valid_keys
+from ganforge.config import Experiment, apply_overrides, diff, from_dict, to_dict
 from ganforge.errors import GanforgeError
 
 
@@ -44,7 +44,7 @@ def test_every_field_has_a_comment():
     import dataclasses
 
     from ganforge.docs_gen import _comments
-    from ganforge.recipes import RECIPES
+    from ganforge.registry import RECIPES
 
     for recipe in RECIPES.names():
         exp = Experiment(recipe=recipe)

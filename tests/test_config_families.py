@@ -7,9 +7,24 @@ from dataclasses import dataclass
 
 import pytest
 
-from ganforge.config import Experiment, LossConfig, ModelConfig, apply_overrides, diff, from_dict, to_dict, valid_keys
+from ganforge.config import (
+    Experiment,
+    apply_overrides,
+    diff,
+    from_dict,
+    to_dict,
+    valid_keys,
+)
 from ganforge.errors import GanforgeError
-from ganforge.recipes import RECIPES, Recipe
+from ganforge.families.classic.config import LossConfig, ModelConfig
+from ganforge.registry import (
+    FAMILIES,
+    RECIPES,
+    FamilySpec,
+    register_family,
+    unregister_family,
+)
+from ganforge.training.recipe import Recipe
 
 
 @dataclass(frozen=True)
@@ -33,9 +48,10 @@ def toy_family():
 
         config_sections = {"model": _ToyModel, "loss": _ToyLoss}
 
-    RECIPES.add("toy", ToyRecipe)
+    register_family(FamilySpec("toy", "a test-only family", {"toy": ToyRecipe}))
     yield ToyRecipe
-    RECIPES._items.pop("toy")
+    unregister_family("toy")
+    assert "toy" not in RECIPES and "toy" not in FAMILIES
 
 
 def test_sections_take_the_recipes_types(toy_family):

@@ -152,7 +152,7 @@ def _build_files(root: Path) -> list[tuple[str, list[str]]]:
 CHILD = textwrap.dedent("""
     import contextlib, io, json, resource, signal, sys, time, traceback
     from ganforge.cli import main
-    import ganforge.io.import_stylegan  # everything imported before the limit and the first measurement
+    import ganforge.families.stylegan2.importer  # everything imported before the limit and the first measurement
 
     def status_kb(field):
         for line in open("/proc/self/status"):

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 import ganforge
 from ganforge.cli import main
-from ganforge.models.stylegan2 import Discriminator, Generator
+from ganforge.families.stylegan2.networks import Discriminator, Generator
 
 from tests.test_official_pickle import FakeOfficialCode
 

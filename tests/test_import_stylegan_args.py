@@ -22,7 +22,7 @@ import torch
 
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.io.import_stylegan import import_official, model_config_from_kwargs
+from ganforge.families.stylegan2.importer import import_official, model_config_from_kwargs
 from tests.test_import_stylegan import ANCHORS, SG2_SOURCE, _anchor_nets, _Persistent, _write_snapshot
 from tests.test_official_pickle import FakeOfficialCode
 

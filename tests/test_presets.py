@@ -30,7 +30,7 @@ def test_preset_resolves_and_round_trips(name):
 
 @pytest.mark.parametrize("name", [n for n in PRESETS.names() if n.endswith("-tiny")])
 def test_tiny_preset_trains_and_round_trips(name, tmp_path, tiny_dataset, translation_dataset_factory):
-    from ganforge.recipes import RECIPES
+    from ganforge.registry import RECIPES
 
     cfg = ganforge.get_preset(name)
     translates = RECIPES.get(cfg.recipe).translates

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from ganforge.api import load_generator, validate_experiment
-from ganforge.config import Experiment, ModelConfig, to_dict, valid_keys
+from ganforge.config import Experiment, to_dict, valid_keys
+from ganforge.families.classic.config import ModelConfig
 from ganforge.devices import resolve_device
 from ganforge.errors import GanforgeError
 from ganforge.presets import PRESETS, get_preset
-from ganforge.recipes import RECIPES
+from ganforge.registry import RECIPES
 from ganforge.validation import rules_for
 
 NAN, INF = math.nan, math.inf
@@ -291,7 +292,7 @@ def test_mps_unavailable_and_garbage(monkeypatch):
 
 def _export(tmp_path, **meta_changes):
     """A real (tiny) export whose metadata is then changed as given; returns the weights path."""
-    from ganforge.models import build_generator
+    from ganforge.families.classic.nets import build_generator
     from ganforge.training.checkpoint import save_export
 
     mcfg = ModelConfig(z_dim=8, g_width=8)

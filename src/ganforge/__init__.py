@@ -10,6 +10,8 @@ Public API::
 
 __version__ = "0.1.0"
 
+from ganforge import families  # noqa: E402,F401  (registers the built-in families, recipes and presets)
+
 from ganforge.api import get_preset, list_presets, load_generator, train  # noqa: E402
 from ganforge.errors import GanforgeError  # noqa: E402
 

@@ -210,7 +210,14 @@ def _stopped_by_write_error(e: OSError, trainer, run_dir: Path) -> GanforgeError
 def _export_interface(meta: Any, path: str | Path) -> tuple[Any, int, int, int]:
     """Check an export's metadata (types and ranges, with the config's own rules for the recipe it
     names) -> (model config section, resolution, channels, num_classes)."""
-    from ganforge.validation import NUM_CLASSES_MAX, RESOLUTION_MAX, Choice, Int, check_field, rules_for
+    from ganforge.validation import (
+        NUM_CLASSES_MAX,
+        RESOLUTION_MAX,
+        Choice,
+        Int,
+        check_field,
+        rules_for,
+    )
 
     where = f"model {str(path)!r}"
     recipe = meta.get("recipe", "gan")
@@ -292,7 +299,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", *, kind
     corrupt or hostile ``model.json`` cannot make it allocate more than the file's own tensors.
     """
     from ganforge.devices import resolve_device
-    from ganforge.recipes import RECIPES
+    from ganforge.interfaces import check_interface
+    from ganforge.registry import RECIPES
     from ganforge.training.checkpoint import read_export
 
     if isinstance(device, str):
@@ -310,8 +318,8 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", *, kind
         raise GanforgeError(f"model {str(path)!r} is {what}, not a {kind}; use it with {use}")
     mcfg, resolution, channels, num_classes = _export_interface(meta, path)
     recipe = RECIPES.get(meta.get("recipe", "gan"))
-    extra = _translator_kwargs(meta, path) if getattr(recipe, "translates", False) else {}
-    if getattr(recipe, "translates", False) != (has == "translator"):
+    extra = _translator_kwargs(meta, path) if recipe.translates else {}
+    if recipe.translates != (has == "translator"):
         raise GanforgeError(f"model {str(path)!r} has bad metadata: kind {meta.get('kind')!r} does not fit recipe "
                             f"{meta.get('recipe')!r}")
 
@@ -322,13 +330,15 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", *, kind
         shell = build_generator(mcfg, resolution=resolution, channels=channels, num_classes=num_classes)
     problems = _compare_shapes(shell, tensors)
     if problems:
-        raise GanforgeError(f"model {str(path)!r} does not match its metadata ({getattr(mcfg, 'g_arch', None) or meta.get('arch') or meta.get('recipe', 'gan')}, z_dim "
-                            f"{getattr(mcfg, 'z_dim', 0)}, {channels}x{resolution}x{resolution}, {num_classes} classes): "
+        arch, z_dim = recipe.describe_model(mcfg, meta)
+        raise GanforgeError(f"model {str(path)!r} does not match its metadata ({arch}, z_dim "
+                            f"{z_dim}, {channels}x{resolution}x{resolution}, {num_classes} classes): "
                             + "; ".join(problems))
     try:
         G = build_generator(mcfg, resolution=resolution, channels=channels, num_classes=num_classes)
         G.load_state_dict(tensors, strict=True)
     except RuntimeError as e:
         raise GanforgeError(f"model {str(path)!r} does not match its metadata: {type(e).__name__}: {e}") from None
+    check_interface(G, kind, f"model {str(path)!r}")
     G.meta = meta
     return G.to(device).eval().requires_grad_(False)

@@ -10,8 +10,8 @@ Interface sizes (resolution, channels, number of classes) are not here: they com
 Sections ``data``, ``optim``, ``train``, ``metrics`` and ``augment`` are common to every family. The sections
 ``model`` and ``loss`` belong to the family: their dataclass types are declared by the recipe
 (``Recipe.config_sections``), so a StyleGAN2 experiment has StyleGAN2's model keys and a DCGAN one
-has DCGAN's, and ``--set``, ``valid_keys`` and the JSON round trip follow the recipe. ``ModelConfig``
-and ``LossConfig`` below are the classic family's (recipe ``gan``).
+has DCGAN's, and ``--set``, ``valid_keys`` and the JSON round trip follow the recipe. The families
+(``ganforge.families``) declare those types; this module is a leaf that imports no family and no torch.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, Union
 
 from ganforge.errors import GanforgeError
+from ganforge.registry import RECIPES
 
 
 @dataclass(frozen=True)
@@ -61,54 +62,6 @@ class DataConfig:
     max_file_bytes: int = 64 * 1024**2
     # Largest image in pixels (width x height, checked from the header before decoding); larger ones are bad files.
     max_image_pixels: int = 8192 * 8192
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The classic family's networks (recipe ``gan``: DCGAN, ResNet/SNGAN, conditional variants)."""
-
-    # Registered generator architecture (see `ganforge.models.GENERATORS`).
-    g_arch: str = "dcgan"
-    # Registered discriminator architecture (see `ganforge.models.DISCRIMINATORS`).
-    d_arch: str = "dcgan"
-    # Dimensionality of the latent z ~ N(0, I).
-    z_dim: int = 100
-    # Base channel width of G (the widest layer has a small multiple of this).
-    g_width: int = 64
-    # Base channel width of D.
-    d_width: int = 64
-    # Normalisation inside D: "batch", "layer" or None (WGAN-GP critics must not use batchnorm).
-    d_norm: str | None = "batch"
-    # Spectral normalisation of every D weight (Miyato et al. 2018).
-    spectral_norm: bool = False
-    # Class-conditional G (conditional batchnorm) and D (projection); needs data.use_labels.
-    conditional: bool = False
-    # SAGAN: a self-attention block in G and D on the feature maps of this side length (ResNet nets only).
-    attention_res: int | None = None
-    # SAGAN: spectral norm on G's convolutions and linear layers too.
-    g_spectral_norm: bool = False
-    # BigGAN: size of G's shared class embedding (conditions every batch norm together with z).
-    shared_dim: int = 128
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    """The classic family's objective (recipe ``gan``)."""
-
-    # Adversarial loss: "minimax", "nonsat", "wasserstein", "lsgan" or "hinge".
-    kind: str = "nonsat"
-    # BigGAN's orthogonal regularisation of G's weights (off-diagonal form), beta; None disables it.
-    ortho_weight: float | None = None
-    # WGAN-GP gradient penalty weight lambda on real/fake interpolates; None disables it.
-    gp_weight: float | None = None
-    # Zero-centred R1 penalty weight gamma on reals; None disables it.
-    r1_gamma: float | None = None
-    # Zero-centred R2 penalty weight gamma on generated images; None disables it.
-    r2_gamma: float | None = None
-    # WGAN weight clipping bound c for every D parameter; None disables clipping.
-    clip_value: float | None = None
-    # Discriminator updates per generator update (n_critic).
-    n_critic: int = 1
 
 
 @dataclass(frozen=True)
@@ -199,7 +152,7 @@ class AugmentConfig:
 class Experiment:
     # Name of the preset this experiment came from (informational).
     preset: str = "custom"
-    # Registered recipe that knows how to train this family (see `ganforge.recipes.RECIPES`).
+    # Registered recipe that knows how to train this family (see `ganforge.registry.RECIPES`).
     recipe: str = "gan"
     data: DataConfig = field(default_factory=DataConfig)
     # The family's networks; its type is the recipe's (None: that type's defaults).
@@ -228,11 +181,9 @@ FAMILY_SECTIONS = ("model", "loss")
 def family_sections(recipe: str) -> dict[str, type]:
     """The dataclass types of the family sections (``model``, ``loss``) for ``recipe``.
 
-    Declared by the recipe class (``Recipe.config_sections``); an unknown recipe is a GanforgeError
-    listing the registered ones.
+    Declared by the recipe class (``Recipe.config_sections``) that a family registered in
+    ``ganforge.registry.RECIPES``; an unknown recipe is a GanforgeError listing the registered ones.
     """
-    from ganforge.recipes import RECIPES  # recipes import this module; resolve lazily
-
     sections = RECIPES.get(recipe).config_sections
     missing = [s for s in FAMILY_SECTIONS if s not in sections]
     if missing:

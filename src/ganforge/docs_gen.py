@@ -9,6 +9,7 @@ import typing
 
 from ganforge.config import FAMILY_SECTIONS, Experiment
 from ganforge.presets import DEFAULT_PRESET, PRESETS, arch_and_loss
+from ganforge.registry import RECIPES
 
 
 def _comments(cls: type) -> dict[str, str]:
@@ -48,7 +49,6 @@ def _section_rows(section: str, value) -> list[str]:
 
 def config_table() -> str:
     """Common keys, then one table of family keys (``model.*``, ``loss.*``) per recipe."""
-    from ganforge.recipes import RECIPES
 
     head = ["| key | type | default | meaning |", "|---|---|---|---|"]
     rows = list(head)
@@ -82,7 +82,7 @@ def preset_table() -> str:
         opt = f"{e.optim.name} {e.optim.g_lr:g}" + (f" ({e.optim.beta1:g}, {e.optim.beta2:g})"
                                                      if e.optim.name == "adam" else "")
         desc = PRESETS.get(name).description + (" **(default)**" if name == DEFAULT_PRESET else "")
-        n_critic = getattr(e.loss, "n_critic", 1)
+        n_critic = RECIPES.get(e.recipe).critic_steps(e)
         rows.append(f"| `{name}` | {e.recipe} | {arch} | {loss} | {n_critic} | {opt} | {e.train.batch_size} | "
                     f"{e.train.total_kimg:g} | {desc} |")
     return "\n".join(rows)

@@ -1,12 +1,15 @@
 """A small generic name -> object registry.
 
-Models, losses, recipes, presets, datasets and metric extractors are all looked up by name through a
-``Registry``; contract tests iterate over the registries so every entry gets the same checks.
+Families, recipes, networks, losses, presets, datasets, metrics and extractors are all looked up by name
+through a ``Registry``; contract tests iterate over the registries so every entry gets the same checks.
+This module is a leaf: it imports nothing of ganforge but ``errors``.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from ganforge.errors import choices_error
 
@@ -34,6 +37,21 @@ class Registry(Generic[T]):
             raise ValueError(f"duplicate {self.kind} name {name!r}")
         self._items[name] = obj
 
+    def remove(self, name: str) -> T:
+        """Take ``name`` out again (tests, plugins unloading); an unknown name is a GanforgeError."""
+        obj = self.get(name)
+        del self._items[name]
+        return obj
+
+    @contextmanager
+    def temporarily(self, name: str, obj: T) -> Iterator[T]:
+        """``with REG.temporarily("name", obj):`` the entry exists inside the block only."""
+        self.add(name, obj)
+        try:
+            yield obj
+        finally:
+            self._items.pop(name, None)
+
     def get(self, name: str) -> T:
         try:
             return self._items[name]
@@ -51,3 +69,52 @@ class Registry(Generic[T]):
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+# ----------------------------------------------------------------------------------------------
+# Families. The core reads these two registries and names no family: each package under
+# ``ganforge.families`` registers its spec (and so its recipes) when ``ganforge.families`` is imported.
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """What a family tells the core about itself.
+
+    name: the family's package name ("classic", "stylegan2"); summary: one line for docs and listings;
+    recipes: its recipe classes (``ganforge.training.recipe.Recipe`` subclasses) by recipe name, the
+    names ``Experiment.recipe`` takes; their class attributes declare the config sections and rules.
+    """
+
+    name: str
+    summary: str
+    recipes: dict[str, Any] = field(default_factory=dict)
+
+
+FAMILIES: Registry[FamilySpec] = Registry("family")
+# Recipe name -> Recipe class, over every registered family.
+RECIPES: Registry[Any] = Registry("recipe")
+
+
+def register_family(spec: FamilySpec) -> FamilySpec:
+    """Add a family and its recipes (a duplicate family or recipe name is a ValueError)."""
+    clash = [r for r in spec.recipes if r in RECIPES]
+    if clash:
+        raise ValueError(f"family {spec.name!r}: duplicate recipe name {clash[0]!r}")
+    FAMILIES.add(spec.name, spec)
+    for name, recipe in spec.recipes.items():
+        RECIPES.add(name, recipe)
+        recipe.family = spec.name
+    return spec
+
+
+def unregister_family(name: str) -> FamilySpec:
+    """Remove a family and its recipes (the inverse of ``register_family``)."""
+    spec = FAMILIES.remove(name)
+    for recipe in spec.recipes:
+        RECIPES.remove(recipe)
+    return spec
+
+
+def family_of(recipe: str) -> str:
+    """The name of the family that registered ``recipe``."""
+    return RECIPES.get(recipe).family

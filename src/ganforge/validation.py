@@ -42,8 +42,13 @@ from typing import Any, Callable
 
 from ganforge.config import Experiment, _check_typed
 from ganforge.errors import GanforgeError, choices_error
-from ganforge.limits import BATCH_MAX, GRID_MAX, SEED_MAX  # defined once, for the CLI and the config
+from ganforge.limits import (  # defined once, for the CLI and the config
+    BATCH_MAX,
+    GRID_MAX,
+    SEED_MAX,
+)
 from ganforge.metrics.inception import PROTOCOLS  # light: torch only, no weights
+from ganforge.registry import RECIPES
 
 KIMG_MAX = 1e7
 Z_DIM_MAX = 8192
@@ -230,7 +235,7 @@ KIMG = Positive(KIMG_MAX)
 # the recipe (``Recipe.config_rules``); ``rules_for`` joins the two.
 COMMON_RULES: dict[str, Rule] = {
     "preset": Name(),
-    "recipe": Registered("ganforge.recipes:RECIPES"),
+    "recipe": Registered("ganforge.registry:RECIPES"),
     "data.name": PathText(),
     "data.root": PathText(none_ok=True),
     "data.split": Choice(("train", "test")),
@@ -281,33 +286,8 @@ COMMON_RULES: dict[str, Rule] = {
     "augment.ada_interval": Int(1, 1_000_000),
 }
 
-# The classic family's sections (recipe "gan"); ``GANRecipe.config_rules`` is this table.
-CLASSIC_RULES: dict[str, Rule] = {
-    "model.g_arch": Registered("ganforge.models:GENERATORS"),
-    "model.d_arch": Registered("ganforge.models:DISCRIMINATORS"),
-    "model.z_dim": Int(1, Z_DIM_MAX),
-    "model.g_width": Int(1, WIDTH_MAX),
-    "model.d_width": Int(1, WIDTH_MAX),
-    "model.d_norm": Choice(("batch", "layer", None)),
-    "model.spectral_norm": Flag(),
-    "model.conditional": Flag(),
-    "model.attention_res": Int(4, RESOLUTION_MAX, none_ok=True),
-    "model.g_spectral_norm": Flag(),
-    "model.shared_dim": Int(1, Z_DIM_MAX),
-    "loss.ortho_weight": Positive(none_ok=True),
-    "loss.kind": Registered("ganforge.losses:ADVERSARIAL_LOSSES"),
-    "loss.gp_weight": Positive(none_ok=True),
-    "loss.r1_gamma": Positive(none_ok=True),
-    "loss.r2_gamma": Positive(none_ok=True),
-    "loss.clip_value": Positive(none_ok=True),
-    "loss.n_critic": Int(1, N_CRITIC_MAX),
-}
-
-
 def rules_for(recipe: str) -> dict[str, Rule]:
     """Every rule that applies to an experiment of ``recipe``: the common ones and the family's."""
-    from ganforge.recipes import RECIPES
-
     return {**COMMON_RULES, **RECIPES.get(recipe).config_rules}
 
 
@@ -324,10 +304,10 @@ def _leaves(obj: Any, prefix: str = ""):
 
 def check_field(key: str, value: Any, tp: Any = None, rules: dict[str, Rule] | None = None) -> None:
     """Check one field: its declared type (when ``tp`` is given), then its rule (from ``rules``,
-    default: the common and the classic family's)."""
+    default: the common ones only)."""
     if tp is not None:
         _check_typed(value, tp, key)
-    rule = (rules if rules is not None else {**COMMON_RULES, **CLASSIC_RULES}).get(key)
+    rule = (rules if rules is not None else COMMON_RULES).get(key)
     if rule is not None:  # tests/test_validation.py requires a rule for every field of every family
         rule.check(key, value)
 
@@ -339,8 +319,6 @@ def validate_experiment(cfg: Experiment) -> None:
     """
     if not isinstance(cfg, Experiment):
         raise GanforgeError(f"expected an Experiment config, got {type(cfg).__name__}")
-    from ganforge.recipes import RECIPES
-
     if not isinstance(cfg.recipe, str) or cfg.recipe not in RECIPES:
         COMMON_RULES["recipe"].check("recipe", cfg.recipe)
     recipe = RECIPES.get(cfg.recipe)

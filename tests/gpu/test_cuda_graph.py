@@ -31,11 +31,11 @@ def test_graphed_steps_equal_eager_steps(tmp_path, tiny_dataset, preset, over):
     for _ in range(steps):
         eager.train_step(acc)
     g = _trainer(tmp_path / "graph", preset, tiny_dataset, True, over)
-    g.graphed = g._sync_free_step()
+    g.graphed = g.sync_free_step()
     assert g.graphed is not None
     gacc: dict = {}
     for _ in range(steps):
-        g._graphed_step(gacc)
+        g.graphed_step(gacc)
     torch.cuda.synchronize()
     assert g.graphed is not None and g.graphed.graph is not None, "the step was not captured"
     assert g.step == eager.step == steps

@@ -7,7 +7,7 @@ import torch
 from torch.nn.utils import parametrize
 
 from ganforge.errors import GanforgeError
-from ganforge.models.resnet import ResNetDiscriminator, ResNetGenerator
+from ganforge.families.classic.resnet import ResNetDiscriminator, ResNetGenerator
 from ganforge.nn.layers import SelfAttention
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from ganforge.cli import main
 from ganforge.config import apply_overrides
 from ganforge.errors import GanforgeError
-from ganforge.models.biggan import (
+from ganforge.families.classic.biggan import (
     BigGANDeepDiscriminator,
     BigGANGenerator,
     CondBatchNorm2d,
@@ -19,6 +19,7 @@ from ganforge.models.biggan import (
     truncated_z,
 )
 from ganforge.presets import get_preset
+from ganforge.training.recipe import RunContext
 
 
 def test_skip_z_splits_into_equal_chunks_that_sum_to_z_dim():
@@ -92,12 +93,12 @@ def test_truncation_resamples_within_the_bound_deterministically():
 
 
 def test_biggan_recipe_adds_the_orthogonal_term_to_g(tiny_dataset):
-    from ganforge.recipes import RECIPES
-    from ganforge.recipes.base import DatasetInfo
+    from ganforge.registry import RECIPES
+    from ganforge.training.recipe import DatasetInfo
 
     cfg = apply_overrides(get_preset("biggan-tiny"), {"data.resolution": 16})
     rng = torch.Generator().manual_seed(0)
-    r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), torch.device("cpu"), rng)
+    r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), RunContext(torch.device("cpu"), rng))
     loss, terms = r.g_loss(None)
     assert set(terms) == {"G/adv", "G/ortho"}
     assert torch.allclose(terms["G/ortho"], 1e-4 * orthogonal_penalty(r.G))

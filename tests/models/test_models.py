@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from ganforge.config import ModelConfig
+from ganforge.families.classic.config import ModelConfig
 from ganforge.errors import GanforgeError
-from ganforge.models import DISCRIMINATORS, GENERATORS, build_discriminator, build_generator
+from ganforge.families.classic.nets import GENERATORS, build_discriminator, build_generator
 
 CASES = [(arch, res, ch, ncls, sn, norm)
          for arch in GENERATORS.names()

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganforge.models.progan import ProGANDiscriminator, ProGANGenerator
-from ganforge.models.stylegan import StyleGANDiscriminator, StyleGANGenerator
+from ganforge.families.progressive.progan import ProGANDiscriminator, ProGANGenerator
+from ganforge.families.progressive.stylegan import StyleGANDiscriminator, StyleGANGenerator
 from ganforge.nn.equalized import (AdaIN, EqualizedConv2d, EqualizedLinear, NoiseInjection, blur, downsample,
                                    minibatch_stddev, pixel_norm, upsample)
 

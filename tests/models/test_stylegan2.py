@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ganforge.models import stylegan2 as sg2
-from ganforge.models.stylegan2 import Discriminator, Generator, MappingNetwork, labels_to_c
+from ganforge.families.stylegan2 import networks as sg2
+from ganforge.families.stylegan2.networks import Discriminator, Generator, MappingNetwork, labels_to_c
 from ganforge.nn.stylegan_ops import (
     Conv2dLayer,
     FullyConnectedLayer,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.models.translation import (
+from ganforge.families.translation.networks import (
     NORMS,
     ImagePool,
     PatchDiscriminator,

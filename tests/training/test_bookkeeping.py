@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image
 
 import ganforge

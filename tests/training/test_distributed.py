@@ -17,8 +17,9 @@ import torch
 
 import ganforge
 from ganforge.cli import main
-from ganforge.recipes import RECIPES, DatasetInfo
+from ganforge.registry import RECIPES
 from ganforge.training.checkpoint import load_latest_checkpoint
+from ganforge.training.recipe import DatasetInfo, RunContext
 
 SRC = str(Path(ganforge.__file__).resolve().parents[1])
 # progan-tiny without the minibatch-stddev layer: no batchnorm and no statistic across the batch, so
@@ -53,7 +54,7 @@ def test_each_rank_draws_its_slice_of_the_global_batch(tiny_dataset):
     draws = []
     for rank, world in ((0, 1), (0, 2), (1, 2)):
         rng = torch.Generator().manual_seed(5)
-        r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), torch.device("cpu"), rng)
+        r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), RunContext(torch.device("cpu"), rng))
         r.rank, r.world_size = rank, world
         n = 4 if world == 1 else 2
         draws.append((r.sample_z(n), r.sample_uniform(n)))

@@ -50,10 +50,10 @@ def _run_eager(t: Trainer, steps: int) -> dict:
 
 def _run_sync_free(t: Trainer, steps: int) -> dict:
     acc: dict = {}
-    t.graphed = t._sync_free_step(capture=False)
+    t.graphed = t.sync_free_step(capture=False)
     for _ in range(steps):
-        t._graphed_step(acc)
-    t._read_graphed_tick(acc)
+        t.graphed_step(acc)
+    t.read_graphed_tick(acc)
     return acc
 
 
@@ -101,11 +101,11 @@ def test_a_non_finite_phase_changes_nothing_as_in_the_eager_guard(tmp_path, tiny
 
 def test_a_bad_step_leaves_every_tensor_as_it_was(tmp_path, tiny_dataset):
     t = _trainer(tmp_path, "dcgan-tiny", tiny_dataset)
-    t.graphed = t._sync_free_step(capture=False)
-    t._graphed_step({})  # optimizer state exists now
+    t.graphed = t.sync_free_step(capture=False)
+    t.graphed_step({})  # optimizer state exists now
     before = {k: v.clone() for k, v in _state(t).items()}
     _poison(t, "D", {1})
-    t._graphed_step({})
+    t.graphed_step({})
     after = _state(t)
     for k, v in before.items():
         if "num_batches_tracked" in k:
@@ -215,7 +215,7 @@ def _python_state(obj, depth: int = 2) -> dict:
 
 def _graphable_tiny_presets() -> list[str]:
     from ganforge.presets import PRESETS
-    from ganforge.recipes import RECIPES
+    from ganforge.registry import RECIPES
 
     names = [n for n in PRESETS.names() if n.endswith("-tiny") and RECIPES.get(get_preset(n).recipe).graphable]
     assert len(names) >= 8, names  # the classic family: dcgan, cond, r1, wgan, wgangp, lsgan, sngan, sagan, biggan
@@ -229,7 +229,7 @@ def test_every_graphable_step_is_free_of_host_reads_and_python_state(tmp_path, t
     step = graphed.SyncFreeStep(t, capture=False)
     for _ in range(2):  # what the trainer's warm-up does: optimizer states exist from the first step on
         step.step()
-    step._fill_inputs()
+    step.fill_inputs()
     mode = _NoHostReads()
     for opt in t.recipe.optimizers.values():
         real = opt.step
@@ -244,7 +244,7 @@ def test_every_graphable_step_is_free_of_host_reads_and_python_state(tmp_path, t
         opt.step = paused
     before = (_python_state(t.recipe), _python_state(t), _python_state(step))
     with mode:
-        step._body()
+        step.body()
     assert (_python_state(t.recipe), _python_state(t), _python_state(step)) == before
     assert not mode.paused
 
@@ -254,7 +254,7 @@ def test_the_host_read_check_catches_a_read_and_a_python_counter(tmp_path, tiny_
     t = _trainer(tmp_path, "dcgan-tiny", tiny_dataset)
     step = graphed.SyncFreeStep(t, capture=False)
     step.step()
-    step._fill_inputs()
+    step.fill_inputs()
     d = next(p for p in t.phases if p.name == "D")
     loss = d.loss
 
@@ -266,7 +266,7 @@ def test_the_host_read_check_catches_a_read_and_a_python_counter(tmp_path, tiny_
 
     d.loss = reads
     with pytest.raises(AssertionError, match="_local_scalar_dense"), _NoHostReads():
-        step._body()
+        step.body()
     t.recipe.calls = 0
 
     def counts(batch):
@@ -275,5 +275,5 @@ def test_the_host_read_check_catches_a_read_and_a_python_counter(tmp_path, tiny_
 
     d.loss = counts
     before = _python_state(t.recipe)
-    step._body()
+    step.body()
     assert _python_state(t.recipe) != before

@@ -11,13 +11,13 @@ import signal
 
 import pytest
 import torch
+from gf_training_helpers import assert_states_equal, final_state, image_folder, tiny_cfg
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import ganforge
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import EMA
 from ganforge.training.trainer import Trainer
-from gf_training_helpers import assert_states_equal, final_state, image_folder, tiny_cfg
 
 pytestmark = pytest.mark.filterwarnings("ignore:Full backward hook is firing")
 

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
+from gf_training_helpers import assert_states_equal
 
 import ganforge
 from ganforge.config import apply_overrides
 from ganforge.errors import GanforgeError
+from ganforge.families.progressive.growth import GrowthSchedule
+from ganforge.families.progressive.recipe import stage_reals
 from ganforge.presets import get_preset
-from ganforge.recipes import RECIPES, Batch, DatasetInfo, StepContext
-from ganforge.recipes.growth import GrowthSchedule
-from ganforge.recipes.progressive import stage_reals
+from ganforge.registry import RECIPES
 from ganforge.training import checkpoint as ckpt
+from ganforge.training.recipe import Batch, DatasetInfo, RunContext, StepContext
 from ganforge.training.trainer import Trainer
-
-from gf_training_helpers import assert_states_equal
 
 BATCH = 8  # the tiny presets' batch; their schedule: 4 px at images 0-8, fade to 8 px at 16-24,
 # 8 px at 32-40, fade to 16 px at 48-56, 16 px from 64 on (see presets/progressive.py).
@@ -206,7 +206,7 @@ def test_stage_travels_with_ema_and_exports(tmp_path, tiny_dataset, preset):
 def _recipe(preset: str, tiny_dataset, **over):
     cfg = apply_overrides(get_preset(preset), over) if over else get_preset(preset)
     info = DatasetInfo.of(tiny_dataset, cfg)
-    return RECIPES.get(cfg.recipe)(cfg, info, torch.device("cpu"), torch.Generator().manual_seed(0))
+    return RECIPES.get(cfg.recipe)(cfg, info, RunContext.single("cpu", seed=0))
 
 
 def test_progan_loss_terms(tiny_dataset):

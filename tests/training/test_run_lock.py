@@ -11,11 +11,11 @@ import sys
 import time
 
 import pytest
+from gf_training_helpers import image_folder, tiny_cfg
 
 import ganforge
 from ganforge.errors import GanforgeError
 from ganforge.training.runlock import LOCK_NAME, RunLock
-from gf_training_helpers import image_folder, tiny_cfg
 
 
 def _cmd(runs, *extra):

@@ -6,21 +6,21 @@ import math
 
 import pytest
 import torch
+from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
 
 import ganforge
 from ganforge.config import apply_overrides
 from ganforge.errors import GanforgeError
+from ganforge.families.stylegan2.recipe import lazy_adam, path_lengths
 from ganforge.presets import get_preset
-from ganforge.recipes import RECIPES, DatasetInfo
-from ganforge.recipes.stylegan2 import lazy_adam, path_lengths
-
-from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
+from ganforge.registry import RECIPES
+from ganforge.training.recipe import DatasetInfo, RunContext
 
 
 def make_recipe(dataset, name="stylegan2-tiny", **over):
     cfg = apply_overrides(get_preset(name), over) if over else get_preset(name)
     rng = torch.Generator().manual_seed(0)
-    return RECIPES.get("stylegan2")(cfg, DatasetInfo.of(dataset, cfg), torch.device("cpu"), rng)
+    return RECIPES.get("stylegan2")(cfg, DatasetInfo.of(dataset, cfg), RunContext(torch.device("cpu"), rng))
 
 
 def test_lazy_adam_is_corrected_for_the_interval():
@@ -64,7 +64,7 @@ def test_pl_mean_is_committed_only_after_a_successful_step(tiny_dataset):
 
 def test_r1_is_half_gamma_squared_gradient_norm_times_interval(tiny_dataset):
     from ganforge.losses import r1_penalty
-    from ganforge.recipes.base import Batch
+    from ganforge.training.recipe import Batch
 
     r = make_recipe(tiny_dataset)
     real = tiny_dataset.images_u8[:8].float() / 127.5 - 1
@@ -96,7 +96,7 @@ def test_style_mixing_takes_the_layers_after_one_cutoff_from_a_second_latent(tin
 
 
 def test_generating_fakes_for_d_tracks_the_w_average(tiny_dataset):
-    from ganforge.recipes.base import Batch
+    from ganforge.training.recipe import Batch
 
     r = make_recipe(tiny_dataset)
     before = r.G.mapping.w_avg.clone()

@@ -8,13 +8,13 @@ import signal
 
 import pytest
 import torch
+from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
 
 import ganforge
 from ganforge.errors import GanforgeError
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import ema_beta
 from ganforge.training.trainer import Trainer, TrainingDiverged
-from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
 
 
 @pytest.mark.parametrize("preset", ["dcgan-tiny", "wgangp-tiny", "sngan-tiny"])

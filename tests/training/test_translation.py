@@ -18,9 +18,10 @@ from ganforge.config import apply_overrides
 from ganforge.data.dataset import content_hash
 from ganforge.data.translation import TranslationDataset
 from ganforge.errors import GanforgeError
-from ganforge.recipes import RECIPES, Batch, DatasetInfo
-from ganforge.recipes.translation import adv_d_loss, adv_g_loss
+from ganforge.families.translation.recipe import adv_d_loss, adv_g_loss
+from ganforge.registry import RECIPES
 from ganforge.training.feed import make_feed
+from ganforge.training.recipe import Batch, DatasetInfo, RunContext
 from ganforge.training.trainer import Trainer, lr_factor
 
 
@@ -54,7 +55,7 @@ def tiny(name: str, **over):
 def build(name: str, ds, **over):
     cfg = tiny(name, **over)
     rng = torch.Generator().manual_seed(0)
-    recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), torch.device("cpu"), rng)
+    recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), RunContext(torch.device("cpu"), rng))
     recipe.attach_data(ds, from_config=False)
     return recipe
 

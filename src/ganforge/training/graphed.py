@@ -3,7 +3,8 @@
 Small GANs are launch-bound: a DCGAN step at 32 px is a few hundred kernels of a few microseconds
 each, and the trainer's eager guard waits for the GPU twice per step (is this phase's loss finite?).
 ``SyncFreeStep`` is the same step (every phase and repeat, optimizer steps, weight clipping, EMA, the
-loss sums) written so that nothing is read back to the host:
+loss sums), over the same phase implementation as the eager executor (``ganforge.training.step``),
+driven so that nothing is read back to the host:
 
 * **Non-finite guard on the device.** Each phase backs up what it may change (its network's
   parameters, its optimizer's state, every buffer of every network), steps, and then keeps the new
@@ -35,7 +36,8 @@ from typing import Any
 
 import torch
 
-from ganforge.recipes import Phase
+from ganforge.training.recipe import Phase
+from ganforge.training.step import apply_update, forward_backward, trainable
 
 WARMUP_STEPS = 3
 
@@ -94,7 +96,7 @@ class SyncFreeStep:
         self.slots: list[Any] = []
         self.graph: Any = None
         self.steps_run = 0
-        self._buffers = trainer._all_buffers()
+        self._buffers = trainer.all_buffers()
         if capture:  # optimizer step counts live on the device, where a graph can increment them
             for opt in trainer.recipe.optimizers.values():
                 for group in opt.param_groups:
@@ -110,24 +112,14 @@ class SyncFreeStep:
         return [v for p in params for v in phase.optimizer.state.get(p, {}).values() if isinstance(v, torch.Tensor)]
 
     def _run_phase(self, phase: Phase, batch) -> None:
-        params = [p for p in phase.module.parameters() if p.requires_grad]
+        params = trainable(phase)
         old_params = [p.detach().clone() for p in params]
         old_state = [v.clone() for v in self._optimizer_state(phase, params)]
         old_buffers = [b.clone() for b in self._buffers]
-        for p in params:
-            if p.grad is not None:
-                p.grad.zero_()  # kept (not set to None): a captured graph needs fixed gradient tensors
-        loss, terms = phase.loss(batch)
-        loss = loss.float()
-        loss.backward()
-        grads = [p.grad for p in params if p.grad is not None]
-        check = loss.detach()
-        if grads:
-            check = check + torch.stack(torch._foreach_norm(grads)).sum()
-        ok = self.ok_all & torch.isfinite(check)
-        phase.optimizer.step()  # optimizer state exists from here on (the first call creates it)
-        if phase.after_step is not None:
-            phase.after_step()
+        # Gradients are zeroed, not dropped: a captured graph needs the same gradient tensors every replay.
+        terms, finite = forward_backward(self.t, phase, batch, keep_grad_tensors=True)
+        ok = self.ok_all & finite
+        apply_update(phase)  # optimizer state exists from here on (the first call creates it)
         with torch.no_grad():
             state = self._optimizer_state(phase, params)
             if not old_state:  # created by this (first) step: a skipped first step leaves it at zero, which
@@ -143,7 +135,8 @@ class SyncFreeStep:
                 self.sums[k].add_(torch.where(ok, v, torch.zeros_like(v)))
                 self.counts[k].add_(ok.float())
 
-    def _body(self) -> None:
+    def body(self) -> None:
+        """The step's device work: what runs eagerly, or what a graph captures and replays."""
         t = self.t
         self.ok_all.fill_(True)
         slot = 0
@@ -166,11 +159,12 @@ class SyncFreeStep:
 
     # -- driving it ------------------------------------------------------------------------------
 
-    def _fill_inputs(self) -> None:
+    def fill_inputs(self) -> None:
+        """Draw the step's real batches and copy them into the fixed input slots."""
         t = self.t
-        batches = [t._next_batch() for p in t.phases if p.needs_reals for _ in range(p.repeats)]
+        batches = [t.next_batch() for p in t.phases if p.needs_reals for _ in range(p.repeats)]
         if not self.slots:
-            from ganforge.recipes import Batch
+            from ganforge.training.recipe import Batch
 
             self.slots = [Batch(b.real_img.clone(), b.c.clone() if b.c is not None else None) for b in batches]
             return
@@ -182,14 +176,14 @@ class SyncFreeStep:
     def step(self) -> None:
         """One training step (the trainer advances ``cur_nimg`` and ``step`` afterwards)."""
         t = self.t
-        t.recipe.begin_step(t._context())
+        t.recipe.begin_step(t.context())
         bs = t.cfg.train.batch_size
         from ganforge.training.ema import ema_beta
 
         for name, ema in t.emas.items():  # the weight of the step's EMA update, as the eager update computes it
             beta = ema_beta(bs, t.cur_nimg + bs, ema.halflife_kimg, ema.rampup)
             self.ema_weight[name].fill_(1.0 - beta)
-        self._fill_inputs()
+        self.fill_inputs()
         if self.graph is not None:
             self.graph.replay()
         elif self.capture and self.steps_run >= WARMUP_STEPS:
@@ -203,10 +197,10 @@ class SyncFreeStep:
             side = torch.cuda.Stream(t.device)
             side.wait_stream(torch.cuda.current_stream(t.device))
             with torch.cuda.stream(side):
-                self._body()
+                self.body()
             torch.cuda.current_stream(t.device).wait_stream(side)
         else:
-            self._body()
+            self.body()
         self.steps_run += 1
 
     def _capture(self) -> None:
@@ -219,7 +213,7 @@ class SyncFreeStep:
         # allocates pinned host memory while it prefetches; under the default "global" mode that call
         # would break the capture and fail the loader. Its work is not on the captured stream either way.
         with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            self._body()
+            self.body()
         self.graph = graph
 
     def read_tick(self, acc: dict[str, Any]) -> tuple[int, int]:

@@ -1,9 +1,11 @@
 """The generic training loop.
 
-The trainer runs the phases a recipe supplies (see ``ganforge.recipes.base.Phase``); it never asks
-which model it is training. It owns everything that is the same for every family: data on the device,
-the resumable sampler, RNG, mixed precision, gradient reduction, the non-finite guard, EMA, ticks,
-progress bar, stats, sample grids, checkpoints, exports and metrics.
+The trainer runs the phases a recipe supplies (see ``ganforge.training.recipe.Phase``); it never asks
+which model it is training. It owns the loop and the state that is the same for every family: data on
+the device, the resumable sampler, RNG, gradient reduction, EMA, ticks, the learning-rate schedule,
+interrupts. A step is run by an executor (``ganforge.training.step.EagerStep`` or, with
+``train.cuda_graph``, ``ganforge.training.graphed.SyncFreeStep``) over the one phase implementation in
+``ganforge.training.step``; what the run leaves on disk is written by ``ganforge.training.recorder``.
 
 Progress is counted in images shown to G: one step = one pass over the phases = ``batch_size``
 images. Every schedule is a function of ``cur_nimg``, so a resumed run continues exactly.
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import random
 import sys
@@ -26,18 +27,17 @@ import torch
 import torch.distributed as dist
 
 from ganforge import __version__
-from ganforge.config import Experiment, diff, from_dict, to_dict, to_json
+from ganforge.config import Experiment, diff, from_dict, to_json
 from ganforge.data import load_dataset
-from ganforge.training.feed import make_feed
 from ganforge.errors import GanforgeError
-from ganforge.outputs import append_text, write_text
+from ganforge.registry import RECIPES
 from ganforge.signals import Interrupts
-from ganforge.recipes import RECIPES, Batch, DatasetInfo, Phase, Recipe, StepContext
-from ganforge.synthesis.images import save_grid
-from ganforge.training import bookkeeping as bk
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.ema import EMA, recalibrate_batchnorm
-from ganforge.training.stats import StatsWriter
+from ganforge.training.feed import make_feed
+from ganforge.training.recipe import Batch, DatasetInfo, Phase, Recipe, RunContext, StepContext
+from ganforge.training.recorder import RunRecorder
+from ganforge.training.step import EagerStep
 
 # Config sections whose change makes a checkpoint incompatible (network shapes / data interface).
 ARCH_KEYS_PREFIXES = ("model.", "data.name", "data.resolution", "data.channels", "data.use_labels", "data.pairing",
@@ -63,7 +63,9 @@ class TrainResult:
 
 
 def resolve_device(name: str, what: str = "train.device") -> torch.device:
-    from ganforge.devices import resolve_device as _resolve  # one message for train, generate and eval
+    from ganforge.devices import (
+        resolve_device as _resolve,  # one message for train, generate and eval
+    )
 
     return _resolve(name, what)
 
@@ -151,7 +153,10 @@ class Trainer:
         self.dataset = dataset if dataset is not None else load_dataset(cfg.data)
         ds = self.dataset
         if cfg.metrics.names and cfg.metrics.protocol is not None:  # before training, not at the first metric
-            from ganforge.metrics.extractors import check_protocol, default_extractor_name
+            from ganforge.metrics.extractors import (
+                check_protocol,
+                default_extractor_name,
+            )
 
             name = cfg.metrics.extractor or default_extractor_name(int(ds.images_u8.shape[1]),
                                                                    int(ds.images_u8.shape[-1]))
@@ -162,9 +167,14 @@ class Trainer:
         # alike on every rank, which takes its slice of each global draw (Recipe.sample_z).
         self.rng = torch.Generator(device=self.device)
         self.rng.manual_seed(tc.seed)
-        self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), self.device, self.rng)
-        self.recipe.local_batch_size = tc.batch_size // self.world_size
-        self.recipe.rank, self.recipe.world_size = self.rank, self.world_size
+        self.augment = None
+        if cfg.augment.kind is not None:  # D's view of every image, for every family (ganforge.augment)
+            from ganforge.augment import Augment
+
+            self.augment = Augment(cfg.augment, self.rng)
+        run = RunContext(self.device, self.rng, self.rank, self.world_size, tc.batch_size // self.world_size,
+                         self.augment)
+        self.recipe: Recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), run)
         if self.world_size > 1:
             # Draws inside the networks (noise inputs, dropout) differ per rank, like their images.
             torch.manual_seed(tc.seed + 1_000_003 * self.rank)
@@ -174,11 +184,6 @@ class Trainer:
                     for t in list(net.parameters()) + list(net.buffers()):
                         dist.broadcast(t, src=0)
         self.recipe.attach_data(ds, from_config=dataset is None if data_from_config is None else data_from_config)
-        self.augment = None
-        if cfg.augment.kind is not None:  # D's view of every image, for every family (ganforge.augment)
-            from ganforge.augment import Augment
-
-            self.augment = self.recipe.augment = Augment(cfg.augment, self.rng)
         self.emas = {name: EMA(self.recipe.nets[src], tc.ema_halflife_kimg, tc.ema_rampup)
                      for name, src in self.recipe.ema_sources.items()}
         if self.device.type in tc.compile:
@@ -189,21 +194,23 @@ class Trainer:
             for group in opt.param_groups:
                 group.setdefault("initial_lr", group["lr"])
 
+        self.mixed_precision = tc.mixed_precision
+        self.eager = EagerStep(self, observe=self._observe)
         self.graphed = None  # the captured step (train.cuda_graph), set up by train()
         self._pending: list[Batch] = []
         self.cur_nimg = 0
         self.step = 0
         self.bad_steps_total = 0
         self.consecutive_bad = 0
-        self.last_checkpoint: Path | None = None
         self.resumed = resume_state is not None
         self._data_warning: str | None = None
         if resume_state is not None:
             self._load_state(resume_state)
-        self.recipe.begin_step(self._context())
+        self.recipe.begin_step(self.context())
 
         self.grid_inputs = self.recipe.grid_inputs(tc.grid_size, tc.seed + 7)
-        self.stats = StatsWriter(self.run_dir, tensorboard=tc.tensorboard, enabled=self.is_main)
+        self.recorder = RunRecorder(self.run_dir, cfg, ds, is_main=self.is_main)
+        self.stats = self.recorder.stats
         if getattr(self.feed, "workers", None) is not None:
             self.stats.info(f"{ds.name}: {len(ds)} images streamed from disk by {self.feed.workers} worker "
                             f"processes (data.stream={cfg.data.stream}, data.device_cache_max_bytes="
@@ -212,7 +219,12 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     # State.
 
-    def _all_buffers(self) -> list[torch.Tensor]:
+    @property
+    def last_checkpoint(self) -> Path | None:
+        return self.recorder.last_checkpoint
+
+    def all_buffers(self) -> list[torch.Tensor]:
+        """Every floating-point and int64 buffer of every network: what a skipped phase puts back."""
         return [b for net in self.recipe.nets.values() for b in net.buffers()
                 if b.dtype.is_floating_point or b.dtype == torch.int64]
 
@@ -310,9 +322,7 @@ class Trainer:
             ranks = all_gather_object({"rng": self._rng_state(), "python_random": list(random.getstate()[1])})
         if not self.is_main:
             return None
-        self.last_checkpoint = ckpt.save_checkpoint(self.run_dir, self.cur_nimg, self.state_dict(ranks),
-                                                    keep=self.cfg.train.keep_checkpoints)
-        return self.last_checkpoint
+        return self.recorder.save_checkpoint(self.state_dict(ranks), self.cur_nimg)
 
     # ------------------------------------------------------------------------------------------
     # Sampling and exports.
@@ -343,58 +353,33 @@ class Trainer:
 
     @torch.no_grad()
     def write_samples(self, net: torch.nn.Module | None = None) -> Path | None:
+        """The tick's grid of ``net`` (default: a fresh snapshot) on the run's fixed inputs."""
         if not self.is_main:
             return None
         net = net or self.snapshot_generator()
         with self._rng_fork():
             imgs, cols = self.recipe.render_grid(net, self.grid_inputs)
-        return save_grid(imgs, self.run_dir / bk.SAMPLES_DIR / bk.sample_name(self.cur_nimg), cols=cols,
-                         scale=self._grid_scale(cols or math.ceil(math.sqrt(len(imgs)))))
-
-    def _grid_scale(self, cols: int) -> int:
-        """Nearest-neighbour enlargement shared by the fakes and reals grids: small grids are blown
-        up towards ~256 px wide, and images of 32 px or less at least doubled, so they can be seen."""
-        side = self.dataset.resolution * cols
-        return max(256 // side, 2 if self.dataset.resolution <= 32 else 1, 1)
+        return self.recorder.write_samples(imgs, cols, self.cur_nimg)
 
     def export_meta(self) -> dict[str, Any]:
-        ds = self.dataset
-        net = self._sample_source()
-        return {
-            "format": "ganforge-generator",
-            "version": 1,
-            "ganforge_version": __version__,
-            "recipe": self.cfg.recipe,
-            "preset": self.cfg.preset,
-            # The builder names the architecture; the default is evaluated only when it did not.
-            "arch": net.arch if hasattr(net, "arch") else getattr(self.cfg.model, "g_arch", self.cfg.recipe),
-            "model": to_dict(self.cfg)["model"],
-            "resolution": ds.resolution,
-            "channels": ds.channels,
-            **self.recipe.export_interface(net),
-            "dataset": ds.name,
-            "dataset_hash": ds.content_hash,
-            "kimg": self.cur_nimg / 1000,
-            "ema": bool(self.emas),
-        }
+        return self.recorder.export_meta(self.recipe, self._sample_source(), self.cur_nimg, bool(self.emas))
 
     def export(self, net: torch.nn.Module | None = None) -> Path | None:
         if not self.is_main:
             return None
-        net = net or self.snapshot_generator()
-        meta = self.export_meta()
-        ckpt.save_export(self.run_dir / bk.EXPORTS_DIR, net, meta, stem=bk.export_stem(self.cur_nimg))
-        return ckpt.save_export(self.run_dir, net, meta)
+        return self.recorder.export(net or self.snapshot_generator(), self.export_meta(), self.cur_nimg)
 
     # ------------------------------------------------------------------------------------------
     # The step.
 
-    def _next_batch(self) -> Batch:
-        if self._pending:  # batches drawn for a step the CUDA graph could not run (see _graphed_step)
+    def next_batch(self) -> Batch:
+        """The next global batch (this rank's share of it) from the feed."""
+        if self._pending:  # batches drawn for a step the CUDA graph could not run (see graphed_step)
             return self._pending.pop(0)
         return self.feed.next(self.cfg.train.batch_size)
 
-    def _reduce_gradients(self, module: torch.nn.Module) -> None:
+    def reduce_gradients(self, module: torch.nn.Module) -> None:
+        """Average ``module``'s gradients over the ranks (one all-reduce of them all, flattened)."""
         if self.world_size == 1:
             return
         grads = [p.grad for p in module.parameters() if p.grad is not None]
@@ -407,61 +392,12 @@ class Trainer:
                 g.copy_(flat[offset:offset + g.numel()].view_as(g))
                 offset += g.numel()
 
-    def _run_phase(self, phase: Phase, acc: dict[str, torch.Tensor]) -> bool:
-        """One optimizer step of ``phase``. Returns False (and changes nothing) if it was non-finite."""
-        batch = self._next_batch() if phase.needs_reals else None
-        buffers = self._all_buffers()
-        saved = [b.clone() for b in buffers]
-        params = [p for p in phase.module.parameters() if p.requires_grad]
-        phase.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.mixed_precision):
-            loss, terms = phase.loss(batch)
-        loss = loss.float()
-        loss.backward()
-        self._reduce_gradients(phase.module)
-        grads = [p.grad for p in params if p.grad is not None]
-        check = loss.detach()
-        if grads:
-            check = check + torch.stack(torch._foreach_norm(grads)).sum()
-        finite = bool(torch.isfinite(check))
-        if self.world_size > 1:  # every rank skips a step together (a rank's loss alone may be non-finite)
-            from ganforge.distributed import all_ok
-
-            finite = all_ok(finite, self.device)
-        if not finite:
-            phase.optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                for b, s in zip(buffers, saved):
-                    b.copy_(s)  # forward passes may have put NaN into batchnorm statistics
-            self._bad_term = next((k for k, v in terms.items() if not bool(torch.isfinite(v).all())),
-                                  f"{phase.name} gradients")
-            return False
-        phase.optimizer.step()
-        if phase.after_step is not None:
-            phase.after_step()
-        for k, v in terms.items():
-            acc[k] = acc.get(k, 0) + v.detach().float()
-            acc["#" + k] = acc.get("#" + k, 0) + 1
-        if self.augment is not None and "D/real_sign" in terms:
+    def _observe(self, terms: dict[str, torch.Tensor]) -> None:
+        if self.augment is not None and "D/real_sign" in terms:  # ADA steers p by E[sign D(real)]
             self.augment.observe(terms["D/real_sign"])
-        return True
 
-    def _draw_only(self, phase: Phase) -> None:
-        """Take the real batch and compute the loss of ``phase`` (so its random draws are made), then put
-        every buffer back: the phases after a non-finite one in a step change nothing, but the data
-        position and the random streams advance as in a good step. So a bad step does not shift what
-        later steps see, and the sync-free step (train.cuda_graph), which runs every phase and discards,
-        stays equal to this one."""
-        batch = self._next_batch() if phase.needs_reals else None
-        buffers = self._all_buffers()
-        saved = [b.clone() for b in buffers]
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.train.mixed_precision):
-            phase.loss(batch)
-        with torch.no_grad():
-            for b, s in zip(buffers, saved):
-                b.copy_(s)
-
-    def _context(self) -> StepContext:
+    def context(self) -> StepContext:
+        """Where training stands, as the recipe sees it before each step."""
         tc = self.cfg.train
         return StepContext(self.cur_nimg, self.step, tc.batch_size, int(round(tc.total_kimg * 1000)))
 
@@ -479,17 +415,9 @@ class Trainer:
 
     def train_step(self, acc: dict[str, torch.Tensor]) -> bool:
         """One step: every phase due at this step, with its repeats. Returns False if skipped."""
-        self.recipe.begin_step(self._context())
+        self.recipe.begin_step(self.context())
         self._apply_lr_schedule()
-        ok = True
-        for phase in self.phases:
-            if self.step % phase.interval != 0:
-                continue
-            for _ in range(phase.repeats):
-                if ok:
-                    ok = self._run_phase(phase, acc)
-                else:  # the rest of a bad step changes nothing but draws what it would have drawn
-                    self._draw_only(phase)
+        ok = self.eager.run(self.step, acc)
         self.cur_nimg += self.cfg.train.batch_size
         self.step += 1
         if self.augment is not None:
@@ -501,13 +429,13 @@ class Trainer:
         else:
             self.bad_steps_total += 1
             self.consecutive_bad += 1
-            self.stats.warn(f"non-finite {self._bad_term} at step {self.step}: step skipped "
+            self.stats.warn(f"non-finite {self.eager.bad_term} at step {self.step}: step skipped "
                             f"({self.consecutive_bad} in a row)", kimg=self.cur_nimg / 1000)
             if self.consecutive_bad >= self.cfg.train.max_bad_steps:
                 where = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
                 raise TrainingDiverged(
                     f"training diverged: {self.consecutive_bad} consecutive non-finite steps, the last at "
-                    f"step {self.step} (kimg {self.cur_nimg / 1000:.1f}) in loss term {self._bad_term!r}; "
+                    f"step {self.step} (kimg {self.cur_nimg / 1000:.1f}) in loss term {self.eager.bad_term!r}; "
                     f"last good checkpoint: {where}. Try a lower learning rate, mixed_precision=false, "
                     f"or a penalty (loss.r1_gamma / loss.gp_weight)")
         return ok
@@ -515,7 +443,7 @@ class Trainer:
     # ------------------------------------------------------------------------------------------
     # The step as one CUDA graph (train.cuda_graph; ganforge.training.graphed).
 
-    def _sync_free_step(self, capture: bool = True):
+    def sync_free_step(self, capture: bool = True):
         """The captured step, or None (with the reason said) where this run cannot use one."""
         from ganforge.training.graphed import SyncFreeStep, unsupported_reason
 
@@ -527,7 +455,9 @@ class Trainer:
                         "non-finite steps are counted on the device and reported once per tick")
         return SyncFreeStep(self, capture=capture)
 
-    def _graphed_step(self, acc: dict[str, Any]) -> None:
+    def graphed_step(self, acc: dict[str, Any]) -> None:
+        """One step by ``self.graphed`` (a ``SyncFreeStep``); on a failed capture, this step eagerly and
+        eager training from then on."""
         from ganforge.training.graphed import CaptureFailed
 
         try:
@@ -535,7 +465,7 @@ class Trainer:
         except CaptureFailed as e:  # this step's batches were drawn: run it eagerly on them, then go on eagerly
             self.stats.info(f"train.cuda_graph: capture failed ({e}); training eagerly from step {self.step}")
             torch.cuda.synchronize(self.device)
-            self._read_graphed_tick(acc)
+            self.read_graphed_tick(acc)
             slots, self.graphed = list(self.graphed.slots), None
             self._pending = slots
             self.train_step(acc)
@@ -543,7 +473,7 @@ class Trainer:
         self.cur_nimg += self.cfg.train.batch_size
         self.step += 1
 
-    def _read_graphed_tick(self, acc: dict[str, Any]) -> None:
+    def read_graphed_tick(self, acc: dict[str, Any]) -> None:
         """The device-side guard's counts of the tick: warn about skipped steps, stop on divergence."""
         bad, longest = self.graphed.read_tick(acc)
         self.consecutive_bad = int(self.graphed.consecutive)
@@ -567,9 +497,8 @@ class Trainer:
         tick_nimg = max(1, int(round(tc.tick_kimg * 1000)))
         mc = self.cfg.metrics
         metric_nimg = int(round(mc.interval_kimg * 1000)) if (mc.names and mc.interval_kimg) else None
-        if self.is_main:
-            write_text(self.run_dir / "config.json", to_json(self.cfg) + "\n")
-            self._write_reals()
+        self.recorder.write_config()
+        self.recorder.write_reals()
         result = TrainResult(self.run_dir, self.cur_nimg, self.step, self.bad_steps_total)
         if self.cur_nimg >= total_nimg:
             self.stats.info(f"run already at {self.cur_nimg / 1000:.1f} kimg >= target {tc.total_kimg} kimg; "
@@ -579,8 +508,7 @@ class Trainer:
             restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
             again = f" (restart {restart} of this torchrun job)" if restart not in ("", "0") else ""
             self.stats.info(f"resuming {self.run_dir} at {self.cur_nimg / 1000:g} kimg{again}")
-            if self.is_main:
-                self._supersede_abandoned()
+            self.recorder.supersede_after(self.cur_nimg)
             if self._data_warning:
                 self.stats.warn(self._data_warning, kimg=self.cur_nimg / 1000)
         bar = self.stats.progress(total_kimg=tc.total_kimg, start_kimg=self.cur_nimg / 1000,
@@ -589,7 +517,7 @@ class Trainer:
         tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
         next_metric = (self.cur_nimg // metric_nimg + 1) * metric_nimg if metric_nimg else None
         acc: dict[str, torch.Tensor] = {}
-        self.graphed = self._sync_free_step() if tc.cuda_graph else None
+        self.graphed = self.sync_free_step() if tc.cuda_graph else None
         interrupted = False
         interrupts = Interrupts().install()
         in_step = False
@@ -601,7 +529,7 @@ class Trainer:
                     raise KeyboardInterrupt
                 in_step = True
                 if self.graphed is not None:
-                    self._graphed_step(acc)
+                    self.graphed_step(acc)
                 else:
                     self.train_step(acc)
                 in_step = False
@@ -610,7 +538,7 @@ class Trainer:
                 if self.cur_nimg >= tick_start_nimg + tick_nimg or done:
                     tick += 1
                     if self.graphed is not None:
-                        self._read_graphed_tick(acc)
+                        self.read_graphed_tick(acc)
                     now = time.time()
                     row = self._tick_row(acc, tick_start_nimg, now - tick_start_time)
                     acc = {}
@@ -647,7 +575,7 @@ class Trainer:
         finally:
             interrupts.restore()
             bar.close()
-            self.stats.close()
+            self.recorder.close()
             self.feed.close()  # a streamed feed's worker processes end with the training, not with the Trainer
         result.cur_nimg, result.steps, result.bad_steps = self.cur_nimg, self.step, self.bad_steps_total
         result.interrupted = interrupted
@@ -663,14 +591,6 @@ class Trainer:
             stop = not all_ok(not stop, self.device)
         interrupts.pending_agreed = stop
         return stop
-
-    def _supersede_abandoned(self) -> None:
-        """Set aside what the run recorded after the checkpoint it resumes from (see bookkeeping)."""
-        moved = bk.supersede_after(self.run_dir, self.cur_nimg)
-        if moved:
-            self.stats.info(f"resumed at {self.cur_nimg / 1000:g} kimg, earlier than the run had got: moved "
-                            f"what was written after it ({moved.describe()}) to "
-                            f"{self.run_dir / bk.SUPERSEDED_DIR}")
 
     def _tick_row(self, acc: dict[str, torch.Tensor], tick_start_nimg: int, seconds: float) -> dict[str, Any]:
         row: dict[str, Any] = {"kimg": round(self.cur_nimg / 1000, 3), "step": self.step}
@@ -702,25 +622,15 @@ class Trainer:
                                            extractor=self.cfg.metrics.extractor, device=str(self.device),
                                            seed=self.cfg.train.seed, protocol=self.cfg.metrics.protocol,
                                            distributed=self.world_size > 1)
+        self.recorder.write_metrics(records, self.cur_nimg)
         out: dict[str, Any] = {}
         for r in records:
-            if self.is_main:
-                append_text(self.run_dir / "metrics.jsonl", json.dumps({**r.to_dict(), "kimg": self.cur_nimg / 1000}) + "\n")
             if isinstance(r.value, dict):
                 for k, v in r.value.items():
                     out[f"metrics/{r.metric}/{k}"] = v
             else:
                 out[f"metrics/{r.metric}"] = r.value
         return out
-
-    def _write_reals(self) -> None:
-        path = self.run_dir / "samples" / "reals.png"
-        if path.exists():
-            return
-        n = self.cfg.train.grid_size
-        g = torch.Generator().manual_seed(self.cfg.train.seed + 5)
-        idx = torch.randperm(len(self.dataset), generator=g)[:n]
-        save_grid(self.dataset.images_u8[idx], path, scale=self._grid_scale(math.ceil(math.sqrt(n))))
 
 
 def lr_factor(cur_nimg: int, decay_start_kimg: float, total_kimg: float) -> float:

@@ -6,8 +6,8 @@ from typing import Callable
 
 from torch import nn
 
-from ganforge.config import ModelConfig
 from ganforge.errors import GanforgeError
+from ganforge.families.classic.config import ModelConfig
 from ganforge.registry import Registry
 
 Builder = Callable[..., nn.Module]

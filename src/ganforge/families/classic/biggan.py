@@ -30,10 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.config import ModelConfig
 from ganforge.errors import GanforgeError
-from ganforge.models.base import DISCRIMINATORS, GENERATORS, check_resolution
-from ganforge.models.resnet import ResNetDiscriminator, _attention_index
+from ganforge.families.classic.config import ModelConfig
+from ganforge.families.classic.nets import DISCRIMINATORS, GENERATORS, check_resolution
+from ganforge.families.classic.resnet import ResNetDiscriminator, _attention_index
 from ganforge.nn.layers import SelfAttention, apply_spectral_norm
 
 RESOLUTIONS = (16, 32, 64, 128)

@@ -20,8 +20,8 @@ import math
 import torch
 from torch import nn
 
-from ganforge.config import ModelConfig
-from ganforge.models.base import DISCRIMINATORS, GENERATORS, check_resolution
+from ganforge.families.classic.config import ModelConfig
+from ganforge.families.classic.nets import DISCRIMINATORS, GENERATORS, check_resolution
 from ganforge.nn.layers import ConditionalBatchNorm2d, Norm2d, apply_spectral_norm
 
 RESOLUTIONS = (16, 32, 64, 128)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ganforge.config import DataConfig, Experiment, LossConfig, ModelConfig, OptimConfig, TrainConfig
-from ganforge.presets import register_preset
+from ganforge.config import DataConfig, Experiment, OptimConfig, TrainConfig
+from ganforge.families.classic.config import LossConfig, ModelConfig
+from ganforge.presets import EMOJI64, register_preset, register_with_augments
 
 FMNIST32 = DataConfig(name="fashion-mnist", resolution=32, resize="pad")
 
@@ -150,3 +151,21 @@ register_preset("biggan-deep-tiny", "tiny biggan-deep for tests (16 px, width 8)
 def sagan_tiny() -> Experiment:
     e = _tiny(sagan_fmnist32())
     return replace(e, model=replace(e.model, attention_res=8))
+
+
+def sngan_emoji64() -> Experiment:
+    """SNGAN's ResNet networks (spectral norm in D, hinge loss, n_critic 5) on emoji 64 px, batch 64."""
+    e = sngan_fmnist32()
+    return replace(e, data=EMOJI64, train=replace(e.train, total_kimg=2000, tick_kimg=20))
+
+
+def biggan_emoji64() -> Experiment:
+    """BigGAN (``biggan-fmnist32``'s settings) conditional on the nine Unicode groups, z 160 in 5 chunks,
+    attention on the 32 px maps."""
+    e = biggan_fmnist32()  # conditional on the nine Unicode groups; z 128 = 5 chunks would not divide: 160
+    return replace(e, data=replace(EMOJI64, use_labels=True), model=replace(e.model, z_dim=160, attention_res=32),
+                   train=replace(e.train, total_kimg=2000, tick_kimg=20))
+
+
+register_with_augments("biggan-emoji64", "BigGAN on emoji 64 px, conditional on the 9 groups", biggan_emoji64)
+register_with_augments("sngan-emoji64", "SNGAN (ResNet, spectral norm, hinge) on emoji 64 px", sngan_emoji64)

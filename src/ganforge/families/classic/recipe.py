@@ -12,36 +12,27 @@ mix) and uniformly drawn labels in the G phase.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+from torch import nn
 
-from ganforge.config import Experiment, LossConfig, ModelConfig
-from ganforge.errors import GanforgeError, choices_error
+from ganforge.config import Experiment
+from ganforge.errors import GanforgeError
+from ganforge.families.classic.config import RULES, LossConfig, ModelConfig
+from ganforge.families.classic.nets import build_discriminator, build_generator
 from ganforge.losses import ADVERSARIAL_LOSSES, gradient_penalty, r1_penalty, r2_penalty
-from ganforge.models import build_discriminator, build_generator
-from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe
-from ganforge.validation import CLASSIC_RULES
-
-OPTIMIZERS = ("adam", "rmsprop")
+from ganforge.training.optim import make_optimizer
+from ganforge.training.recipe import Batch, Phase, Recipe
 
 
-def make_optimizer(name: str, params, lr: float, beta1: float, beta2: float,
-                   device: torch.device) -> torch.optim.Optimizer:
-    if name == "adam":
-        # The fused CUDA kernel updates all parameters in one launch; small GANs are launch-bound.
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, beta2), fused=device.type == "cuda")
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=lr)
-    raise choices_error("optim.name", name, OPTIMIZERS)
-
-
-@RECIPES.register("gan")
 class GANRecipe(Recipe):
     """The classic family: DCGAN, WGAN, WGAN-GP, LSGAN, hinge/SNGAN, R1/R2; phases D (n_critic) and G."""
 
     config_sections = {"model": ModelConfig, "loss": LossConfig}
     graphable = True
 
-    config_rules = CLASSIC_RULES
+    config_rules = RULES
 
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
@@ -57,6 +48,17 @@ class GANRecipe(Recipe):
         if cfg.train.compile and (cfg.model.spectral_norm or cfg.model.g_spectral_norm):
             raise GanforgeError("train.compile does not work with model.spectral_norm=true (the spectral-norm "
                                 "parametrization updates its power-iteration vectors in place); set train.compile=")
+
+    @classmethod
+    def critic_steps(cls, cfg: Experiment) -> int:
+        return cfg.loss.n_critic
+
+    @classmethod
+    def describe_model(cls, model_cfg: Any, meta: dict[str, Any]) -> tuple[str, int]:
+        return model_cfg.g_arch, model_cfg.z_dim
+
+    def export_arch(self, net: nn.Module) -> str:
+        return net.arch  # set by this family's builders
 
     @classmethod
     def summary(cls, cfg: Experiment) -> tuple[str, str]:
@@ -75,8 +77,9 @@ class GANRecipe(Recipe):
     def build_generator(cls, model_cfg, resolution, channels, num_classes):
         return build_generator(model_cfg, resolution, channels, num_classes)
 
-    def __init__(self, cfg, dataset_info, device, rng):
-        super().__init__(cfg, dataset_info, device, rng)
+    def __init__(self, cfg, dataset_info, run):
+        super().__init__(cfg, dataset_info, run)
+        device = self.device
         m, lc, oc = cfg.model, cfg.loss, cfg.optim
         self.check_labels(m.conditional)
         if lc.n_critic < 1:
@@ -120,7 +123,7 @@ class GANRecipe(Recipe):
         loss = self.adv.g_loss(gen_logits)
         terms = {"G/adv": loss}
         if self.cfg.loss.ortho_weight is not None:  # BigGAN's orthogonal regularisation of G
-            from ganforge.models.biggan import orthogonal_penalty
+            from ganforge.families.classic.biggan import orthogonal_penalty
 
             terms["G/ortho"] = self.cfg.loss.ortho_weight * orthogonal_penalty(self.G)
         return sum(terms.values()), terms

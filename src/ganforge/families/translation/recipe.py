@@ -24,7 +24,6 @@ targets 1 (real) and 0 (fake); D's loss is halved.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -33,86 +32,16 @@ from torch import nn
 
 from ganforge.config import Experiment
 from ganforge.errors import GanforgeError
-from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe
-from ganforge.recipes.gan import make_optimizer
-from ganforge.validation import Choice, Flag, Int, Num
-
-G_ARCHS = ("unet", "resnet")
-DIRECTIONS = ("AtoB", "BtoA")
-GAN_MODES = ("vanilla", "lsgan")
-NORMS = ("batch", "instance", "none")
-
-
-@dataclass(frozen=True)
-class TranslationModel:
-    """The networks both translation families share (pix2pix's defaults)."""
-
-    # Generator: "unet" (U-Net with skips, pix2pix's) or "resnet" (CycleGAN's residual generator).
-    g_arch: str = "unet"
-    # U-Net: stride-2 levels (8 at 256 px, 7 at 128 px); None goes down to 1x1: log2(resolution).
-    unet_depth: int | None = None
-    # ResNet generator: residual blocks at the bottleneck (CycleGAN: 6 at 128 px, 9 at 256 px).
-    resnet_blocks: int = 9
-    # Feature maps of G's first layer (the reference's ngf).
-    g_width: int = 64
-    # Feature maps of D's first layer (the reference's ndf).
-    d_width: int = 64
-    # PatchGAN discriminator: stride-2 layers; 3 gives 70x70 patches (1: 16x16, 2: 34x34, 4: 142x142).
-    d_layers: int = 3
-    # Normalisation in G and D: "batch", "instance" or "none".
-    norm: str = "batch"
-    # Dropout 0.5 in G (the U-Net's inner levels, the ResNet's blocks): pix2pix's noise source in training.
-    dropout: bool = True
-
-
-@dataclass(frozen=True)
-class Pix2PixModel(TranslationModel):
-    # Which way G translates: "AtoB" (A is the input) or "BtoA".
-    direction: str = "AtoB"
-
-
-@dataclass(frozen=True)
-class Pix2PixLoss:
-    # Adversarial loss: "vanilla" (cross-entropy on logits) or "lsgan" (least squares).
-    kind: str = "vanilla"
-    # Weight of the L1 distance between G's output and the target (lambda; the paper's 100).
-    l1_weight: float = 100.0
-
-
-@dataclass(frozen=True)
-class CycleGANModel(TranslationModel):
-    """The same fields with CycleGAN's defaults: ResNet generators, instance norm, no dropout."""
-
-    # Generators: "resnet" (the paper's) or "unet".
-    g_arch: str = "resnet"
-    # Normalisation in G and D: "instance" (the paper's), "batch" or "none".
-    norm: str = "instance"
-    # Dropout 0.5 inside G's residual blocks / inner U-Net levels.
-    dropout: bool = False
-
-
-@dataclass(frozen=True)
-class CycleGANLoss:
-    # Adversarial loss: "lsgan" (the paper's) or "vanilla".
-    kind: str = "lsgan"
-    # Weight lambda of each cycle-consistency loss |F(G(a)) - a|, |G(F(b)) - b|.
-    cycle_weight: float = 10.0
-    # Identity loss |G(b) - b| + |F(a) - a| weight, as a multiple of cycle_weight; None disables it.
-    identity_weight: float | None = 0.5
-    # Past generated images each discriminator draws from (Shrivastava et al. 2017); 0 disables the pools.
-    pool_size: int = 50
-
-
-_MODEL_RULES = {
-    "g_arch": Choice(G_ARCHS),
-    "unet_depth": Int(1, 12, none_ok=True),
-    "resnet_blocks": Int(0, 64),
-    "g_width": Int(1, 1024),
-    "d_width": Int(1, 1024),
-    "d_layers": Int(1, 8),
-    "norm": Choice(NORMS),
-    "dropout": Flag(),
-}
+from ganforge.families.translation.config import (
+    CYCLEGAN_RULES,
+    PIX2PIX_RULES,
+    CycleGANLoss,
+    CycleGANModel,
+    Pix2PixLoss,
+    Pix2PixModel,
+)
+from ganforge.training.optim import make_optimizer
+from ganforge.training.recipe import Batch, Phase, Recipe
 
 
 def adv_d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
@@ -157,7 +86,7 @@ class Translator(nn.Module):
 
 
 def _build_g(m: Any, in_ch: int, out_ch: int, resolution: int) -> nn.Module:
-    from ganforge.models.translation import ResnetGenerator, UNetGenerator
+    from ganforge.families.translation.networks import ResnetGenerator, UNetGenerator
 
     if m.g_arch == "unet":
         depth = m.unet_depth if m.unet_depth is not None else max(1, int(math.log2(resolution)))
@@ -167,7 +96,7 @@ def _build_g(m: Any, in_ch: int, out_ch: int, resolution: int) -> nn.Module:
 
 
 def _build_d(m: Any, in_ch: int) -> nn.Module:
-    from ganforge.models.translation import PatchDiscriminator
+    from ganforge.families.translation.networks import PatchDiscriminator
 
     return PatchDiscriminator(in_ch, layers=m.d_layers, width=m.d_width, norm=m.norm)
 
@@ -184,6 +113,13 @@ class TranslationRecipe(Recipe):
     # Preview pairs in the tick grid (and columns of samples per grid row).
     grid_samples = 16
     grid_per_row = 4
+
+    @classmethod
+    def describe_model(cls, model_cfg: Any, meta: dict[str, Any]) -> tuple[str, int]:
+        return model_cfg.g_arch, 0
+
+    def export_arch(self, net: nn.Module) -> str:
+        return self.cfg.model.g_arch
 
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
@@ -301,17 +237,11 @@ class TranslationRecipe(Recipe):
         return evaluate_translation(names, net, self.eval_data, list(self.directions), **kw)
 
 
-@RECIPES.register("pix2pix")
 class Pix2PixRecipe(TranslationRecipe):
     """pix2pix: conditional GAN on paired data, U-Net G, PatchGAN D on (input, output) pairs, + L1."""
 
     config_sections = {"model": Pix2PixModel, "loss": Pix2PixLoss}
-    config_rules = {
-        **{f"model.{k}": r for k, r in _MODEL_RULES.items()},
-        "model.direction": Choice(DIRECTIONS),
-        "loss.kind": Choice(GAN_MODES),
-        "loss.l1_weight": Num(0.0, 1e6),
-    }
+    config_rules = PIX2PIX_RULES
 
     @classmethod
     def summary(cls, cfg: Experiment) -> tuple[str, str]:
@@ -325,8 +255,8 @@ class Pix2PixRecipe(TranslationRecipe):
         return Translator({model_cfg.direction: _build_g(model_cfg, src, dst, resolution)},
                           {model_cfg.direction: (src, dst)})
 
-    def __init__(self, cfg, dataset_info, device, rng):
-        super().__init__(cfg, dataset_info, device, rng)
+    def __init__(self, cfg, dataset_info, run):
+        super().__init__(cfg, dataset_info, run)
         self._check_data(paired_needed=True)
         m = cfg.model
         self.directions = (m.direction,)
@@ -368,19 +298,12 @@ class Pix2PixRecipe(TranslationRecipe):
                 Phase("G", self.G, self.optimizers["G"], self.g_loss, needs_reals=False)]
 
 
-@RECIPES.register("cyclegan")
 class CycleGANRecipe(TranslationRecipe):
     """CycleGAN: two generators and two PatchGAN discriminators, cycle + identity losses, image pools."""
 
     directions = ("AtoB", "BtoA")
     config_sections = {"model": CycleGANModel, "loss": CycleGANLoss}
-    config_rules = {
-        **{f"model.{k}": r for k, r in _MODEL_RULES.items()},
-        "loss.kind": Choice(GAN_MODES),
-        "loss.cycle_weight": Num(0.0, 1e6),
-        "loss.identity_weight": Num(0.0, 1e6, none_ok=True),
-        "loss.pool_size": Int(0, 100000),
-    }
+    config_rules = CYCLEGAN_RULES
 
     @classmethod
     def summary(cls, cfg: Experiment) -> tuple[str, str]:
@@ -398,9 +321,9 @@ class CycleGANRecipe(TranslationRecipe):
                            "BtoA": _build_g(model_cfg, cb, ca, resolution)},
                           {"AtoB": (ca, cb), "BtoA": (cb, ca)})
 
-    def __init__(self, cfg, dataset_info, device, rng):
-        super().__init__(cfg, dataset_info, device, rng)
-        from ganforge.models.translation import ImagePool
+    def __init__(self, cfg, dataset_info, run):
+        super().__init__(cfg, dataset_info, run)
+        from ganforge.families.translation.networks import ImagePool
 
         self._check_data(paired_needed=False)
         m, lc = cfg.model, cfg.loss
@@ -411,7 +334,7 @@ class CycleGANRecipe(TranslationRecipe):
                                 f"loss.identity_weight=none")
         self._adopt_translator(lambda: nn.ModuleDict({"A": _build_d(m, ch["A"]), "B": _build_d(m, ch["B"])}))
         # pools["B"] holds fakes of domain B (G_AB's outputs), judged by D["B"].
-        self.pools = {k: ImagePool(lc.pool_size, rng) for k in ("A", "B")}
+        self.pools = {k: ImagePool(lc.pool_size, self.rng) for k in ("A", "B")}
         self._pending: dict[str, torch.Tensor] | None = None
 
     def g_loss(self, batch: Batch | None):

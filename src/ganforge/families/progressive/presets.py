@@ -25,8 +25,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ganforge.config import DataConfig, Experiment, OptimConfig, TrainConfig
+from ganforge.families.progressive.recipe import (
+    ProGANLoss,
+    ProGANModel,
+    StyleGANLoss,
+    StyleGANModel,
+)
 from ganforge.presets import register_preset
-from ganforge.recipes.progressive import ProGANLoss, ProGANModel, StyleGANLoss, StyleGANModel
 
 FMNIST32 = DataConfig(name="fashion-mnist", resolution=32, resize="pad")
 OFFICIAL_ADAM = OptimConfig(name="adam", g_lr=0.001, d_lr=0.001, beta1=0.0, beta2=0.99)

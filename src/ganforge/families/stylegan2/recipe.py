@@ -16,66 +16,16 @@ labels (officially they follow the training set's label frequencies).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ganforge.config import Experiment
 from ganforge.errors import GanforgeError
-from ganforge.recipes.base import RECIPES, Batch, Phase, Recipe
-from ganforge.validation import BATCH_MAX, Z_DIM_MAX, Choice, Flag, Int, Num, Positive
-
-ARCHITECTURES = ("orig", "skip", "resnet")
-
-
-@dataclass(frozen=True)
-class StyleGAN2Model:
-    # Dimensionality of the input latent z.
-    z_dim: int = 512
-    # Dimensionality of the intermediate latent w (and of each layer's style input).
-    w_dim: int = 512
-    # Fully connected layers of the mapping network (8 in the paper; the official small-data configs use 2).
-    map_layers: int = 8
-    # Learning-rate multiplier of the mapping network (equalized learning rate; 0.01 in the paper).
-    map_lr_mult: float = 0.01
-    # Channel budget: a layer at resolution r has min(cbase // r, cmax) feature maps.
-    cbase: int = 32768
-    # Cap on the feature maps of any layer.
-    cmax: int = 512
-    # Generator architecture: "skip" (output skips, the paper's choice), "resnet" or "orig".
-    g_arch: str = "skip"
-    # Discriminator architecture: "resnet" (the paper's choice), "skip" or "orig".
-    d_arch: str = "resnet"
-    # Minibatch standard deviation group size in D (capped at the batch); None disables the layer.
-    mbstd_group: int | None = 4
-    # Feature maps the minibatch standard deviation layer adds.
-    mbstd_channels: int = 1
-    # Clamp every convolution's output to +-this value (the official 256); None disables clamping.
-    conv_clamp: float | None = 256.0
-    # Run the top N resolutions of G and D in float16 on CUDA (official: 4); 0 keeps float32 everywhere.
-    num_fp16_res: int = 0
-    # Class-conditional G (label embedding into the mapping network) and D (projection); needs data.use_labels.
-    conditional: bool = False
-
-
-@dataclass(frozen=True)
-class StyleGAN2Loss:
-    # R1 penalty weight gamma on reals (the per-dataset knob: 0.01 for 32 px gray, 10 at 1024 px).
-    r1_gamma: float = 10.0
-    # D steps between R1 computations (lazy regularization; 1 computes it every step).
-    r1_interval: int = 16
-    # Path-length regularization weight; None disables it.
-    pl_weight: float | None = 2.0
-    # G steps between path-length computations (lazy regularization).
-    pl_interval: int = 4
-    # The path-length batch is the batch divided by this.
-    pl_batch_shrink: int = 2
-    # Decay of the running mean of path lengths (the penalty's target).
-    pl_decay: float = 0.01
-    # Probability that a G batch mixes the styles of two latents at a random layer; None disables.
-    style_mixing_prob: float | None = 0.9
+from ganforge.families.stylegan2.config import RULES, StyleGAN2Loss, StyleGAN2Model
+from ganforge.training.recipe import Batch, Phase, Recipe
 
 
 def _num_classes(model: StyleGAN2Model, num_classes: int) -> int:
@@ -83,7 +33,7 @@ def _num_classes(model: StyleGAN2Model, num_classes: int) -> int:
 
 
 def build_generator(m: StyleGAN2Model, resolution: int, channels: int, num_classes: int):
-    from ganforge.models.stylegan2 import Generator
+    from ganforge.families.stylegan2.networks import Generator
 
     G = Generator(z_dim=m.z_dim, c_dim=_num_classes(m, num_classes), w_dim=m.w_dim, img_resolution=resolution,
                   img_channels=channels, mapping_kwargs={"num_layers": m.map_layers, "lr_multiplier": m.map_lr_mult},
@@ -94,7 +44,7 @@ def build_generator(m: StyleGAN2Model, resolution: int, channels: int, num_class
 
 
 def build_discriminator(m: StyleGAN2Model, resolution: int, channels: int, num_classes: int):
-    from ganforge.models.stylegan2 import Discriminator
+    from ganforge.families.stylegan2.networks import Discriminator
 
     D = Discriminator(c_dim=_num_classes(m, num_classes), img_resolution=resolution, img_channels=channels,
                       architecture=m.d_arch, channel_base=m.cbase, channel_max=m.cmax, num_fp16_res=m.num_fp16_res,
@@ -124,34 +74,12 @@ def path_lengths(gen_img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) -
     return grads.square().sum(2).mean(1).sqrt()
 
 
-@RECIPES.register("stylegan2")
 class StyleGAN2Recipe(Recipe):
     """StyleGAN2: mapping + modulated synthesis, lazy R1 and path-length regularization, style mixing."""
 
     config_sections = {"model": StyleGAN2Model, "loss": StyleGAN2Loss}
 
-    config_rules = {
-        "model.z_dim": Int(1, Z_DIM_MAX),
-        "model.w_dim": Int(1, Z_DIM_MAX),
-        "model.map_layers": Int(1, 64),
-        "model.map_lr_mult": Positive(),
-        "model.cbase": Int(1, 2**20),
-        "model.cmax": Int(1, 8192),
-        "model.g_arch": Choice(ARCHITECTURES),
-        "model.d_arch": Choice(ARCHITECTURES),
-        "model.mbstd_group": Int(1, BATCH_MAX, none_ok=True),
-        "model.mbstd_channels": Int(1, 64),
-        "model.conv_clamp": Positive(none_ok=True),
-        "model.num_fp16_res": Int(0, 16),
-        "model.conditional": Flag(),
-        "loss.r1_gamma": Num(0.0),
-        "loss.r1_interval": Int(1, 10_000),
-        "loss.pl_weight": Positive(none_ok=True),
-        "loss.pl_interval": Int(1, 10_000),
-        "loss.pl_batch_shrink": Int(1, BATCH_MAX),
-        "loss.pl_decay": Num(0.0, 1.0, lo_open=True),
-        "loss.style_mixing_prob": Num(0.0, 1.0, none_ok=True),
-    }
+    config_rules = RULES
 
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
@@ -162,6 +90,13 @@ class StyleGAN2Recipe(Recipe):
         if lc.pl_weight is not None and cfg.train.batch_size < lc.pl_batch_shrink:
             raise GanforgeError(f"train.batch_size={cfg.train.batch_size} is smaller than loss.pl_batch_shrink="
                                 f"{lc.pl_batch_shrink}: the path-length batch would be empty")
+
+    @classmethod
+    def describe_model(cls, model_cfg: Any, meta: dict[str, Any]) -> tuple[str, int]:
+        return model_cfg.g_arch, model_cfg.z_dim
+
+    def export_arch(self, net: nn.Module) -> str:
+        return net.arch  # set by this family's builders
 
     @classmethod
     def summary(cls, cfg: Experiment) -> tuple[str, str]:
@@ -179,8 +114,9 @@ class StyleGAN2Recipe(Recipe):
     def build_generator(cls, model_cfg, resolution, channels, num_classes):
         return build_generator(model_cfg, resolution, channels, num_classes)
 
-    def __init__(self, cfg, dataset_info, device, rng):
-        super().__init__(cfg, dataset_info, device, rng)
+    def __init__(self, cfg, dataset_info, run):
+        super().__init__(cfg, dataset_info, run)
+        device = self.device
         m, lc, oc = cfg.model, cfg.loss, cfg.optim
         self.check_labels(m.conditional)
         r = self.require_power_of_two_resolution()

@@ -13,7 +13,7 @@ Generator = mapping network + synthesis network:
 - ``G.synthesis(ws, noise_mode='random'|'const'|'none')``: a learned constant 4x4 input; per level
   two layers, the first of the higher levels an upsampling 3x3 convolution followed by the
   [1, 2, 1] blur, each followed by noise with learned per-channel scales, bias, leaky ReLU and AdaIN
-  from its style. Progressive growing and fade-in work as in ProGAN (see ``ganforge.models.progan``).
+  from its style. Progressive growing and fade-in work as in ProGAN (see ``ganforge.families.progressive.progan``).
 - ``G(z, c, truncation_psi=1, truncation_cutoff=None, noise_mode='random')``: both, the call
   signature of the official StyleGAN2 generator so tools work on either.
 
@@ -28,8 +28,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.models.progan import Progressive, ProGANDiscriminator, feature_maps, lrelu, num_levels_for
-from ganforge.nn.equalized import AdaIN, EqualizedConv2d, EqualizedLinear, NoiseInjection, blur, pixel_norm, upsample
+from ganforge.families.progressive.progan import (
+    ProGANDiscriminator,
+    Progressive,
+    feature_maps,
+    lrelu,
+    num_levels_for,
+)
+from ganforge.nn.equalized import (
+    AdaIN,
+    EqualizedConv2d,
+    EqualizedLinear,
+    NoiseInjection,
+    blur,
+    pixel_norm,
+    upsample,
+)
 
 
 class MappingNetwork(nn.Module):

@@ -18,9 +18,20 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ganforge.config import DataConfig, Experiment, MetricsConfig, OptimConfig, TrainConfig
+from ganforge.config import (
+    DataConfig,
+    Experiment,
+    MetricsConfig,
+    OptimConfig,
+    TrainConfig,
+)
+from ganforge.families.translation.recipe import (
+    CycleGANLoss,
+    CycleGANModel,
+    Pix2PixLoss,
+    Pix2PixModel,
+)
 from ganforge.presets import register_preset
-from ganforge.recipes.translation import CycleGANLoss, CycleGANModel, Pix2PixLoss, Pix2PixModel
 
 ADAM = OptimConfig(name="adam", g_lr=2e-4, d_lr=2e-4, beta1=0.5, beta2=0.999)
 

@@ -1,4 +1,9 @@
-"""The recipe interface shared by every family."""
+"""The recipe interface every family implements, and what the trainer hands it.
+
+A recipe owns a family's networks, optimizers and training-time state and gives the trainer a list of
+``Phase`` objects; the trainer knows no model. Families register their recipe classes through
+``ganforge.registry.register_family``; this module names no family.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from torch import nn
 
 from ganforge.config import Experiment
 from ganforge.errors import GanforgeError
-from ganforge.registry import Registry
 from ganforge.training.batch import Batch
+
+__all__ = ["Batch", "DatasetInfo", "LossFn", "Phase", "Recipe", "RunContext", "StepContext"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,30 @@ class StepContext:
     total_nimg: int
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """Where a recipe runs, given to it when it is built (the trainer makes one per process).
+
+    device: the training device; rng: the generator of every random draw of training, seeded alike on
+    every rank; rank / world_size: this process among the data-parallel ones; local_batch_size: this
+    process's share of ``train.batch_size`` (None: all of it); augment: D's augmentation
+    (``ganforge.augment.Augment``) when ``augment.kind`` is set, else None.
+    """
+
+    device: torch.device
+    rng: torch.Generator
+    rank: int = 0
+    world_size: int = 1
+    local_batch_size: int | None = None
+    augment: Any = None
+
+    @classmethod
+    def single(cls, device: str | torch.device = "cpu", seed: int = 0, **kw: Any) -> RunContext:
+        """One process on ``device`` with a fresh generator seeded ``seed`` (tests, dry runs)."""
+        device = torch.device(device)
+        return cls(device, torch.Generator(device=device).manual_seed(seed), **kw)
+
+
 LossFn = Callable[[Batch | None], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
@@ -90,6 +120,8 @@ class Recipe:
     """
 
     generator: str = "G"
+    # The family that registered this recipe (set by ``ganforge.registry.register_family``).
+    family: str = ""
     # True when the training step is the same code every step, with no host decision between steps, so
     # ``train.cuda_graph`` may capture it (``ganforge.training.graphed``).
     graphable: bool = False
@@ -100,21 +132,21 @@ class Recipe:
     # One type/choice/range rule (ganforge.validation) per key of those sections, e.g. "model.z_dim".
     config_rules: dict[str, Any] = {}
 
-    def __init__(self, cfg: Experiment, dataset_info: Any, device: torch.device, rng: torch.Generator):
-        self.cfg, self.info, self.device, self.rng = cfg, dataset_info, device, rng
+    def __init__(self, cfg: Experiment, dataset_info: Any, run: RunContext):
+        self.cfg, self.info, self.run = cfg, dataset_info, run
+        self.device, self.rng = run.device, run.rng
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.ema_sources: dict[str, str] = {}
         self.fwd: dict[str, Callable[..., torch.Tensor]] = {}
-        # Per-process batch; the trainer divides the global batch by the world size.
-        self.local_batch_size = cfg.train.batch_size
-        # This process's place among the data-parallel ranks (set by the trainer): per-sample draws are
-        # made for the whole global batch and sliced, so N ranks draw what one process would.
-        self.rank, self.world_size = 0, 1
+        # This process's place among the data-parallel ranks and its share of the global batch: per-sample
+        # draws are made for the whole global batch and sliced, so N ranks draw what one process would.
+        self.rank, self.world_size = run.rank, run.world_size
+        self.local_batch_size = run.local_batch_size or cfg.train.batch_size
         self.ctx = StepContext(0, 0, cfg.train.batch_size, int(round(cfg.train.total_kimg * 1000)))
-        # What D sees is augmented when ``augment.kind`` is set: the trainer installs a
-        # ``ganforge.augment.Augment`` here; recipes pass every D input through ``aug``.
-        self.augment: Callable[[torch.Tensor], torch.Tensor] | None = None
+        # What D sees is augmented when ``augment.kind`` is set (a ``ganforge.augment.Augment``); recipes
+        # pass every D input through ``aug``.
+        self.augment: Callable[[torch.Tensor], torch.Tensor] | None = run.augment
 
     # -- class-level hooks: what the trainer, the CLI and the docs ask a family without building it --
 
@@ -127,6 +159,20 @@ class Recipe:
     def summary(cls, cfg: Experiment) -> tuple[str, str]:
         """(networks, objective) in a few words, for the presets table and docs."""
         return cfg.recipe, cfg.recipe
+
+    @classmethod
+    def critic_steps(cls, cfg: Experiment) -> int:
+        """Discriminator updates per generator update (n_critic), for the presets table."""
+        return 1
+
+    @classmethod
+    def describe_model(cls, model_cfg: Any, meta: dict[str, Any]) -> tuple[str, int]:
+        """(architecture name, z_dim) of an export's model section, for messages about that export."""
+        return str(meta.get("arch") or meta.get("recipe", "gan")), 0
+
+    def export_arch(self, net: nn.Module) -> str:
+        """The architecture name an export of ``net`` records (``model.json``'s "arch")."""
+        return self.cfg.recipe
 
     @classmethod
     def build_generator(cls, model_cfg: Any, resolution: int, channels: int, num_classes: int) -> nn.Module:
@@ -272,5 +318,3 @@ class Recipe:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
 
-
-RECIPES: Registry[type[Recipe]] = Registry("recipe")

@@ -32,8 +32,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.nn.equalized import (SQRT2, EqualizedConv2d, EqualizedLinear, blur, downsample, minibatch_stddev,
-                                   pixel_norm, upsample)
+from ganforge.nn.equalized import (
+    SQRT2,
+    EqualizedConv2d,
+    EqualizedLinear,
+    blur,
+    downsample,
+    minibatch_stddev,
+    pixel_norm,
+    upsample,
+)
 
 
 def num_levels_for(resolution: int) -> int:

@@ -25,10 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganforge.config import ModelConfig
-from ganforge.models.base import DISCRIMINATORS, GENERATORS, check_resolution
 from ganforge.errors import GanforgeError
-from ganforge.nn.layers import ConditionalBatchNorm2d, Norm2d, SelfAttention, apply_spectral_norm
+from ganforge.families.classic.config import ModelConfig
+from ganforge.families.classic.nets import DISCRIMINATORS, GENERATORS, check_resolution
+from ganforge.nn.layers import (
+    ConditionalBatchNorm2d,
+    Norm2d,
+    SelfAttention,
+    apply_spectral_norm,
+)
 
 RESOLUTIONS = (16, 32, 64)
 
