@@ -37,12 +37,15 @@ data:
 train: install data
 	$(VENV)/bin/ganforge train
 
-# Quick start 2: the test suite (CPU, a few minutes). Slow/GPU tests: make test-all.
+# Quick start 2: the import-layer contracts (pyproject.toml) and the test suite (CPU, a few minutes).
+# Slow/GPU tests: make test-all.
 test: install data
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 # Everything, slow tests included, with the reference packages they compare against.
 test-all: install data
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pip install -q --no-deps -r requirements-reference.txt
 	$(PY) -m pip install -q -r requirements-reference-deps.txt
 	$(PY) -m pytest -m "slow or not slow"

@@ -12,9 +12,9 @@ import torch
 
 from ganforge.api import load_generator, validate_experiment
 from ganforge.config import Experiment, to_dict, valid_keys
-from ganforge.families.classic.config import ModelConfig
 from ganforge.devices import resolve_device
 from ganforge.errors import GanforgeError
+from ganforge.families.classic.config import ModelConfig
 from ganforge.presets import PRESETS, get_preset
 from ganforge.registry import RECIPES
 from ganforge.validation import rules_for

@@ -8,7 +8,7 @@ Public API::
     G = ganforge.load_generator(result.run_dir)
 """
 
-__version__ = "0.1.0"
+from ganforge.version import __version__  # noqa: E402
 
 from ganforge import families  # noqa: E402,F401  (registers the built-in families, recipes and presets)
 

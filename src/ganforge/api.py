@@ -210,14 +210,8 @@ def _stopped_by_write_error(e: OSError, trainer, run_dir: Path) -> GanforgeError
 def _export_interface(meta: Any, path: str | Path) -> tuple[Any, int, int, int]:
     """Check an export's metadata (types and ranges, with the config's own rules for the recipe it
     names) -> (model config section, resolution, channels, num_classes)."""
-    from ganforge.validation import (
-        NUM_CLASSES_MAX,
-        RESOLUTION_MAX,
-        Choice,
-        Int,
-        check_field,
-        rules_for,
-    )
+    from ganforge.limits import NUM_CLASSES_MAX, RESOLUTION_MAX
+    from ganforge.validation import Choice, Int, check_field, rules_for
 
     where = f"model {str(path)!r}"
     recipe = meta.get("recipe", "gan")
@@ -342,3 +336,21 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", *, kind
     check_interface(G, kind, f"model {str(path)!r}")
     G.meta = meta
     return G.to(device).eval().requires_grad_(False)
+
+
+def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Convert an official NVlabs network snapshot (``network-snapshot-*.pkl``) into a ganforge model folder
+    ``out`` (``generator.safetensors`` + ``model.json``) that ``load_generator`` reads; no code from the
+    pickle runs. The families that can read official snapshots register an importer
+    (``FamilySpec.importer``); today that is StyleGAN2 (and StyleGAN2-ADA).
+
+    Returns:
+        The path of the written weights file.
+    """
+    from ganforge.registry import FAMILIES
+
+    importers = [FAMILIES.get(name).importer for name in FAMILIES.names() if FAMILIES.get(name).importer]
+    if not importers:
+        raise GanforgeError("no registered family can import official snapshots")
+    # One family reads official snapshots today; a second one must also say which snapshots are its own.
+    return importers[0](pkl, out, overwrite=overwrite)

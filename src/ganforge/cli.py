@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ganforge import __version__
+from ganforge.version import __version__
 from ganforge.errors import GanforgeError
 
 

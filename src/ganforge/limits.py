@@ -58,3 +58,13 @@ PATH_MAX = 4096
 # generate --z-trunc (BigGAN's truncation by resampling z): entries beyond +-T are drawn again, so a
 # smaller T redraws nearly every entry many times over, and beyond 100 no normal draw is ever redrawn.
 Z_TRUNC_MIN, Z_TRUNC_MAX = 0.05, 100.0
+
+# Config bounds (ganforge.validation's rules; the data layer checks resolutions against the same one).
+# Training length in kimg, latent size, base channel width, discriminator steps per G step, image side
+# length, number of classes.
+KIMG_MAX = 1e7
+Z_DIM_MAX = 8192
+WIDTH_MAX = 1024
+N_CRITIC_MAX = 100
+RESOLUTION_MAX = 4096
+NUM_CLASSES_MAX = 100_000

@@ -82,12 +82,16 @@ class FamilySpec:
 
     name: the family's package name ("classic", "stylegan2"); summary: one line for docs and listings;
     recipes: its recipe classes (``ganforge.training.recipe.Recipe`` subclasses) by recipe name, the
-    names ``Experiment.recipe`` takes; their class attributes declare the config sections and rules.
+    names ``Experiment.recipe`` takes; their class attributes declare the config sections and rules;
+    importer: what ``ganforge import`` calls for this family's official snapshots.
     """
 
     name: str
     summary: str
     recipes: dict[str, Any] = field(default_factory=dict)
+    # Reads an official snapshot of this family's networks into a ganforge model folder:
+    # importer(pkl, out, overwrite=False) -> path of the weights written; None: the family has none.
+    importer: Callable[..., Any] | None = None
 
 
 FAMILIES: Registry[FamilySpec] = Registry("family")

@@ -42,24 +42,22 @@ from typing import Any, Callable
 
 from ganforge.config import Experiment, _check_typed
 from ganforge.errors import GanforgeError, choices_error
-from ganforge.limits import (  # defined once, for the CLI and the config
+from ganforge.limits import (  # defined once, for the CLI, the config and the data layer
     BATCH_MAX,
+    FILE_NAME_MAX,
     GRID_MAX,
+    KIMG_MAX,
+    PATH_MAX,
+    RESOLUTION_MAX,
     SEED_MAX,
 )
 from ganforge.metrics.inception import PROTOCOLS  # light: torch only, no weights
 from ganforge.registry import RECIPES
 
-KIMG_MAX = 1e7
-Z_DIM_MAX = 8192
-WIDTH_MAX = 1024
-N_CRITIC_MAX = 100
-RESOLUTION_MAX = 4096
-NUM_CLASSES_MAX = 100_000
 # A file or folder name (NAME_MAX of ext4, XFS, btrfs, tmpfs) and a whole path (PATH_MAX, 4096 with the
 # terminating NUL), in bytes.
-NAME_MAX_BYTES = 255
-PATH_MAX_BYTES = 4095
+NAME_MAX_BYTES = FILE_NAME_MAX
+PATH_MAX_BYTES = PATH_MAX - 1
 
 
 def _fmt(x: float) -> str:

@@ -1,120 +1,27 @@
-"""The data layer's imports: nothing from training (or anything else built on data), and one way inside.
+"""The data layer loads nothing of the layers built on it, at run time.
 
-Read from the source (every import statement, inside functions and under ``TYPE_CHECKING`` too) and at
-run time (a fresh interpreter that loads, streams and converts data must not load a module of the layers
-above). The layering is written down in the ``ganforge.data`` docstring.
+Static imports are checked by import-linter's contracts (pyproject.toml, ``lint-imports`` in ``make test``);
+this test covers what a static check cannot see: a fresh interpreter that loads, streams and loads
+translation data must not have loaded a module of the layers above (imports by name, plugins).
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
-import ganforge.data
-
-DATA_DIR = Path(ganforge.data.__file__).parent
-# What the data layer may import from ganforge, besides ganforge.data itself (see its docstring). Of these,
-# ganforge.validation is the odd one: data convert reads its RESOLUTION_MAX, and importing it loads
-# ganforge.metrics.inception; the bound belongs in ganforge.limits.
+# What the data layer may load from ganforge besides ganforge.data itself (the layers below it).
 ALLOWED = ("ganforge.errors", "ganforge.config", "ganforge.outputs", "ganforge.signals", "ganforge.registry",
-           "ganforge.validation")
-# The layers built on data: never imported by it.
-FORBIDDEN = ("ganforge.training", "ganforge.recipes", "ganforge.models", "ganforge.presets", "ganforge.metrics",
-             "ganforge.synthesis", "ganforge.api", "ganforge.cli", "ganforge.commands", "ganforge.__main__")
+           "ganforge.limits")
+# The layers built on data: never loaded by it.
+FORBIDDEN = ("ganforge.training", "ganforge.families", "ganforge.presets", "ganforge.metrics",
+             "ganforge.synthesis", "ganforge.api", "ganforge.cli", "ganforge.commands", "ganforge.validation")
 
 
 def _under(name: str, prefixes: tuple[str, ...]) -> bool:
     return any(name == p or name.startswith(p + ".") for p in prefixes)
-
-
-def _module_name(path: Path) -> str:
-    return "ganforge.data" if path.name == "__init__.py" else f"ganforge.data.{path.stem}"
-
-
-def _imports(path: Path) -> list[tuple[int, str]]:
-    """``(line, module)`` for every import in ``path``; ``from X import y`` counts as ``X.y`` when that is a
-    data module (``from ganforge.data import emoji``), else as ``X``."""
-    me = _module_name(path)
-    package = me if path.name == "__init__.py" else me.rpartition(".")[0]
-    out: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            out += [(node.lineno, a.name) for a in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:  # relative: resolve against this package
-                parts = package.split(".")
-                parts = parts[: len(parts) - (node.level - 1)]
-                base = ".".join(parts + ([base] if base else []))
-            for a in node.names:
-                sub = f"{base}.{a.name}"
-                is_module = base == "ganforge" or (base == "ganforge.data" and (DATA_DIR / f"{a.name}.py").exists())
-                out.append((node.lineno, sub if is_module else base))
-    return out
-
-
-def _data_files() -> list[Path]:
-    files = sorted(DATA_DIR.glob("*.py"))
-    assert len(files) > 5
-    return files
-
-
-def test_data_imports_nothing_from_the_layers_built_on_it():
-    wrong = []
-    for path in _data_files():
-        for line, name in _imports(path):
-            if not name.startswith("ganforge"):
-                continue
-            if _under(name, FORBIDDEN) or not (_under(name, ("ganforge.data",)) or _under(name, ALLOWED)):
-                wrong.append(f"{path.name}:{line}: {name}")
-    assert not wrong, "the data layer imports from outside what it may import:\n" + "\n".join(wrong)
-
-
-def _data_graph() -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {}
-    for path in _data_files():
-        me = _module_name(path)
-        graph[me] = {n for _, n in _imports(path) if _under(n, ("ganforge.data",)) and n != me}
-    return graph
-
-
-def test_the_data_modules_import_one_another_one_way():
-    """No cycle among the data modules, imports inside functions included (``dataset`` / ``stream`` /
-    ``translation`` imported one another)."""
-    graph = _data_graph()
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    cycles: list[list[str]] = []
-
-    def visit(node: str, path: list[str]) -> None:
-        state[node] = 1
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                cycles.append(path[path.index(nxt):] + [nxt])
-            elif nxt not in state:
-                visit(nxt, path + [nxt])
-        state[node] = 2
-
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [node])
-    assert not cycles, "import cycles in ganforge.data:\n" + "\n".join(" -> ".join(c) for c in cycles)
-
-
-def test_the_loaders_sit_in_the_documented_order():
-    graph = _data_graph()
-    below = {  # module: what it must not import (those above it in the ganforge.data docstring)
-        "ganforge.data.base": {"ganforge.data.dataset", "ganforge.data.translation", "ganforge.data.stream"},
-        "ganforge.data.stream": {"ganforge.data.dataset", "ganforge.data.translation", "ganforge.data.load"},
-        "ganforge.data.dataset": {"ganforge.data.translation", "ganforge.data.load", "ganforge.data.convert"},
-        "ganforge.data.translation": {"ganforge.data.load", "ganforge.data.convert"},
-    }
-    for mod, above in below.items():
-        assert not graph[mod] & above, (mod, graph[mod] & above)
-    assert "ganforge.data" not in set().union(*(v for k, v in graph.items() if k != "ganforge.data"))
 
 
 _RUN = textwrap.dedent(

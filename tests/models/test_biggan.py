@@ -16,9 +16,9 @@ from ganforge.families.classic.biggan import (
     CondBatchNorm2d,
     orthogonal_penalty,
     split_z,
-    truncated_z,
 )
 from ganforge.presets import get_preset
+from ganforge.synthesis.latents import truncated_z
 from ganforge.training.recipe import RunContext
 
 

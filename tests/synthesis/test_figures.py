@@ -11,7 +11,7 @@ from PIL import Image
 import ganforge.api
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.models.stylegan2 import Generator
+from ganforge.families.stylegan2.networks import Generator
 from ganforge.synthesis import figures, style
 from ganforge.synthesis.files import output_paths, png_writer, write_all
 

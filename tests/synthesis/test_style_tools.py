@@ -10,7 +10,7 @@ from PIL import Image
 import ganforge
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
-from ganforge.models.stylegan2 import Generator
+from ganforge.families.stylegan2.networks import Generator
 from ganforge.synthesis import style
 
 
@@ -210,7 +210,7 @@ def test_generate_psi_needs_a_style_based_model_and_a_finite_value(sg2_run, tmp_
 
 
 def test_tools_work_on_the_first_stylegan_too():
-    from ganforge.models.stylegan import StyleGANGenerator
+    from ganforge.families.progressive.stylegan import StyleGANGenerator
 
     torch.manual_seed(0)
     G1 = StyleGANGenerator(z_dim=16, w_dim=16, img_resolution=32, img_channels=1, map_layers=2, fmap_base=64,

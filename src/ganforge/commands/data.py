@@ -58,7 +58,7 @@ def run_check(args: argparse.Namespace) -> int:
 def run_convert(args: argparse.Namespace) -> int:
     from ganforge.config import DataConfig
     from ganforge.data.convert import convert
-    from ganforge.validation import RESOLUTION_MAX
+    from ganforge.limits import RESOLUTION_MAX
 
     try:
         res = int(args.resolution)

@@ -170,7 +170,7 @@ def run_eval(args) -> int:
     else:
         import torch
 
-        from ganforge import load_generator
+        from ganforge.api import load_generator
         from ganforge.config import DataConfig
         from ganforge.data import load_dataset
 

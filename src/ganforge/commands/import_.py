@@ -1,5 +1,6 @@
 """``ganforge import``: an official StyleGAN2 / StyleGAN2-ADA ``network-snapshot-*.pkl`` as a ganforge
-model folder, read by ``ganforge.io.import_stylegan`` without running any code from the pickle.
+model folder through ``ganforge.api.import_official`` (the importer a family registers), without running any
+code from the pickle.
 
 (The module is ``import_`` because ``import`` is a Python keyword.)
 """
@@ -23,7 +24,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ganforge.io.import_stylegan import import_official
+    from ganforge.api import import_official
 
     check_input_file(args.pkl, "official pickle")  # a named pipe would block the reader
     check_not_special(args.out, "--out", "a folder")

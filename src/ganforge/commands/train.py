@@ -168,9 +168,10 @@ def _dry_run(cfg, overrides, args) -> int:
 
     from ganforge.api import plan_run
     from ganforge.config import to_json
-    from ganforge.data import load_dataset
+    from ganforge.data import is_translation, load_dataset
     from ganforge.outputs import check_writable_dir
-    from ganforge.recipes import RECIPES, DatasetInfo
+    from ganforge.registry import RECIPES
+    from ganforge.training.recipe import DatasetInfo, RunContext
 
     plan = plan_run(cfg, out=args.out, resume=args.resume, overrides=overrides)
     cfg = plan.config
@@ -181,21 +182,21 @@ def _dry_run(cfg, overrides, args) -> int:
     ds = load_dataset(cfg.data)
     # The recipe builds every network it trains (on the CPU, nothing written), so the counts are the
     # family's own: G and D here, more nets for families that have them.
-    recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), torch.device("cpu"), torch.Generator())
+    recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), RunContext(torch.device("cpu"), torch.Generator()))
     recipe.attach_data(ds)  # a translation family's evaluation split and metric checks
     print(to_json(cfg))
     if plan.note:
         print(plan.note)
     if plan.run_dir is not None:
         print(f"resume: would continue {plan.run_dir} from {plan.resume_kimg:g} kimg to {cfg.train.total_kimg:g} kimg")
-    if hasattr(ds, "a_u8"):  # translation data: both domains
+    if is_translation(ds):  # both domains
         print(f"dataset: {ds.name}: {'paired' if ds.paired else 'unpaired'}, A {len(ds.a_u8)} images "
               f"{ds.channels_a}x{ds.resolution}x{ds.resolution}, B {len(ds.b_u8)} images "
               f"{ds.channels}x{ds.resolution}x{ds.resolution}" + (f", {ds.skipped} skipped" if ds.skipped else ""))
     else:
         print(f"dataset: {ds.name}: {len(ds)} images, {ds.channels}x{ds.resolution}x{ds.resolution}, "
               f"{ds.num_classes} classes" + (f", {ds.skipped} skipped" if ds.skipped else "")
-              + (", streamed from disk (data.stream)" if not isinstance(ds.images_u8, torch.Tensor) else ""))
+              + (", streamed from disk (data.stream)" if ds.streamed else ""))
     for name, net in recipe.nets.items():
         arch = getattr(net, "arch", type(net).__name__)
         print(f"{name}: {arch}, {sum(p.numel() for p in net.parameters()):,} parameters")

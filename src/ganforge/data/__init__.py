@@ -15,10 +15,10 @@ and for streamed folders a loader of ``(indices, uint8 images)`` batches. What t
 (``Batch``, feeds, the device, [-1, 1] floats) belongs to ``ganforge.training``. So the modules of
 ``ganforge.data`` import, from ganforge, only ``ganforge.data`` itself and the foundation modules
 ``ganforge.errors``, ``ganforge.config`` (``DataConfig``), ``ganforge.outputs`` (file writes),
-``ganforge.signals``, ``ganforge.registry`` and ``ganforge.validation`` (one bound, ``RESOLUTION_MAX``, in
-``data convert``); never ``ganforge.training``, ``recipes``, ``models``, ``presets``, ``metrics``,
-``synthesis``, ``api`` or the CLI (``cli``, ``commands``), not even inside a function. Those import data,
-not the other way round (``tests/data/test_data_layering.py`` checks it).
+``ganforge.signals``, ``ganforge.registry`` and ``ganforge.limits`` (bounds); never ``ganforge.training``,
+``families``, ``presets``, ``validation``, ``metrics``, ``synthesis``, ``api`` or the CLI (``cli``,
+``commands``), not even inside a function. Those import data, not the other way round: import-linter's
+layer contract (pyproject.toml) checks the imports, ``tests/data/test_data_layering.py`` what a run loads.
 
 Inside the package the imports go one way, each module importing only those listed before it:
 

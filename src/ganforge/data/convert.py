@@ -145,7 +145,7 @@ def convert(src: str, out: str | os.PathLike, resolution: int, *, resize: str = 
     from ganforge.data.builtin import BUILTIN_DATASETS
     from ganforge.data.dataset import _check_cfg
     from ganforge.data.translation import is_translation_config
-    from ganforge.validation import RESOLUTION_MAX
+    from ganforge.limits import RESOLUTION_MAX
 
     if isinstance(resolution, bool) or not isinstance(resolution, int) or not 1 <= resolution <= RESOLUTION_MAX:
         raise GanforgeError(f"bad resolution {resolution!r}: expected an integer 1..{RESOLUTION_MAX} (the side of "

@@ -3,6 +3,6 @@
 (``figures``), image-to-image translation of folders (``translate``)."""
 
 from ganforge.synthesis.generate import generate_images
-from ganforge.synthesis.images import make_grid, save_grid, save_image, to_uint8
+from ganforge.images import make_grid, save_grid, save_image, to_uint8
 
 __all__ = ["generate_images", "make_grid", "save_grid", "save_image", "to_uint8"]

@@ -202,7 +202,7 @@ def write_variation(G, seed: int, out: str | Path, *, draws: int = 8, noise_seed
     Returns:
         ``Written`` with the grid and the standard-deviation image.
     """
-    from ganforge.synthesis.images import make_grid
+    from ganforge.images import make_grid
     from ganforge.synthesis.style import require_style_based, stochastic_variation
 
     seed = check_int(seed, "--seed", 0, SEED_MAX)
@@ -258,7 +258,7 @@ def write_interpolation(G, seeds: SeedsLike, out: str | Path, *, frames: int = 2
     Returns:
         ``Written`` with the animation and the strip, and the number of frames.
     """
-    from ganforge.synthesis.images import make_grid
+    from ganforge.images import make_grid
     from ganforge.synthesis.style import interpolation_frames, require_style_based, save_animation
 
     seeds = Seeds.of(seeds)
@@ -358,7 +358,7 @@ def write_projection(G, target, out: str | Path, *, name: str | Path | None = No
     from ganforge.data.folder import check_resize_policy, resize_array, to_channels
     from ganforge.devices import module_device
     from ganforge.outputs import write_file
-    from ganforge.synthesis.images import make_grid
+    from ganforge.images import make_grid
     from ganforge.synthesis.style import project, require_style_based, save_animation
 
     check_resize_policy(resize)

@@ -74,7 +74,7 @@ def write_all(files: list[tuple[Path, Writer]], overwrite: bool) -> None:
 
 def png_writer(img_u8, scale: int = 1) -> Writer:
     """A writer of one uint8 [C, H, W] image as PNG, enlarged ``scale`` times (nearest neighbour)."""
-    from ganforge.synthesis.images import save_png, to_image
+    from ganforge.images import save_png, to_image
 
     image = to_image(img_u8, scale)
     return lambda path, overwrite: save_png(image, path, overwrite=overwrite)

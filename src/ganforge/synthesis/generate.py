@@ -32,11 +32,22 @@ from typing import Iterable, Iterator, Sequence
 import torch
 
 from ganforge import outputs
-from ganforge.args import NOISE_MODES, Seeds, check_choice, check_float, check_int, check_psi, parse_classes, shown
+from ganforge.args import (
+    NOISE_MODES,
+    Seeds,
+    check_choice,
+    check_float,
+    check_int,
+    check_psi,
+    parse_classes,
+    shown,
+)
 from ganforge.devices import module_device
 from ganforge.errors import GanforgeError
+from ganforge.interfaces import is_style_based
 from ganforge.limits import FORWARD_BATCH_MAX, GRID_MAX, Z_TRUNC_MAX, Z_TRUNC_MIN
-from ganforge.synthesis.images import grid_image, to_image, to_uint8
+from ganforge.images import grid_image, to_image, to_uint8
+from ganforge.synthesis.latents import truncated_z
 
 GRID_NAME, CLASS_GRID_NAME = "grid.png", "class-grid.png"  # the files of grid=True and class_grid=True
 
@@ -95,8 +106,6 @@ def latent_batches(G, seeds: Iterable[int], batch_size: int, class_idx: int | No
             if z_trunc is None:
                 zs.append(torch.randn(1, G.z_dim, generator=g))
             else:
-                from ganforge.models.biggan import truncated_z
-
                 zs.append(truncated_z((1, G.z_dim), z_trunc, generator=g))
             if G.num_classes:
                 cs.append(class_idx if class_idx is not None else int(torch.randint(G.num_classes, (1,), generator=g)))
@@ -188,7 +197,7 @@ def _style_kwargs(G, psi: float | None, trunc_cutoff: int | None, noise_mode: st
     if psi is not None or noise_mode is not None or trunc_cutoff is not None:
         require_style_based(G, "--psi / --trunc-cutoff / --noise-mode")
         check_cutoff(G, trunc_cutoff, "--trunc-cutoff")
-    if hasattr(G, "mapping") and hasattr(G, "synthesis"):
+    if is_style_based(G):
         # Style-based models: constant noise by default, as the official generate script, so a seed
         # names one image.
         return {"truncation_psi": 1.0 if psi is None else psi, "truncation_cutoff": trunc_cutoff,

@@ -31,18 +31,17 @@ from torch import nn
 from ganforge import args as _args
 from ganforge.args import NOISE_MODES
 from ganforge.errors import GanforgeError
+from ganforge.interfaces import StyleGenerator
 from ganforge.limits import FPS_MAX, FRAMES_MAX, PROJECT_LR_MAX
 from ganforge.metrics.ppl import lerp, slerp
-from ganforge.synthesis.images import make_grid, to_uint8
+from ganforge.images import make_grid, to_uint8
 
 STYLE_GROUPS = ("coarse", "middle", "fine")
 
 
 def require_style_based(G: nn.Module, what: str) -> None:
     """Raise a GanforgeError unless ``G`` has the style-based interface (see module docstring)."""
-    need = ("mapping", "synthesis", "num_ws", "w_dim", "layer_resolutions")
-    missing = [a for a in need if not hasattr(G, a)]
-    if missing:
+    if not isinstance(G, StyleGenerator):
         arch = getattr(G, "arch", None) or getattr(G, "meta", {}).get("arch") or type(G).__name__
         raise GanforgeError(f"{what} needs a style-based generator (StyleGAN, StyleGAN2: mapping + synthesis); "
                             f"this model is {arch!r}")

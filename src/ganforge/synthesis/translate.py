@@ -91,7 +91,7 @@ def translate_folder(model: Any, input_path: str | Path, out: str | Path, *, dir
     from ganforge.data.scan import apply_bad_image_policy, scan_source
     from ganforge.limits import FORWARD_BATCH_MAX, TRANSLATE_GRID_MAX
     from ganforge.outputs import check_writable_dir, make_dir, write_file
-    from ganforge.synthesis.images import _pil, grid_image, to_uint8
+    from ganforge.images import _pil, grid_image, to_uint8
 
     directions = tuple(model.directions)
     direction = direction or directions[0]

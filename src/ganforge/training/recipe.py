@@ -270,7 +270,7 @@ class Recipe:
     @torch.no_grad()
     def render_grid(self, net: nn.Module, inputs: Any) -> tuple[torch.Tensor, int | None]:
         """(uint8 images [N, C, H, W], columns or None for a square grid) of ``net`` on ``inputs``."""
-        from ganforge.synthesis.images import to_uint8
+        from ganforge.images import to_uint8
 
         z, c = inputs
         imgs = []

@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from ganforge import __version__
+from ganforge.version import __version__
 from ganforge.config import Experiment, to_dict, to_json
 from ganforge.outputs import append_text, write_text
-from ganforge.synthesis.images import save_grid
+from ganforge.images import save_grid
 from ganforge.training import bookkeeping as bk
 from ganforge.training import checkpoint as ckpt
 from ganforge.training.stats import StatsWriter

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ganforge import __version__
+from ganforge.version import __version__
 from ganforge.config import Experiment, diff, from_dict, to_json
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError

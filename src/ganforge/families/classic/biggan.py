@@ -18,7 +18,7 @@ second of each pair downsampling.
 
 Spectral norm in both nets (``spectral_norm``, ``g_spectral_norm``), the orthogonal regularisation of
 G (``loss.ortho_weight``), EMA of G (``train.ema_halflife_kimg``) and truncation of z by resampling
-(``truncated_z``; ``ganforge generate --z-trunc``) complete the method. Widths are uniform
+(``ganforge.synthesis.latents.truncated_z``; ``ganforge generate --z-trunc``) complete the method. Widths are uniform
 (``g_width`` / ``d_width`` in every block) rather than BigGAN's per-resolution multipliers.
 """
 
@@ -44,21 +44,6 @@ def split_z(z: torch.Tensor, chunks: int) -> list[torch.Tensor]:
     if z.shape[1] % chunks:
         raise GanforgeError(f"model.z_dim={z.shape[1]} must split into {chunks} equal chunks")
     return list(z.split(z.shape[1] // chunks, dim=1))
-
-
-def truncated_z(shape: tuple[int, ...], threshold: float, generator: torch.Generator | None = None,
-                device=None, max_rounds: int = 1000) -> torch.Tensor:
-    """z ~ N(0, I) with every entry whose |value| exceeds ``threshold`` drawn again (the truncation trick
-    of BigGAN, by resampling rather than clipping), from the same generator: deterministic per seed."""
-    if not threshold > 0:
-        raise GanforgeError(f"truncation threshold must be > 0, got {threshold}")
-    z = torch.randn(shape, generator=generator, device=device)
-    for _ in range(max_rounds):
-        bad = z.abs() > threshold
-        if not bool(bad.any()):
-            return z
-        z = torch.where(bad, torch.randn(shape, generator=generator, device=device), z)
-    raise GanforgeError(f"truncation threshold {threshold} is too small to sample from")
 
 
 class CondBatchNorm2d(nn.Module):

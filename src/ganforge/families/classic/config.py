@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ganforge.validation import (
-    N_CRITIC_MAX,
-    RESOLUTION_MAX,
-    WIDTH_MAX,
-    Z_DIM_MAX,
-    Choice,
-    Flag,
-    Int,
-    Positive,
-    Registered,
-    Rule,
-)
+from ganforge.limits import N_CRITIC_MAX, RESOLUTION_MAX, WIDTH_MAX, Z_DIM_MAX
+from ganforge.validation import Choice, Flag, Int, Positive, Registered, Rule
 
 
 @dataclass(frozen=True)

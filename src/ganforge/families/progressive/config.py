@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ganforge.validation import (
-    BATCH_MAX,
-    KIMG_MAX,
-    N_CRITIC_MAX,
-    RESOLUTION_MAX,
-    Z_DIM_MAX,
-    Choice,
-    Flag,
-    Int,
-    Num,
-    Positive,
-)
+from ganforge.limits import BATCH_MAX, KIMG_MAX, N_CRITIC_MAX, RESOLUTION_MAX, Z_DIM_MAX
+from ganforge.validation import Choice, Flag, Int, Num, Positive
 
 LOSS_KINDS = ("wasserstein", "nonsat")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ganforge.validation import BATCH_MAX, Z_DIM_MAX, Choice, Flag, Int, Num, Positive
+from ganforge.limits import BATCH_MAX, Z_DIM_MAX
+from ganforge.validation import Choice, Flag, Int, Num, Positive
 
 ARCHITECTURES = ("orig", "skip", "resnet")
 

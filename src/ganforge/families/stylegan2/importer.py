@@ -206,12 +206,7 @@ class _Interface:
 def _interface(g_kwargs: dict[str, Any], d_kwargs: dict[str, Any] | None, path: Path) -> _Interface:
     """Check the official Generator (and Discriminator) constructor arguments -> config and sizes."""
     from ganforge.families.stylegan2.recipe import StyleGAN2Model
-    from ganforge.validation import (
-        BATCH_MAX,
-        NUM_CLASSES_MAX,
-        RESOLUTION_MAX,
-        Z_DIM_MAX,
-    )
+    from ganforge.limits import BATCH_MAX, NUM_CLASSES_MAX, RESOLUTION_MAX, Z_DIM_MAX
 
     kw = _Plain("G_ema", path)(g_kwargs if isinstance(g_kwargs, dict) else {}, "")
     g = _Args(kw, "G_ema", path)
@@ -310,7 +305,7 @@ def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False
     Returns:
         The path of the written weights file.
     """
-    from ganforge import __version__
+    from ganforge.version import __version__
     from ganforge.families.stylegan2.recipe import build_generator
     from ganforge.training.checkpoint import EXPORT_JSON, EXPORT_WEIGHTS, save_export
 

@@ -195,7 +195,7 @@ class TranslationRecipe(Recipe):
     @torch.no_grad()
     def render_grid(self, net: nn.Module, inputs: Any) -> tuple[torch.Tensor, int | None]:
         """Per sample: input | output | target (paired data) or input | output | cycle back (CycleGAN)."""
-        from ganforge.synthesis.images import to_uint8
+        from ganforge.images import to_uint8
 
         cells = []
         channels = max(self._channels().values())
