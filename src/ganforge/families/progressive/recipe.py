@@ -32,7 +32,6 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganforge.config import Experiment
@@ -46,7 +45,7 @@ from ganforge.families.progressive.config import (
     StyleGANModel,
 )
 from ganforge.families.progressive.growth import GrowthSchedule
-from ganforge.losses import gradient_penalty, r1_penalty
+from ganforge.losses import ADVERSARIAL_LOSSES, gradient_penalty, r1_penalty
 from ganforge.nn.equalized import downsample, upsample
 from ganforge.training.optim import make_optimizer
 from ganforge.training.recipe import Batch, Phase, Recipe, StepContext
@@ -240,11 +239,7 @@ class _ProgressiveRecipe(Recipe):
             gen = self._generate(self.sample_z(real.shape[0]), c)
         real_logits = self._D(real, c)
         gen_logits = self._D(gen, c)
-        if lc.kind == "wasserstein":
-            adv = gen_logits.mean() - real_logits.mean()
-        else:
-            adv = F.softplus(gen_logits).mean() + F.softplus(-real_logits).mean()
-        terms = {"D/adv": adv}
+        terms = {"D/adv": ADVERSARIAL_LOSSES.get(lc.kind).d_loss(real_logits, gen_logits)}
         D_eager = lambda x: self._D(x, c, eager=True)  # noqa: E731  (penalties differentiate twice)
         if lc.gp_weight is not None:
             terms["D/gp"] = gradient_penalty(D_eager, real, gen, lc.gp_weight,
@@ -261,10 +256,7 @@ class _ProgressiveRecipe(Recipe):
         n = self.local_batch_size
         c = self.sample_c(n)
         logits = self._D(self._generate(self.sample_z(n), c), c)
-        if self.cfg.loss.kind == "wasserstein":
-            loss = -logits.mean()
-        else:
-            loss = F.softplus(-logits).mean()
+        loss = ADVERSARIAL_LOSSES.get(self.cfg.loss.kind).g_loss(logits)
         return loss, {"G/adv": loss}
 
     def phases(self) -> list[Phase]:

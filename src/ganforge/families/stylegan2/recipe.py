@@ -19,13 +19,16 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ganforge.config import Experiment
 from ganforge.errors import GanforgeError
 from ganforge.families.stylegan2.config import RULES, StyleGAN2Loss, StyleGAN2Model
+from ganforge.losses import ADVERSARIAL_LOSSES
 from ganforge.training.recipe import Batch, Phase, Recipe
+
+# StyleGAN2's objective: the non-saturating logistic loss (softplus of the logits).
+NONSAT = ADVERSARIAL_LOSSES.get("nonsat")
 
 
 def _num_classes(model: StyleGAN2Model, num_classes: int) -> int:
@@ -158,7 +161,7 @@ class StyleGAN2Recipe(Recipe):
         n = self.local_batch_size
         c = self.sample_c(n)
         gen_img, _ = self._generate(self.sample_z(n), c)
-        loss = F.softplus(-self.fwd["D"](self.aug(gen_img), c)).mean()
+        loss = NONSAT.g_loss(self.fwd["D"](self.aug(gen_img), c))
         return loss, {"G/adv": loss}
 
     def g_pl(self, batch: Batch | None):
@@ -189,7 +192,7 @@ class StyleGAN2Recipe(Recipe):
         D = self.fwd["D"]
         gen_logits = D(self.aug(gen_img), c)
         real_logits = D(self.aug(batch.real_img), c)
-        loss = F.softplus(gen_logits).mean() + F.softplus(-real_logits).mean()
+        loss = NONSAT.d_loss(real_logits, gen_logits)
         return loss, {"D/adv": loss, **self.logit_stats(real_logits, gen_logits)}
 
     def d_r1(self, batch: Batch | None):
