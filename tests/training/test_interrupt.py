@@ -62,14 +62,14 @@ def _arm(kind: str, trap: _Trap, monkeypatch) -> list:
     monkeypatch.setattr(Trainer, "train_step", spy)
     handles = []
     if kind == "data":
-        real_next = Trainer._next_batch
+        real_next = Trainer.next_batch
 
         def next_batch(self):
             if trap.in_step():
                 trap.fire()
             return real_next(self)
 
-        monkeypatch.setattr(Trainer, "_next_batch", next_batch)
+        monkeypatch.setattr(Trainer, "next_batch", next_batch)
     elif kind == "forward":  # inside a batch-norm layer's forward: its running statistics half updated
         def hook(module, args, output):
             if isinstance(module, torch.nn.BatchNorm2d) and trap.in_step():

@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,16 +25,23 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ganforge.version import __version__
-from ganforge.config import Experiment, diff, from_dict, to_json
+from ganforge.config import Experiment, diff, from_dict
 from ganforge.data import load_dataset
 from ganforge.errors import GanforgeError
 from ganforge.registry import RECIPES
 from ganforge.signals import Interrupts
 from ganforge.training import checkpoint as ckpt
+from ganforge.training import state as train_state
 from ganforge.training.ema import EMA, recalibrate_batchnorm
 from ganforge.training.feed import make_feed
-from ganforge.training.recipe import Batch, DatasetInfo, Phase, Recipe, RunContext, StepContext
+from ganforge.training.recipe import (
+    Batch,
+    DatasetInfo,
+    Phase,
+    Recipe,
+    RunContext,
+    StepContext,
+)
 from ganforge.training.recorder import RunRecorder
 from ganforge.training.step import EagerStep
 
@@ -205,7 +211,7 @@ class Trainer:
         self.resumed = resume_state is not None
         self._data_warning: str | None = None
         if resume_state is not None:
-            self._load_state(resume_state)
+            self._data_warning = train_state.restore(self, resume_state)
         self.recipe.begin_step(self.context())
 
         self.grid_inputs = self.recipe.grid_inputs(tc.grid_size, tc.seed + 7)
@@ -228,98 +234,16 @@ class Trainer:
         return [b for net in self.recipe.nets.values() for b in net.buffers()
                 if b.dtype.is_floating_point or b.dtype == torch.int64]
 
-    def _rng_state(self) -> dict[str, Any]:
-        """This process's random states (the trainer's generator, torch's CPU/CUDA ones, Python's)."""
-        rng = {"torch_cpu": torch.get_rng_state(), "trainer": self.rng.get_state()}
-        if torch.cuda.is_available():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        return rng
-
     def state_dict(self, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-        """The whole training state; ``ranks``: every rank's ``_rng_state`` and Python RNG state (several
-        processes), stored so a resume at the same world size continues each rank exactly."""
-        rng = self._rng_state()
-        return {
-            "format": "ganforge-train-state",
-            "version": 1,
-            "ganforge_version": __version__,
-            "config": to_json(self.cfg),
-            "nets": {k: v.state_dict() for k, v in self.recipe.nets.items()},
-            "ema": {k: e.ema_net.state_dict() for k, e in self.emas.items()},
-            "optimizers": {k: o.state_dict() for k, o in self.recipe.optimizers.items()},
-            "recipe": self.recipe.state_dict(),
-            "augment": self.augment.state_dict() if self.augment is not None else None,
-            "counters": {"cur_nimg": self.cur_nimg, "step": self.step,
-                         "bad_steps_total": self.bad_steps_total},
-            "rng": rng,
-            "python_random": list(random.getstate()[1]),
-            "sampler": self.feed.state_dict(),
-            "rng_ranks": ranks,
-            "dataset": self._dataset_identity(),
-        }
-
-    def _dataset_identity(self) -> dict[str, Any]:
-        """What a resume compares to see that the data changed (streamed and in-memory hashes of the same
-        pixels differ, so only hashes of one kind are compared)."""
-        return {"content_hash": str(getattr(self.dataset, "content_hash", "")),
-                "streamed": getattr(self.feed, "workers", None) is not None, "images": len(self.dataset)}
-
-    def _dataset_change(self, saved: Any) -> str | None:
-        """The warning to give when the data differs from the data the checkpoint was trained on."""
-        if not isinstance(saved, dict) or not saved.get("content_hash"):
-            return None  # a checkpoint from before ganforge recorded it
-        now = self._dataset_identity()
-        if saved.get("streamed") != now["streamed"] or saved["content_hash"] == now["content_hash"]:
-            return None
-        return (f"the training data changed since the checkpoint: content hash {saved['content_hash'][:16]} "
-                f"({saved.get('images')} images) then, {now['content_hash'][:16]} ({now['images']} images) now "
-                f"({self.cfg.data.name}); training goes on with the data as it is now, so this run is no longer "
-                f"the run it was")
-
-    def _load_state(self, state: dict[str, Any]) -> None:
-        for k, sd in state["nets"].items():
-            self.recipe.nets[k].load_state_dict(sd)
-        for k, sd in state["ema"].items():
-            if k in self.emas:
-                self.emas[k].ema_net.load_state_dict(sd)
-        for k, sd in state["optimizers"].items():
-            opt = self.recipe.optimizers[k]
-            opt.load_state_dict(sd)
-            for group in opt.param_groups:  # a graphed run saves capturable=True; eager steps need not
-                group["capturable"] = False
-        self.recipe.load_state_dict(state.get("recipe", {}))
-        if self.augment is not None and state.get("augment") is not None:
-            self.augment.load_state_dict(state["augment"])
-        c = state["counters"]
-        self.cur_nimg, self.step, self.bad_steps_total = int(c["cur_nimg"]), int(c["step"]), int(c["bad_steps_total"])
-        rng, pr = state["rng"], state.get("python_random")
-        ranks = state.get("rng_ranks")
-        if self.world_size > 1 or ranks:
-            if ranks and len(ranks) == self.world_size:
-                rng, pr = ranks[self.rank]["rng"], ranks[self.rank]["python_random"]
-            else:  # another world size: weights, optimizers, data position and the shared stream carry on
-                rng = {"trainer": state["rng"]["trainer"]}
-                pr = None
-                if self.is_main:
-                    print(f"ganforge: resuming {len(ranks) if ranks else 1}-process training with "
-                          f"{self.world_size} processes: it continues, but not bit for bit (per-rank "
-                          f"random states cannot be carried over)", file=sys.stderr)
-        if "torch_cpu" in rng:
-            torch.set_rng_state(rng["torch_cpu"])
-        self.rng.set_state(rng["trainer"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        if pr is not None:
-            random.setstate((3, tuple(int(x) for x in pr), None))
-        self.feed.load_state_dict(state["sampler"])
-        self._data_warning = self._dataset_change(state.get("dataset"))
+        """The whole training state (``ganforge.training.state.capture``)."""
+        return train_state.capture(self, ranks)
 
     def save_checkpoint(self) -> Path | None:
         ranks = None
         if self.world_size > 1:  # every rank takes part: rank 0 stores each one's random states
             from ganforge.distributed import all_gather_object
 
-            ranks = all_gather_object({"rng": self._rng_state(), "python_random": list(random.getstate()[1])})
+            ranks = all_gather_object(train_state.rank_state(self))
         if not self.is_main:
             return None
         return self.recorder.save_checkpoint(self.state_dict(ranks), self.cur_nimg)
