@@ -9,6 +9,9 @@ Public API::
 """
 
 from ganforge.version import __version__  # noqa: E402
+from ganforge import moved  # noqa: E402
+
+moved.install()  # old module paths (ganforge.models.*, ganforge.recipes.*, ...) still import, with a warning
 
 from ganforge import families  # noqa: E402,F401  (registers the built-in families, recipes and presets)
 
