@@ -27,6 +27,7 @@ import torch.distributed as dist
 
 from ganforge.config import Experiment, diff, from_dict
 from ganforge.data import load_dataset
+from ganforge.devices import resolve_device
 from ganforge.errors import GanforgeError
 from ganforge.registry import RECIPES
 from ganforge.signals import Interrupts
@@ -66,14 +67,6 @@ class TrainResult:
     interrupted: bool = False
     # An interrupted run stopped between steps and wrote its checkpoint (False: stopped at once, mid-step).
     checkpointed: bool = False
-
-
-def resolve_device(name: str, what: str = "train.device") -> torch.device:
-    from ganforge.devices import (
-        resolve_device as _resolve,  # one message for train, generate and eval
-    )
-
-    return _resolve(name, what)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -152,7 +145,7 @@ class Trainer:
                                 f"{self.world_size} processes")
         from ganforge.distributed import local_cuda_device
 
-        self.device = (self.world_size > 1 and local_cuda_device(tc.device)) or resolve_device(tc.device)
+        self.device = (self.world_size > 1 and local_cuda_device(tc.device)) or resolve_device(tc.device, "train.device")
         torch.manual_seed(tc.seed)  # alike on every rank: the networks start equal
         random.seed(tc.seed)
 
@@ -575,4 +568,4 @@ def load_config_of_run(run_dir: Path) -> Experiment:
 
 
 __all__ = ["Trainer", "TrainResult", "TrainingDiverged", "new_run_dir", "find_resumable_run",
-           "check_resume_compatible", "resolve_device", "load_config_of_run"]
+           "check_resume_compatible", "load_config_of_run"]
