@@ -12,9 +12,9 @@ network, what ``load_generator`` returns, what metrics and tools take) is one of
   ("AtoB", "BtoA")) and ``channels[direction] = (C_in, C_out)``.
 
 The interfaces are structural (``typing.Protocol``): a network conforms by having the members, so a
-user's own module works without inheriting from anything. ``check_interface`` runs once where a model
-enters (``load_generator``, the metrics' and tools' entry points) and names what is missing; after it the
-code asks ``interface_of`` / ``is_style_based`` instead of probing attributes.
+user's own module works without inheriting from anything. ``check_interface`` runs where a model enters
+(``load_generator``, ``synthesis.generate_images``) and names what is missing; after it the code asks
+``interface_of`` / ``is_style_based`` (or ``isinstance(G, StyleGenerator)``) instead of probing attributes.
 """
 
 from __future__ import annotations

@@ -127,3 +127,14 @@ def test_seeds_from_python_and_class_lists():
     assert parse_classes("0-2,7") == [0, 1, 2, 7]
     with pytest.raises(GanforgeError, match="a grid holds at most 4096 rows"):
         parse_classes("0-4096")
+
+
+def test_generate_images_refuses_what_is_not_a_noise_generator(tmp_path):
+    import torch
+
+    from ganforge.errors import GanforgeError
+    from ganforge.synthesis.generate import generate_images
+
+    with pytest.raises(GanforgeError, match=r"G \(Linear\) is not a generator: it lacks z_dim, num_classes"):
+        generate_images(torch.nn.Linear(2, 2), "0-1", tmp_path / "out")
+    assert not (tmp_path / "out").exists()

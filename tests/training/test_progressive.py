@@ -22,7 +22,7 @@ from ganforge.training.recipe import Batch, DatasetInfo, RunContext, StepContext
 from ganforge.training.trainer import Trainer
 
 BATCH = 8  # the tiny presets' batch; their schedule: 4 px at images 0-8, fade to 8 px at 16-24,
-# 8 px at 32-40, fade to 16 px at 48-56, 16 px from 64 on (see presets/progressive.py).
+# 8 px at 32-40, fade to 16 px at 48-56, 16 px from 64 on (see families/progressive/presets.py).
 
 
 @pytest.fixture(autouse=True)

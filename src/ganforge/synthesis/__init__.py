@@ -1,6 +1,7 @@
-"""Generation from trained generators: images and grids (``images``), what ``ganforge generate`` writes
-(``generate.generate_images``), the latent-space tools (``style``) and their figures as files
-(``figures``), image-to-image translation of folders (``translate``)."""
+"""Generation from trained generators: what ``ganforge generate`` writes (``generate.generate_images``),
+latents (``latents``), the latent-space tools (``style``) and their figures as files (``figures``, written
+all or nothing by ``files``), image-to-image translation of folders (``translate``). Image conversion and
+grids are ``ganforge.images`` (re-exported here)."""
 
 from ganforge.synthesis.generate import generate_images
 from ganforge.images import make_grid, save_grid, save_image, to_uint8

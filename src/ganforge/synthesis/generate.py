@@ -44,7 +44,7 @@ from ganforge.args import (
 )
 from ganforge.devices import module_device
 from ganforge.errors import GanforgeError
-from ganforge.interfaces import is_style_based
+from ganforge.interfaces import GENERATOR, check_interface, is_style_based
 from ganforge.limits import FORWARD_BATCH_MAX, GRID_MAX, Z_TRUNC_MAX, Z_TRUNC_MIN
 from ganforge.images import grid_image, to_image, to_uint8
 from ganforge.synthesis.latents import truncated_z
@@ -253,6 +253,7 @@ def generate_images(G, seeds: Seeds | str | Iterable[int], out: str | Path, *, g
             file that exists (without ``overwrite``) or appears meanwhile, a folder that cannot be
             written. Files written before a failure stay (each is complete); the message counts them.
     """
+    check_interface(G, GENERATOR, "G")  # a translator or a foreign module is refused here, naming what it lacks
     seeds = Seeds.of(seeds)
     for flag, value, lo in (("--class", class_idx, 0), ("--trunc-cutoff", trunc_cutoff, 0)):
         if value is not None:
