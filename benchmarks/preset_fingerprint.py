@@ -9,7 +9,8 @@ bytes also hold pickling details that are not behaviour).
     python benchmarks/preset_fingerprint.py --out fp-before.json            # on the old commit
     python benchmarks/preset_fingerprint.py --out fp-after.json --compare fp-before.json
 
-``--compare`` prints one line per preset (``same`` or the files that differ) and exits 1 when any
+``--max-res R`` trains presets above R pixels for only ``--big-steps`` steps (default 2): a full
+0.512 kimg of every 256 px preset takes hours on a 2-core CPU. ``--compare`` prints one line per preset (``same`` or the files that differ) and exits 1 when any
 differ. ``--only`` takes a comma-separated list of presets. Presets that need a folder
 (``*-folder*``) train on their built-in default data, which is what their config names.
 """
@@ -29,10 +30,18 @@ import time
 from pathlib import Path
 
 
-def preset_names(python: str) -> list[str]:
-    out = subprocess.run([python, "-c", "from ganforge.presets import PRESETS; print('\\n'.join(PRESETS.names()))"],
-                         check=True, capture_output=True, text=True).stdout
-    return [n for n in out.split() if n]
+def preset_plan(python: str, kimg: float, max_res: int | None, big_steps: int) -> dict[str, float]:
+    """Preset -> kimg to train: ``kimg``, or for presets above ``max_res`` pixels (when given) only
+    ``big_steps`` steps of their batch, so that a CPU can fingerprint every preset in reasonable time."""
+    code = ("import json; from ganforge.presets import PRESETS; "
+            "print(json.dumps({n: [PRESETS.get(n).build().data.resolution, PRESETS.get(n).build().train.batch_size] "
+            "for n in PRESETS.names()}))")
+    out = subprocess.run([python, "-c", code], check=True, capture_output=True, text=True).stdout
+    plan = {}
+    for name, (res, batch) in json.loads(out.strip().splitlines()[-1]).items():
+        big = max_res is not None and res is not None and res > max_res
+        plan[name] = min(kimg, big_steps * batch / 1000) if big else kimg
+    return plan
 
 
 def sha(path: Path) -> str:
@@ -73,7 +82,7 @@ def fingerprint(python: str, preset: str, kimg: float, work: Path) -> dict:
            "--device", "cpu", "--set", f"train.tick_kimg={kimg}", "--set", "train.progress=false"]
     t0 = time.time()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    rec: dict = {"seconds": round(time.time() - t0, 1), "rc": proc.returncode}
+    rec: dict = {"seconds": round(time.time() - t0, 1), "rc": proc.returncode, "kimg": kimg}
     if proc.returncode != 0:
         rec["error"] = (proc.stdout + proc.stderr)[-2000:]
         return rec
@@ -103,9 +112,13 @@ def compare(new: dict, old: dict) -> list[str]:
         if a.get("rc") != 0 or b.get("rc") != 0:
             bad.append(f"{preset}: rc old {a.get('rc')} new {b.get('rc')}")
             continue
+        if a.get("kimg", 0.512) != b.get("kimg", 0.512):
+            bad.append(f"{preset}: trained {a.get('kimg', 0.512)} kimg then, {b.get('kimg', 0.512)} now")
+            continue
         fa, fb = a["files"], b["files"]
         diff = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
-        print(f"{preset:32s} {'same' if not diff else 'DIFFERS: ' + ', '.join(diff)}  ({len(fb)} files)")
+        print(f"{preset:32s} {'same' if not diff else 'DIFFERS: ' + ', '.join(diff)}  ({len(fb)} files, "
+              f"{b.get('kimg', 0.512):g} kimg)")
         if diff:
             bad.append(preset)
     return bad
@@ -117,18 +130,23 @@ def main() -> int:
     ap.add_argument("--compare", help="fingerprints of the reference commit to compare with")
     ap.add_argument("--only", help="comma-separated presets (default: all registered)")
     ap.add_argument("--kimg", type=float, default=0.512)
+    ap.add_argument("--max-res", type=int, default=None,
+                    help="presets above this resolution train only --big-steps steps (a CPU budget); default: none")
+    ap.add_argument("--big-steps", type=int, default=2)
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--jobs", type=int, default=1, help="presets trained at once (one thread each)")
     ap.add_argument("--keep", action="store_true",
                     help="keep the presets already in --out (continue an interrupted run)")
     args = ap.parse_args()
-    names = args.only.split(",") if args.only else preset_names(args.python)
+    plan = preset_plan(args.python, args.kimg, args.max_res, args.big_steps)
+    names = args.only.split(",") if args.only else sorted(plan)
     out_path = Path(args.out)
     result: dict = json.loads(out_path.read_text()) if args.keep and out_path.exists() else {}
-    todo = [n for n in names if not (n in result and result[n]["rc"] == 0)]
+    todo = [n for n in names if not (n in result and result[n]["rc"] == 0
+                                     and result[n].get("kimg", 0.512) == plan[n])]
     with tempfile.TemporaryDirectory(prefix="gf-fp-") as tmp, \
             concurrent.futures.ThreadPoolExecutor(max(1, args.jobs)) as pool:
-        futures = {pool.submit(fingerprint, args.python, n, args.kimg, Path(tmp)): n for n in todo}
+        futures = {pool.submit(fingerprint, args.python, n, plan[n], Path(tmp)): n for n in todo}
         for i, fut in enumerate(concurrent.futures.as_completed(futures)):
             name = futures[fut]
             result[name] = r = fut.result()
