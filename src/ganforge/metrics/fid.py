@@ -14,6 +14,9 @@ and needs no ``eps`` retry for singular covariances (eigenvalues are clipped at 
 pytorch-fid's ``sqrtm`` route to ~1e-9 relative on well-conditioned statistics (tested).
 FID is biased upwards for finite samples (Chong & Forsyth 2020), so values are comparable only at the
 same sample counts.
+
+The named metric ``fid{N}k`` (registered at the end) compares N generated images with every reference
+image (or ``num_real`` of them); the reference statistics are cached on disk by the protocol.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import warnings
 import numpy as np
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import Metric, MetricValue, Needs, register_metric
 
 
 class SampleSizeWarning(UserWarning):
@@ -92,3 +96,24 @@ def fid_from_features(a, b) -> float:
     mu1, s1 = feature_stats(a)
     mu2, s2 = feature_stats(b)
     return fid_from_stats(mu1, s1, mu2, s2)
+
+
+class FID(Metric):
+    kind, form, pattern, example = "fid", "fid{N}k", r"fid(?P<n>\d+)k", "fid1k"
+    needs = Needs(generated="features", real="stats")
+
+    def reference_count(self, pm, inputs) -> int:
+        return inputs.real_count(inputs.num_reference)
+
+    def min_images(self, pm) -> tuple[int, str]:
+        return 2, "FID fits a mean and a covariance to each set, and a covariance needs 2 samples"
+
+    def compute(self, pm, inputs) -> MetricValue:
+        gf, _ = inputs.generated_features(pm.n)
+        nr = self.reference_count(pm, inputs)
+        mu_r, sigma_r = inputs.real_stats(nr)
+        mu_g, sigma_g = feature_stats(gf)
+        return MetricValue(fid_from_stats(mu_g, sigma_g, mu_r, sigma_r), len(gf), nr, {})
+
+
+register_metric(FID())

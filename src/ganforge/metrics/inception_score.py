@@ -4,6 +4,9 @@ Salimans, Goodfellow, Zaremba, Cheung, Radford, Chen (2016), "Improved Technique
 IS = exp(E_x KL(p(y|x) || p(y))), computed on ``splits`` consecutive chunks of the samples; the result
 is the mean and standard deviation over chunks. Barratt & Sharma (2018), "A Note on the Inception
 Score", discuss why it is only meaningful with the original classifier and ImageNet-like data.
+
+The named metric ``is{N}k`` (registered at the end) scores N generated images over 10 splits; it needs
+an extractor with classifier logits, which the protocol checks before any metric runs.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import Metric, MetricValue, Needs, register_metric
 
 
 class ISResult(NamedTuple):
@@ -46,3 +50,19 @@ def inception_score_from_logits(logits, splits: int = 10) -> ISResult:
         kl = (pc * (lpc - log_q)).sum(axis=1).mean()
         scores.append(np.exp(kl))
     return ISResult(float(np.mean(scores)), float(np.std(scores)))
+
+
+class InceptionScore(Metric):
+    kind, form, pattern, example = "is", "is{N}k", r"is(?P<n>\d+)k", "is1k"
+    needs = Needs(generated="features", logits=True)
+
+    def compute(self, pm, inputs) -> MetricValue:
+        _, lg = inputs.generated_features(pm.n)
+        res = inception_score_from_logits(lg, splits=10)
+        details = {"std": res.std, "splits": 10}
+        if hasattr(inputs.extractor, "classifier_hash"):
+            details["classifier_weights_hash"] = inputs.extractor.classifier_hash()
+        return MetricValue(res.mean, len(lg), 0, details)
+
+
+register_metric(InceptionScore())

@@ -4,6 +4,9 @@ Bińkowski, Sutherland, Arbel, Gretton (2018), "Demystifying MMD GANs", ICLR. KI
 estimate of the squared MMD with the cubic polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over
 random subsets (100 subsets of 1000 samples by default, as in the paper's code and torch-fidelity).
 Unlike FID it is unbiased, so small sample counts give noisier but not shifted estimates.
+
+The named metric ``kid{N}k`` (registered at the end) compares N generated images with every reference
+image (or ``num_real``), over 100 subsets of min(1000, both counts) samples.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import Metric, MetricValue, Needs, register_metric
 
 
 class KIDResult(NamedTuple):
@@ -62,3 +66,24 @@ def kid_from_features(a, b, num_subsets: int = 100, subset_size: int = 1000, see
         y = b[rng.choice(b.shape[0], subset_size, replace=False)]
         mmds[i] = mmd2_unbiased(polynomial_kernel(x, x), polynomial_kernel(x, y), polynomial_kernel(y, y))
     return KIDResult(float(mmds.mean()), float(mmds.std()))
+
+
+class KID(Metric):
+    kind, form, pattern, example = "kid", "kid{N}k", r"kid(?P<n>\d+)k", "kid1k"
+    needs = Needs(generated="features", real="features")
+
+    def reference_count(self, pm, inputs) -> int:
+        return inputs.real_count(inputs.num_reference)
+
+    def min_images(self, pm) -> tuple[int, str]:
+        return 2, "KID averages over subsets of min(1000, generated, reference) images, and a subset needs 2"
+
+    def compute(self, pm, inputs) -> MetricValue:
+        gf, _ = inputs.generated_features(pm.n)
+        rf, _ = inputs.real_features(self.reference_count(pm, inputs))
+        size = min(1000, len(gf), len(rf))
+        res = kid_from_features(gf, rf, num_subsets=100, subset_size=size, seed=inputs.seed)
+        return MetricValue(res.mean, len(gf), len(rf), {"std": res.std, "num_subsets": 100, "subset_size": size})
+
+
+register_metric(KID())

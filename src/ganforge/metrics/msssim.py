@@ -12,7 +12,9 @@ M exponents to sum to 1. Values are therefore comparable only at equal resolutio
 
 Diversity (Odena, Olah, Shlens 2017, "Conditional Image Synthesis with Auxiliary Classifier GANs"):
 mean MS-SSIM over random pairs of distinct generated images; lower = more diverse. Compare with the
-same number computed on real images.
+same number computed on real images: the named metric ``msssim{N}k`` (registered at the end) gives
+the diversity of N generated images over N pairs, and the same over N reference images in
+``details["real_msssim"]``. The bare ``msssim`` uses 10k.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import Metric, MetricValue, Needs, register_metric
 
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW = 11
@@ -95,3 +98,26 @@ def msssim_diversity(images_u8: torch.Tensor, num_pairs: int, seed: int = 0, bat
         b = images_u8[torch.from_numpy(j[s : s + batch_size])]
         total += float(msssim(a, b).sum())
     return total / num_pairs
+
+
+class MSSSIMDiversity(Metric):
+    kind, form, pattern, example = "msssim", "msssim", r"msssim(?:(?P<n>\d+)k)?", "msssim1k"
+    default_n = 10000
+    needs = Needs(generated="images", real="images")
+
+    def reference_count(self, pm, inputs) -> int:
+        return inputs.real_count(pm.n)
+
+    def min_images(self, pm) -> tuple[int, str]:
+        return 2, "MS-SSIM diversity averages over pairs of distinct images of a set"
+
+    def compute(self, pm, inputs) -> MetricValue:
+        n = pm.n
+        gen = inputs.generated_images(n)
+        value = msssim_diversity(gen, num_pairs=n, seed=inputs.seed)
+        nr = self.reference_count(pm, inputs)
+        real_value = msssim_diversity(inputs.real_images(nr), num_pairs=n, seed=inputs.seed)
+        return MetricValue(value, len(gen), nr, {"num_pairs": n, "real_msssim": real_value})
+
+
+register_metric(MSSSIMDiversity())

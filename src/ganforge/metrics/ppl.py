@@ -23,6 +23,10 @@ are run with their constant noise buffers; the record's ``details.noise`` says w
 Z-space slerp: StyleGAN's mapping network normalises z, so it slerps unit vectors. Generators that
 use z directly (DCGAN) would see out-of-distribution unit-norm latents; ganforge slerps the
 directions and linearly interpolates the norms, which equals StyleGAN's path after normalisation.
+
+Named metrics (registered at the end), one per space and sampling: ``ppl_z``, ``ppl_zend``,
+``ppl_w``, ``ppl_wend`` over 10k samples, ``ppl{N}k_z`` etc. over N*1000. They need the generator
+itself, so they are refused for sets of images.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import Metric, MetricValue, Needs, register_metric
 from ganforge.metrics.generation import check_generator, eval_mode, sample_latents, to_float255
 
 
@@ -148,3 +153,30 @@ def _takes(fn, name: str) -> bool:
     except (TypeError, ValueError):
         return False
     return name in params
+
+
+class PPL(Metric):
+    """One (space, sampling) of PPL: the kinds ppl_z (Z, full), ppl_zend (Z, end), ppl_w, ppl_wend."""
+
+    default_n = 10000
+    needs = Needs(generator=True, extractor=True)
+
+    def __init__(self, space: str, sampling: str) -> None:
+        self.space, self.sampling = space, sampling
+        suffix = space + ("end" if sampling == "end" else "")
+        self.kind = self.form = f"ppl_{suffix}"
+        self.pattern = rf"ppl(?:(?P<n>\d+)k)?_{suffix}"
+        self.example = f"ppl1k_{suffix}"
+
+    def compute(self, pm, inputs) -> MetricValue:
+        out = ppl_from_generator(
+            inputs.generator, inputs.extractor, space=self.space, sampling=self.sampling, num_samples=pm.n,
+            batch_size=inputs.batch_size, seed=inputs.seed, device=inputs.device, shard=inputs.shard,
+        )  # fmt: skip
+        value = out.pop("ppl")
+        return MetricValue(value, pm.n, 0, out)
+
+
+for _space in ("z", "w"):
+    for _sampling in ("full", "end"):
+        register_metric(PPL(_space, _sampling))

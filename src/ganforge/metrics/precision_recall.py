@@ -6,6 +6,9 @@ nearest neighbour in its own set. Precision = fraction of generated samples insi
 ball; recall = fraction of real samples inside at least one generated ball. Distances are Euclidean in
 feature space (float32, ``torch.cdist``), computed in row batches so memory stays at
 batch_size x N.
+
+The named metric ``pr{N}k{K}`` (registered at the end) compares N generated images with as many
+reference images (or ``num_real``), with neighbourhood size K; its value is {"precision", "recall"}.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import Metric, MetricValue, Needs, register_metric
 
 
 def _kth_radii(x: torch.Tensor, k: int, batch_size: int) -> torch.Tensor:
@@ -47,3 +51,24 @@ def precision_recall_from_features(real, gen, k: int = 3, batch_size: int = 2000
     precision = _coverage(g, r, real_radii, batch_size)
     recall = _coverage(r, g, gen_radii, batch_size)
     return {"precision": precision, "recall": recall, "k": k}
+
+
+class PrecisionRecall(Metric):
+    kind, form, pattern, example = "pr", "pr{N}k{K}", r"pr(?P<n>\d+)k(?P<k>\d+)", "pr1k3"
+    needs = Needs(generated="features", real="features")
+
+    def reference_count(self, pm, inputs) -> int:
+        return inputs.real_count(pm.n)
+
+    def min_images(self, pm) -> tuple[int, str]:
+        return pm.k + 1, f"precision/recall needs each image's k={pm.k} nearest neighbours among the others of its set"
+
+    def compute(self, pm, inputs) -> MetricValue:
+        nr = self.reference_count(pm, inputs)
+        gf, _ = inputs.generated_features(pm.n)
+        rf, _ = inputs.real_features(nr)
+        pr = precision_recall_from_features(rf, gf, k=pm.k, device=inputs.device)
+        return MetricValue({"precision": pr["precision"], "recall": pr["recall"]}, len(gf), len(rf), {"k": pm.k})
+
+
+register_metric(PrecisionRecall())

@@ -1,20 +1,12 @@
 """Named metrics with a fixed protocol, and protocol-stamped records.
 
-Metric names (N = thousands of generated samples, k = neighbourhood size):
-
-    fid{N}k      FID (Heusel et al. 2017), N*1000 generated vs all images of the reference split
-    ifid{N}k     intra-class FID (Miyato & Koyama 2018): for each class k, FID of N*1000 images generated
-                 with label k vs all reference images of class k; the mean over classes (conditional G,
-                 labelled reference data)
-    kid{N}k      KID (Bińkowski et al. 2018), same sets, 100 subsets of min(1000, n) samples
-    pr{N}k{k}    improved precision/recall (Kynkäänniemi et al. 2019), min(N*1000, |data|) of each
-    is{N}k       Inception Score (Salimans et al. 2016), N*1000 generated, 10 splits
-    ppl_z ppl_zend ppl_w ppl_wend   PPL (Karras et al. 2019), 10k samples; ppl{N}k_z etc. for others
-    swd / swd{N}k   ProGAN sliced Wasserstein (16k images by default, capped at |data|)
-    msssim / msssim{N}k   MS-SSIM diversity over 10k (N*1000) random generated pairs
-
-Real features are cached on disk (see ``cache.py``); generated features are shared between metrics
-of one ``compute`` call.
+The metrics themselves are registered in ``base.METRICS`` by the modules that hold their maths
+(``builtin.py`` lists them; docs/metrics.md describes every name). This module parses names against
+that registry and runs them: it checks what each metric declares in its ``Needs`` before any work,
+draws the generated samples and extracts their features once for every metric that asks for the
+same ones, splits that work over the processes of a group (``shard.py``), keeps the reference
+features and statistics in an on-disk cache (``cache.py``), and stamps each value into a
+``MetricRecord``. Nothing here knows a metric by its kind.
 """
 
 from __future__ import annotations
@@ -29,8 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
+import ganforge.metrics.builtin  # noqa: F401  (registers the shipped metrics)
 from ganforge.errors import GanforgeError
-from ganforge.registry import Registry
+from ganforge.metrics.base import METRICS, Inputs, Metric, MetricValue
 
 # ---------------------------------------------------------------------------------------------
 # Records
@@ -38,7 +31,7 @@ from ganforge.registry import Registry
 
 def _ganforge_version() -> str:
     try:
-        from ganforge import __version__
+        from ganforge.version import __version__
 
         return str(__version__)
     except Exception:
@@ -76,40 +69,9 @@ class MetricRecord:
 
 
 @dataclass(frozen=True)
-class MetricSpec:
-    form: str  # human-readable form, e.g. "fid{N}k"
-    pattern: str  # regex with named groups
-    kind: str
-    uses_extractor: bool
-    default_n: int | None = None  # samples when the name has no number
-
-
-METRICS: Registry[MetricSpec] = Registry("metric form")
-for _spec in (
-    MetricSpec("fid{N}k", r"fid(?P<n>\d+)k", "fid", True),
-    MetricSpec("ifid{N}k", r"ifid(?P<n>\d+)k", "ifid", True),
-    MetricSpec("kid{N}k", r"kid(?P<n>\d+)k", "kid", True),
-    MetricSpec("pr{N}k{K}", r"pr(?P<n>\d+)k(?P<k>\d+)", "pr", True),
-    MetricSpec("is{N}k", r"is(?P<n>\d+)k", "is", True),
-    MetricSpec("ppl_z", r"ppl(?:(?P<n>\d+)k)?_z", "ppl_z", True, 10000),
-    MetricSpec("ppl_zend", r"ppl(?:(?P<n>\d+)k)?_zend", "ppl_zend", True, 10000),
-    MetricSpec("ppl_w", r"ppl(?:(?P<n>\d+)k)?_w", "ppl_w", True, 10000),
-    MetricSpec("ppl_wend", r"ppl(?:(?P<n>\d+)k)?_wend", "ppl_wend", True, 10000),
-    MetricSpec("swd", r"swd(?:(?P<n>\d+)k)?", "swd", False, 16384),
-    MetricSpec("msssim", r"msssim(?:(?P<n>\d+)k)?", "msssim", False, 10000),
-    # Translation models against their ground truth (paired data; ganforge.metrics.translation).
-    MetricSpec("pair_l1", r"pair(?:(?P<n>\d+)k)?_l1", "pair_l1", False, 1000),
-    MetricSpec("pair_psnr", r"pair(?:(?P<n>\d+)k)?_psnr", "pair_psnr", False, 1000),
-    MetricSpec("pair_ssim", r"pair(?:(?P<n>\d+)k)?_ssim", "pair_ssim", False, 1000),
-    MetricSpec("pair_msssim", r"pair(?:(?P<n>\d+)k)?_msssim", "pair_msssim", False, 1000),
-):
-    METRICS.add(_spec.form, _spec)
-
-
-@dataclass(frozen=True)
 class ParsedMetric:
     name: str
-    spec: MetricSpec
+    spec: Metric  # the registered metric (spec.kind, spec.needs, spec.compute, ...)
     n: int
     k: int | None = None
     explicit_n: bool = True  # False for the bare forms (swd, msssim, ppl_z, ...) that use default_n
@@ -354,13 +316,16 @@ def _check_shapes(G, dataset) -> None:
 
 
 class _Evaluator:
-    """Shared state of one compute call: extractor, generated-feature memo, real-feature access."""
+    """Shared state of one compute call: the extractor, the generated samples and their features (each
+    drawn and embedded once, whichever metrics ask), and the reference data. The source behind every
+    metric's ``Inputs``."""
 
     def __init__(self, dataset, extractor, *, fake, device, batch_size, seed, num_real, cache_dir, inception_weights,
-                 protocol=None, fake_class=None, num_classes: int = 0, shard=None):
+                 protocol=None, fake_class=None, num_classes: int = 0, shard=None, generator=None):
         from ganforge.metrics.shard import Shard
 
         self.dataset = dataset
+        self.generator = generator  # None for a fixed set of images
         self.fake = fake  # callable(n) -> list of functions, each making one uint8 batch, or None
         self.fake_class = fake_class  # callable(n, k) -> the same for n images of class k, or None
         self.shard = shard or Shard()
@@ -377,6 +342,9 @@ class _Evaluator:
         self._gen_memo: dict[tuple[int | None, int], tuple[np.ndarray, np.ndarray | None]] = {}  # (class, n)
         self.fake_count: int | None = None  # size of a fixed generated set (compute_between); None: a generator
 
+    def inputs(self, pm: ParsedMetric) -> Inputs:
+        return Inputs(pm, self)
+
     @property
     def extractor(self):
         if self._extractor is None:
@@ -384,13 +352,13 @@ class _Evaluator:
                                                  self._protocol)
         return self._extractor
 
-    def gen_images(self, n: int) -> torch.Tensor:
+    def generated_images(self, n: int) -> torch.Tensor:
         batches = self.fake(n)
         if self.fake_count is not None:  # a fixed set: every rank holds it already, nothing to gather
             return torch.cat([b() for b in batches])
         return torch.cat(self.shard.map(len(batches), lambda i: batches[i]()))
 
-    def gen_embed(self, n: int, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def generated_features(self, n: int, label: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(features, logits) of n generated images: from ``fake``, or n of class ``label`` from ``fake_class``."""
         key = (label, n)
         if key not in self._gen_memo:
@@ -410,132 +378,38 @@ class _Evaluator:
                 self._gen_memo[key] = _concat_embeddings(parts)
         return self._gen_memo[key]
 
+    @property
+    def num_reference(self) -> int:
+        return _num_images(self.dataset)
+
     def real_count(self, default: int) -> int:
         total = _num_images(self.dataset)
         return min(self.num_real, total) if self.num_real else min(default, total)
 
-    def real_embed(self, count: int):
+    def real_features(self, count: int):
         return real_features(self.dataset, self.extractor, count, cache_dir=self.cache_dir, batch_size=self.batch_size,
                              device=self.device, shard=self.shard)
+
+    def real_stats(self, count: int, label: int | None = None):
+        return real_feature_stats(self.dataset, self.extractor, count, cache_dir=self.cache_dir,
+                                  batch_size=self.batch_size, device=self.device, label=label, shard=self.shard)
 
     def real_images(self, count: int) -> torch.Tensor:
         total = _num_images(self.dataset)
         return self.dataset.images_u8[real_subset_indices(total, count)]
 
     def class_real_count(self, label: int) -> int:
-        """Reference images of class ``label`` used: all of them, or at most ``num_real``."""
         total = len(class_indices(self.dataset, label))
         return min(self.num_real, total) if self.num_real else total
 
-
-def _class_names(dataset, k: int) -> list[str]:
-    """Names of the k classes for records: the dataset's class names when it has k distinct ones,
-    else the indices as strings."""
-    names = [str(x) for x in (getattr(dataset, "class_names", None) or ())]
-    return names if len(names) == k and len(set(names)) == k else [str(i) for i in range(k)]
+    @property
+    def reference_class_names(self):
+        return getattr(self.dataset, "class_names", None) or ()
 
 
-def _dataset_num_classes(dataset) -> int:
-    names = getattr(dataset, "class_names", None)
-    if names:
-        return len(names)
-    labels = torch.as_tensor(dataset.labels)
-    return int(labels.max()) + 1 if labels.numel() else 0
-
-
-def _intra_fid(ev: _Evaluator, pm: ParsedMetric) -> tuple[float, int, int, dict]:
-    """Intra-class FID: per class k, FID of N images generated with label k against the reference
-    images of class k (their statistics cached per class); the value is the mean over classes."""
-    from ganforge.metrics.fid import feature_stats, fid_from_stats
-
-    k_all = ev.num_classes
-    names = _class_names(ev.dataset, k_all)
-    per_class: dict[str, float] = {}
-    num_real = 0
-    for k in range(k_all):
-        gf, _ = ev.gen_embed(pm.n, label=k)
-        if len(gf) != pm.n:  # the promise holds per class, not only in total
-            raise GanforgeError(f"metric {pm.name!r} needs {pm.n} generated images of class {names[k]!r} but the "
-                                f"generator gave {len(gf)}")
-        nr = ev.class_real_count(k)
-        mu_r, sigma_r = real_feature_stats(ev.dataset, ev.extractor, nr, cache_dir=ev.cache_dir,
-                                           batch_size=ev.batch_size, device=ev.device, label=k, shard=ev.shard)
-        mu_g, sigma_g = feature_stats(gf)
-        per_class[names[k]] = fid_from_stats(mu_g, sigma_g, mu_r, sigma_r)
-        num_real += nr
-    value = float(np.mean(list(per_class.values())))
-    return value, k_all * pm.n, num_real, {"per_class": per_class, "classes": k_all}
-
-
-def _run_one(ev: _Evaluator, pm: ParsedMetric, G) -> tuple[Any, int, int, dict]:
-    """-> (value, num_gen, num_real, details)."""
-    from ganforge.metrics.fid import feature_stats, fid_from_stats
-    from ganforge.metrics.inception_score import inception_score_from_logits
-    from ganforge.metrics.kid import kid_from_features
-    from ganforge.metrics.msssim import msssim_diversity
-    from ganforge.metrics.precision_recall import precision_recall_from_features
-    from ganforge.metrics.swd import swd_from_images
-
-    kind, n = pm.spec.kind, pm.n
-    total = _num_images(ev.dataset)
-    if kind == "fid":
-        gf, _ = ev.gen_embed(n)
-        nr = ev.real_count(total)
-        mu_r, sigma_r = real_feature_stats(ev.dataset, ev.extractor, nr, cache_dir=ev.cache_dir,
-                                           batch_size=ev.batch_size, device=ev.device, shard=ev.shard)
-        mu_g, sigma_g = feature_stats(gf)
-        return fid_from_stats(mu_g, sigma_g, mu_r, sigma_r), len(gf), nr, {}
-    if kind == "ifid":
-        return _intra_fid(ev, pm)
-    if kind == "kid":
-        gf, _ = ev.gen_embed(n)
-        nr = ev.real_count(total)
-        rf, _ = ev.real_embed(nr)
-        size = min(1000, len(gf), len(rf))
-        res = kid_from_features(gf, rf, num_subsets=100, subset_size=size, seed=ev.seed)
-        return res.mean, len(gf), len(rf), {"std": res.std, "num_subsets": 100, "subset_size": size}
-    if kind == "pr":
-        nr = ev.real_count(n)
-        gf, _ = ev.gen_embed(n)
-        rf, _ = ev.real_embed(nr)
-        pr = precision_recall_from_features(rf, gf, k=pm.k, device=ev.device)
-        return {"precision": pr["precision"], "recall": pr["recall"]}, len(gf), len(rf), {"k": pm.k}
-    if kind == "is":  # _evaluate checked the classifier before any metric ran
-        _, lg = ev.gen_embed(n)
-        res = inception_score_from_logits(lg, splits=10)
-        details = {"std": res.std, "splits": 10}
-        if hasattr(ev.extractor, "classifier_hash"):
-            details["classifier_weights_hash"] = ev.extractor.classifier_hash()
-        return res.mean, len(lg), 0, details
-    if kind.startswith("ppl"):
-        from ganforge.metrics.ppl import ppl_from_generator
-
-        if G is None:
-            raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
-        space = "w" if kind.startswith("ppl_w") else "z"
-        sampling = "end" if kind.endswith("end") else "full"
-        out = ppl_from_generator(
-            G, ev.extractor, space=space, sampling=sampling, num_samples=n,
-            batch_size=ev.batch_size, seed=ev.seed, device=ev.device, shard=ev.shard,
-        )  # fmt: skip
-        value = out.pop("ppl")
-        return value, n, 0, out
-    if kind == "swd":
-        count = ev.real_count(n)
-        if pm.explicit_n and count < n:
-            raise GanforgeError(_too_few_real(pm, count))
-        gen = ev.gen_images(count)
-        if gen.shape[0] < count:  # bare "swd" from a fixed image set: as many as both sides have
-            count = gen.shape[0]
-        real = ev.real_images(count)
-        return swd_from_images(real, gen[:count], seed=ev.seed), count, count, {"nhoods_per_image": 128, "nhood_size": 7, "projections": "4 x 128"}
-    if kind == "msssim":
-        gen = ev.gen_images(n)
-        value = msssim_diversity(gen, num_pairs=n, seed=ev.seed)
-        nr = ev.real_count(n)
-        real_value = msssim_diversity(ev.real_images(nr), num_pairs=n, seed=ev.seed)
-        return value, len(gen), nr, {"num_pairs": n, "real_msssim": real_value}
-    raise AssertionError(kind)
+def _run_one(ev: _Evaluator, pm: ParsedMetric) -> MetricValue:
+    """Metric ``pm`` on the evaluation ``ev``: (value, num_gen, num_real, details)."""
+    return pm.spec.compute(pm, ev.inputs(pm))
 
 
 def _check_logits(extractor, pm: ParsedMetric) -> None:
@@ -545,115 +419,39 @@ def _check_logits(extractor, pm: ParsedMetric) -> None:
         raise GanforgeError(f"metric {pm.name!r} needs an extractor with classifier logits; {extractor.name!r} has none")
 
 
-def _generated_needed(pm: ParsedMetric, ev: "_Evaluator", available: int | None = None) -> int:
-    """Generated images metric ``pm`` uses: its N, except the bare ``swd`` which takes
-    min(16384, reference images[, generated images available])."""
-    if pm.spec.kind == "swd" and not pm.explicit_n:
-        count = ev.real_count(pm.n)
-        return count if available is None else min(count, available)
-    if pm.spec.kind == "ifid":
-        return pm.n * ev.num_classes  # N of every class
-    return pm.n
-
-
 def refuse_pair_metrics(parsed) -> None:
-    """``pair_*`` metrics compare a translation model's outputs with ground-truth partners; only
-    translation training (recipes pix2pix, cyclegan on paired data) computes them."""
+    """Pair metrics compare a translation model's outputs with ground-truth partners; only translation
+    training (recipes pix2pix, cyclegan on paired data) computes them."""
     for pm in parsed:
-        if pm.spec.kind.startswith("pair_"):
+        if pm.spec.needs.pairs:
             raise GanforgeError(f"metric {pm.name!r} compares translated images with their ground truth; it is "
                                 f"computed while training a translation model (recipe pix2pix or cyclegan on "
                                 f"paired data, metrics.names), not for generators or image folders")
 
 
 def check_image_set_metrics(parsed) -> None:
-    """Refuse, before any work, the metrics a fixed set of generated images cannot give: PPL needs
-    the generator, intra-class FID the class of every generated image."""
+    """Refuse, before any work, the metrics a fixed set of generated images cannot give: those that need
+    the generator itself (PPL), or the class of every generated image (intra-class FID)."""
     refuse_pair_metrics(parsed)
     for pm in parsed:
-        if pm.spec.kind.startswith("ppl"):
-            raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
-        if pm.spec.kind == "ifid":
+        if pm.spec.needs.per_class:
             raise GanforgeError(f"metric {pm.name!r} needs a class-conditional generator (it generates every class "
                                 f"on its own); it cannot be computed from image folders, whose images carry no "
                                 f"labels")
+        if pm.spec.needs.generator:
+            raise GanforgeError(f"metric {pm.name!r} needs a generator; it cannot be computed from image folders")
 
 
-def _check_class_metrics(parsed, G, dataset) -> None:
-    """Intra-class FID needs a conditional generator and reference data labelled with the same classes,
-    at least 2 images in each; refuse before any work."""
-    pm = next((p for p in parsed if p.spec.kind == "ifid"), None)
-    if pm is None:
-        return
-    from ganforge.metrics.generation import check_generator
-
-    check_generator(G)
-    k_g = int(G.num_classes or 0)
-    data_name = getattr(dataset, "name", "")
-    if k_g <= 0:
-        raise GanforgeError(f"metric {pm.name!r} (intra-class FID) needs a class-conditional generator, but "
-                            f"{type(G).__name__} is unconditional (num_classes 0); use {pm.name[1:]!r} instead")
-    if getattr(dataset, "labels", None) is None:
-        raise GanforgeError(f"metric {pm.name!r} (intra-class FID) compares every class with the reference images "
-                            f"of that class, but the reference data {data_name!r} has no class labels; evaluate "
-                            f"against labelled data (a built-in dataset, or a folder with one sub-folder per class)")
-    k_d = _dataset_num_classes(dataset)
-    if k_d != k_g:
-        raise GanforgeError(f"metric {pm.name!r} (intra-class FID): the generator has {k_g} classes but the reference "
-                            f"data {data_name!r} has {k_d}; evaluate against the labelled data the model was "
-                            f"trained on")
-    labels = torch.as_tensor(dataset.labels)
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= k_d):
-        raise GanforgeError(f"metric {pm.name!r}: the reference data {data_name!r} has labels outside 0..{k_d - 1}")
-    counts = torch.bincount(labels.long(), minlength=k_g)
-    few = [k for k in range(k_g) if int(counts[k]) < 2]
-    if few:
-        names = _class_names(dataset, k_g)
-        more = f" (and {len(few) - 1} more classes with fewer than 2)" if len(few) > 1 else ""
-        raise GanforgeError(f"metric {pm.name!r} (intra-class FID) needs at least 2 reference images of every class, "
-                            f"but class {names[few[0]]!r} of {data_name!r} has {int(counts[few[0]])}{more}")
-
-
-def _images_used(pm: ParsedMetric, ev: "_Evaluator") -> tuple[int, int]:
-    """(generated, reference) images metric ``pm`` will use (what ``_run_one`` takes); for SWD, which takes
-    as many of each as both have, the images each side has to offer."""
-    kind, n = pm.spec.kind, pm.n
-    gen = n if ev.fake_count is None else min(n, ev.fake_count)
-    if kind in ("fid", "kid"):
-        return gen, ev.real_count(_num_images(ev.dataset))
-    if kind in ("pr", "msssim"):
-        return gen, ev.real_count(n)
-    if kind == "swd":
-        return (n if ev.fake_count is None else ev.fake_count), ev.real_count(n)
-    return gen, 0
-
-
-def image_count_needs(pm: ParsedMetric) -> tuple[int, str] | None:
-    """(images each set needs at least, why) for metrics that compare image sets; None for the others."""
-    kind = pm.spec.kind
-    if kind == "fid":
-        return 2, "FID fits a mean and a covariance to each set, and a covariance needs 2 samples"
-    if kind == "kid":
-        return 2, "KID averages over subsets of min(1000, generated, reference) images, and a subset needs 2"
-    if kind == "pr":
-        return pm.k + 1, f"precision/recall needs each image's k={pm.k} nearest neighbours among the others of its set"
-    if kind == "swd":
-        return 2, "SWD compares the patch statistics of two sets of images, at least a pair in each"
-    if kind == "msssim":
-        return 2, "MS-SSIM diversity averages over pairs of distinct images of a set"
-    return None
-
-
-def check_image_counts(parsed, ev: "_Evaluator") -> None:
+def check_image_counts(parsed, ev: _Evaluator) -> None:
     """Refuse, before any work, a metric whose image sets are too small for it to mean anything (or to be
     computed at all): one message naming the metric, the count given and the count needed."""
     data_name = getattr(ev.dataset, "name", "")
     for pm in parsed:
-        need = image_count_needs(pm)
+        need = pm.spec.min_images(pm)
         if need is None:
             continue
         least, why = need
-        gen, real = _images_used(pm, ev)
+        gen, real = pm.spec.images_used(pm, ev.inputs(pm))
         for side, have in (("generated", gen), ("reference", real)):
             if have >= least:
                 continue
@@ -679,13 +477,6 @@ def _too_few_generated(pm: ParsedMetric, want: int, have: int) -> str:
     return f"metric {pm.name!r} needs {want} generated images but the generated set has {have}; {hint}"
 
 
-def _too_few_real(pm: ParsedMetric, have: int) -> str:
-    hint = (f"e.g. {pm.with_thousands(have // 1000)!r}" if have >= 1000
-            else "or the bare 'swd' (as many as both sets have)")
-    return (f"metric {pm.name!r} compares {pm.n} generated with as many reference images, but only {have} "
-            f"reference images are available (the data set or --num-real); use a smaller N, {hint}")
-
-
 def _split_of(dataset) -> str | None:
     """``dataset.split`` if present, else the suffix of names like ``"fashion-mnist:train"``."""
     split = getattr(dataset, "split", None)
@@ -696,19 +487,18 @@ def _split_of(dataset) -> str | None:
     return split
 
 
-def _evaluate(parsed, ev: _Evaluator, G, dataset, seed) -> list[MetricRecord]:
+def _evaluate(parsed, ev: _Evaluator, dataset, seed) -> list[MetricRecord]:
     for pm in parsed:  # before any work: IS needs a classifier (features-only weights have none)
-        if pm.spec.kind == "is":
+        if pm.spec.needs.logits:
             _check_logits(ev.extractor, pm)
     records = []
     for pm in parsed:
         t0 = time.perf_counter()
-        value, num_gen, num_real, details = _run_one(ev, pm, G)
-        want = _generated_needed(pm, ev, ev.fake_count)
+        value, num_gen, num_real, details = _run_one(ev, pm)
+        want = pm.spec.generated_needed(pm, ev.inputs(pm), ev.fake_count)
         if num_gen != want:  # a metric name promises its sample count; never report fewer silently
             raise GanforgeError(_too_few_generated(pm, want, num_gen))
-        uses = pm.spec.uses_extractor
-        ext = ev.extractor if uses else None
+        ext = ev.extractor if pm.spec.uses_extractor else None
         if ext is not None and hasattr(ext, "input_note"):
             details = {**details, "input": ext.input_note(tuple(dataset.images_u8.shape))}
         records.append(
@@ -768,7 +558,8 @@ def compute(
     _check_protocol(protocol)
     _check_common(batch_size, num_real, seed)
     _check_shapes(generator, dataset)
-    _check_class_metrics(parsed, generator, dataset)
+    for pm in parsed:  # what only the metric knows to refuse (intra-class FID: a conditional G, labelled data)
+        pm.spec.check_generator(pm, generator, dataset)
     device = _resolve_device(device)
     from ganforge.metrics.generation import generated_batches
     from ganforge.metrics.shard import Shard
@@ -783,9 +574,10 @@ def compute(
         dataset, extractor, fake=fake, device=device, batch_size=batch_size, seed=seed,
         num_real=num_real, cache_dir=cache_dir, inception_weights=inception_weights, protocol=protocol,
         fake_class=fake_class, num_classes=int(getattr(generator, "num_classes", 0) or 0), shard=Shard(distributed),
+        generator=generator,
     )  # fmt: skip
     check_image_counts(parsed, ev)
-    return _evaluate(parsed, ev, generator, dataset, seed)
+    return _evaluate(parsed, ev, dataset, seed)
 
 
 def compute_between(
@@ -839,10 +631,9 @@ def compute_between(
     )  # fmt: skip
     have = ev.fake_count = int(fake_images_u8.shape[0])
     for pm in parsed:  # before any work: every metric gets the sample count its name promises
-        want = _generated_needed(pm, ev, available=have)
+        want = pm.spec.generated_needed(pm, ev.inputs(pm), available=have)
         if have < want:
             raise GanforgeError(_too_few_generated(pm, want, have))
-        if pm.spec.kind == "swd" and pm.explicit_n and ev.real_count(pm.n) < pm.n:
-            raise GanforgeError(_too_few_real(pm, ev.real_count(pm.n)))
+        pm.spec.check_fixed_set(pm, ev.inputs(pm))
     check_image_counts(parsed, ev)
-    return _evaluate(parsed, ev, None, real_dataset, seed)
+    return _evaluate(parsed, ev, real_dataset, seed)

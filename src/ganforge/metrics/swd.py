@@ -11,6 +11,9 @@ one value per level (keyed by resolution) and their average.
 
 Differences from ProGAN's code: positions are drawn from a generator seeded identically for both sets
 (so SWD(x, x) = 0 exactly), and pyramid filtering uses torch (``reflect`` padding == scipy ``mirror``).
+
+The named metric (registered at the end): ``swd{N}k`` compares N generated with N reference images
+and refuses fewer; the bare ``swd`` takes min(16384, reference images, generated images) of each.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ganforge.errors import GanforgeError
+from ganforge.metrics.base import Metric, MetricValue, Needs, register_metric
 
 _BINOMIAL = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=torch.float64)
 _KERNEL = (_BINOMIAL[:, None] * _BINOMIAL[None, :]) / 256.0
@@ -143,3 +147,47 @@ def swd_from_images(
         out[str(r)] = sliced_wasserstein(a, b, dir_repeats, dirs_per_repeat, rng) * 1e3
     out["avg"] = float(np.mean([out[str(r)] for r in res]))
     return out
+
+
+def _too_few_real(pm, have: int) -> str:
+    hint = (f"e.g. {pm.with_thousands(have // 1000)!r}" if have >= 1000
+            else "or the bare 'swd' (as many as both sets have)")
+    return (f"metric {pm.name!r} compares {pm.n} generated with as many reference images, but only {have} "
+            f"reference images are available (the data set or --num-real); use a smaller N, {hint}")
+
+
+class SWD(Metric):
+    kind, form, pattern, example = "swd", "swd", r"swd(?:(?P<n>\d+)k)?", "swd1k"
+    default_n, default_n_is_cap = 16384, True
+    needs = Needs(generated="images", real="images")
+
+    def generated_needed(self, pm, inputs, available: int | None = None) -> int:
+        if pm.explicit_n:
+            return pm.n
+        count = inputs.real_count(pm.n)
+        return count if available is None else min(count, available)
+
+    def images_used(self, pm, inputs) -> tuple[int, int]:
+        # what each side has to offer: SWD takes as many of each as both have
+        return (pm.n if inputs.fake_count is None else inputs.fake_count), inputs.real_count(pm.n)
+
+    def min_images(self, pm) -> tuple[int, str]:
+        return 2, "SWD compares the patch statistics of two sets of images, at least a pair in each"
+
+    def check_fixed_set(self, pm, inputs) -> None:
+        if pm.explicit_n and inputs.real_count(pm.n) < pm.n:
+            raise GanforgeError(_too_few_real(pm, inputs.real_count(pm.n)))
+
+    def compute(self, pm, inputs) -> MetricValue:
+        count = inputs.real_count(pm.n)
+        if pm.explicit_n and count < pm.n:
+            raise GanforgeError(_too_few_real(pm, count))
+        gen = inputs.generated_images(count)
+        if gen.shape[0] < count:  # bare "swd" from a fixed image set: as many as both sides have
+            count = gen.shape[0]
+        real = inputs.real_images(count)
+        value = swd_from_images(real, gen[:count], seed=inputs.seed)
+        return MetricValue(value, count, count, {"nhoods_per_image": 128, "nhood_size": 7, "projections": "4 x 128"})
+
+
+register_metric(SWD())
