@@ -18,7 +18,7 @@ from ganforge.distributed import init_from_env, shutdown, world
 from ganforge.metrics import compute, compute_between
 from ganforge.metrics.translation import evaluate_translation
 from ganforge.presets import get_preset
-from ganforge.recipes.stylegan2 import build_generator
+from ganforge.families.stylegan2.recipe import build_generator
 
 METRICS = "fid1k,kid1k,pr1k3,is1k,ppl1k_z,swd1k,ifid1k"
 

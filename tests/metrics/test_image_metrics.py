@@ -150,7 +150,7 @@ def test_ppl_sees_the_same_noise_at_both_ends_of_a_pair(preset, space):
     """As the official code: noise inputs held constant (noise_mode='const'), so the noise's own strength
     does not enter PPL. With random noise at each end, strong noise made PPL a million times larger."""
     from ganforge.presets import get_preset
-    from ganforge.recipes import RECIPES
+    from ganforge.registry import RECIPES
 
     cfg = get_preset(preset)
     torch.manual_seed(0)

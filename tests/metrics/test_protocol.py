@@ -256,7 +256,7 @@ def _manual_intra_fid(G, dataset, extractor, n, seed):
     import numpy as np
 
     from ganforge.metrics.fid import fid_from_features
-    from ganforge.synthesis.images import to_uint8
+    from ganforge.images import to_uint8
 
     out = {}
     for k in range(G.num_classes):

@@ -15,7 +15,7 @@ import torch
 import ganforge
 from ganforge.metrics.generation import generated_batches
 from ganforge.presets import get_preset
-from ganforge.recipes.stylegan2 import build_generator
+from ganforge.families.stylegan2.recipe import build_generator
 
 WORKER = str(Path(__file__).with_name("sharded_worker.py"))
 SRC = str(Path(ganforge.__file__).resolve().parents[1])

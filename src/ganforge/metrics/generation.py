@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import GanforgeError
-from ganforge.synthesis.images import to_uint8 as synthesis_to_uint8
+from ganforge.images import to_uint8 as synthesis_to_uint8
 
 
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
