@@ -125,6 +125,8 @@ def compare(new: dict, old: dict) -> list[str]:
 
 
 def main() -> int:
+    import torch  # noqa: F401  (loaded once up front: the checkpoint digests need it)
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="JSON file of fingerprints to write")
     ap.add_argument("--compare", help="fingerprints of the reference commit to compare with")
