@@ -1,15 +1,28 @@
-"""Shared fixtures: small synthetic datasets so tests need neither the network nor real data."""
+"""Shared fixtures: small synthetic datasets so tests need neither the network nor real data.
+
+The helpers that several test files import (plain functions and classes) live in the ``tests/helpers``
+package; this file puts the ``tests`` folder on ``sys.path`` once (``--import-mode=importlib`` does not), so
+tests import them as ``from helpers.data import make_dataset``.
+"""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from ganforge.data.dataset import ImageDataset, content_hash
-from ganforge.metrics import EXTRACTORS
-from ganforge.metrics.extractors import TorchExtractor
+if str(Path(__file__).parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).parent))
+
+from helpers.data import make_dataset, make_translation_dataset  # noqa: E402
+
+from ganforge.data.dataset import ImageDataset  # noqa: E402
+from ganforge.metrics import EXTRACTORS  # noqa: E402
+from ganforge.metrics.extractors import TorchExtractor  # noqa: E402
 
 
 class Pool4(TorchExtractor):
@@ -33,36 +46,6 @@ class Pool4(TorchExtractor):
 
 if "test-pool4" not in EXTRACTORS:
     EXTRACTORS.add("test-pool4", Pool4)
-
-
-def make_dataset(n: int = 64, channels: int = 1, resolution: int = 16, num_classes: int = 10,
-                 seed: int = 0) -> ImageDataset:
-    """Blobs whose position depends on the class: learnable, deterministic, tiny."""
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % num_classes
-    yy, xx = torch.meshgrid(torch.arange(resolution), torch.arange(resolution), indexing="ij")
-    imgs = []
-    for i in range(n):
-        cy = 3 + (labels[i] * 7) % (resolution - 6)
-        cx = 3 + (labels[i] * 3) % (resolution - 6)
-        blob = torch.exp(-((yy - cy) ** 2 + (xx - cx) ** 2).float() / 8.0)
-        noise = torch.rand(resolution, resolution, generator=g) * 0.1
-        img = ((blob + noise).clamp(0, 1) * 255).to(torch.uint8)
-        imgs.append(img.expand(channels, -1, -1))
-    images = torch.stack(imgs).contiguous()
-    return ImageDataset(images, labels.long(), tuple(f"class{i}" for i in range(num_classes)), "synthetic",
-                        content_hash(images, labels.long()))
-
-
-def make_translation_dataset(base: ImageDataset, paired: bool = True, split: str = "train"):
-    """A translation dataset from an image dataset: B = its images, A = their negatives (paired) or the
-    negatives of the images in reverse order, one fewer (unpaired)."""
-    from ganforge.data.translation import TranslationDataset, translation_hash
-
-    b = base.images_u8
-    a = (255 - b) if paired else (255 - b.flip(0)[1:]).contiguous()
-    return TranslationDataset(a.contiguous(), b, paired, f"{base.name}-pairs:{split}",
-                              translation_hash(a, b, paired)[0], split=split)
 
 
 @pytest.fixture
@@ -145,3 +128,14 @@ def tiny_disk(tmp_path):
     yield make
     for path in mounts:
         subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+@pytest.fixture
+def official(tmp_path):
+    """The stand-in for NVlabs' official StyleGAN code (``helpers.official.FakeOfficialCode``), importable
+    during the test and unloaded after it."""
+    from helpers.official import FakeOfficialCode
+
+    fake = FakeOfficialCode(tmp_path / "official_code")
+    yield fake
+    fake.unload()

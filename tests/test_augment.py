@@ -14,8 +14,7 @@ from ganforge import augment as A
 from ganforge.config import AugmentConfig, apply_overrides
 from ganforge.errors import GanforgeError
 from ganforge.presets import get_preset
-
-from .training.gf_training_helpers import assert_states_equal, final_state, tiny_cfg
+from helpers.training import assert_states_equal, final_state, tiny_cfg
 
 
 def _x(n=4, c=3, s=16, seed=0, grad=False):

@@ -333,7 +333,7 @@ def test_every_subcommand_and_option_is_in_the_table():
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """The files the rows name, made once: a trained StyleGAN2 run, images, a folder, a pipe, a text file."""
-    from tests.conftest import make_dataset
+    from helpers.data import make_dataset
 
     root = tmp_path_factory.mktemp("hostile")
     cfg = ganforge.get_preset("stylegan2-tiny")

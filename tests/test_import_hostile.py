@@ -24,10 +24,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-from tests.test_import_stylegan import ANCHORS, _write_snapshot
-from tests.test_official_pickle import FakeOfficialCode
-from tests.test_official_pickle_bounds import _global, _s
+from helpers.official import ANCHORS, FakeOfficialCode, global_op, str_op, write_snapshot
 
 pytestmark = pytest.mark.skipif(not (ANCHORS / "sg2-32gray.json").exists() or not sys.platform.startswith("linux"),
                                 reason="needs shared/anchors and Linux (RLIMIT_AS, /proc)")
@@ -62,21 +59,21 @@ def laughs_tuple_key(depth: int = 60) -> bytes:
 
 def numpy_scalar(dtype_name: str) -> bytes:
     """numpy.core.multiarray.scalar(numpy.dtype(dtype_name, False, True)): no data, numpy zero-fills."""
-    return (b"\x80\x02" + _global("numpy.core.multiarray", "scalar") + _global("numpy", "dtype")
-            + _s(dtype_name) + b"\x89\x88\x87R\x85R.")
+    return (b"\x80\x02" + global_op("numpy.core.multiarray", "scalar") + global_op("numpy", "dtype")
+            + str_op(dtype_name) + b"\x89\x88\x87R\x85R.")
 
 
 def shared_storage(copies: int = 200, numel: int = 2 << 20) -> bytes:
     """One 8 MiB tensor storage (the bytes torch.save writes), memoised and rebuilt ``copies`` times."""
     raw = (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
            + pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2)
-           + b"\x80\x02(X\x07\x00\x00\x00storage" + _global("torch", "FloatStorage") + _s("0") + _s("cpu")
+           + b"\x80\x02(X\x07\x00\x00\x00storage" + global_op("torch", "FloatStorage") + str_op("0") + str_op("cpu")
            + b"J" + struct.pack("<i", numel) + b"tQ." + pickle.dumps(["0"], protocol=2)
            + struct.pack("<q", numel) + bytes(4 * numel))
-    body = b"\x80\x04" + _global("torch.storage", "_load_from_bytes") + b"\x94" + b"B" + struct.pack("<I", len(raw)) \
+    body = b"\x80\x04" + global_op("torch.storage", "_load_from_bytes") + b"\x94" + b"B" + struct.pack("<I", len(raw)) \
         + raw + b"\x94" + b"0("  # memo 0: the function, memo 1: the bytes; POP, MARK
     body += (_get(0) + _get(1) + b"\x85R") * copies
-    return body + b"l}" + _s("G_ema") + b"Ns."  # LIST of the storages, then the snapshot dict
+    return body + b"l}" + str_op("G_ema") + b"Ns."  # LIST of the storages, then the snapshot dict
 
 
 class _ShortObjectArray:
@@ -95,7 +92,7 @@ def object_array_short_list() -> bytes:
 
 
 def huge_memo_index() -> bytes:
-    return b"\x80\x04]r\xf0\xff\xff\xff" + _s("G_ema") + b"0."  # LONG_BINPUT 0xfffffff0
+    return b"\x80\x04]r\xf0\xff\xff\xff" + str_op("G_ema") + b"0."  # LONG_BINPUT 0xfffffff0
 
 
 def huge_bytearray() -> bytes:
@@ -119,15 +116,15 @@ def _build_files(root: Path) -> list[tuple[str, list[str]]]:
 
     fake = FakeOfficialCode(root / "official_code")
     try:
-        add("control_official_anchor", _write_snapshot(fake, files / "anchor.pkl"))
+        add("control_official_anchor", write_snapshot(fake, files / "anchor.pkl"))
         x: list = []
         for _ in range(60):
             x = [x, x]
         kw = dict(_anchor_kwargs(), mapping_kwargs={"num_layers": 2, "layer_features": x})
-        add("laughs_in_constructor_arguments", _write_snapshot(fake, files / "laughs_kwargs.pkl", g_kwargs=kw))
+        add("laughs_in_constructor_arguments", write_snapshot(fake, files / "laughs_kwargs.pkl", g_kwargs=kw))
         big = dict(_anchor_kwargs(), z_dim=8192, w_dim=8192, img_resolution=64, channel_base=1 << 20,
                    channel_max=8192)
-        add("huge_declared_sizes", _write_snapshot(fake, files / "huge_sizes.pkl", g_kwargs=big))
+        add("huge_declared_sizes", write_snapshot(fake, files / "huge_sizes.pkl", g_kwargs=big))
     finally:
         fake.unload()
     for name, data in [("laughs_lists", laughs_lists()),

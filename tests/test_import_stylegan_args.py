@@ -19,20 +19,14 @@ from collections import OrderedDict
 
 import pytest
 import torch
+from helpers.official import ANCHORS, SG2_SOURCE, Persistent, anchor_nets, write_snapshot
 
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
 from ganforge.families.stylegan2.importer import import_official, model_config_from_kwargs
-from tests.test_import_stylegan import ANCHORS, SG2_SOURCE, _anchor_nets, _Persistent, _write_snapshot
-from tests.test_official_pickle import FakeOfficialCode
 
 pytestmark = pytest.mark.skipif(not (ANCHORS / "sg2-32gray.json").exists(), reason="shared/anchors not present")
 
-@pytest.fixture
-def official(tmp_path):
-    fake = FakeOfficialCode(tmp_path / "official_code")
-    yield fake
-    fake.unload()
 
 def _spec() -> dict:
     return json.loads((ANCHORS / "sg2-32gray.json").read_text())
@@ -53,7 +47,7 @@ def _kwargs_with(change: dict) -> dict:
     return kw
 
 def _import_error(official, tmp_path, capsys, g_kwargs) -> str:
-    pkl = _write_snapshot(official, tmp_path / "snap.pkl", g_kwargs=g_kwargs)
+    pkl = write_snapshot(official, tmp_path / "snap.pkl", g_kwargs=g_kwargs)
     official.unload()
     out = tmp_path / "model"
     assert main(["import", str(pkl), "--out", str(out)]) == 2
@@ -115,10 +109,10 @@ def test_bad_constructor_argument_is_one_error_naming_it(official, tmp_path, cap
 
 def test_bad_discriminator_arguments(official, tmp_path, capsys):
     spec = _spec()
-    G, D = _anchor_nets()[1:]
+    G, D = anchor_nets()[1:]
     rc = official.persistence._reconstruct_persistent_obj
     d_kwargs = dict(spec["D_kwargs"], epilogue_kwargs={"mbstd_group_size": "four"})
-    snap = {"G_ema": _Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"]), "D": _Persistent(rc, D, SG2_SOURCE, d_kwargs)}
+    snap = {"G_ema": Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"]), "D": Persistent(rc, D, SG2_SOURCE, d_kwargs)}
 
     pkl = tmp_path / "d.pkl"
     pkl.write_bytes(pickle.dumps(snap, protocol=4))
@@ -141,14 +135,14 @@ def test_many_unsupported_arguments_are_listed_briefly(official, tmp_path, capsy
            "(5,000 in all)" in err and len(err) < 600
 
 def test_many_unexpected_tensors_are_listed_briefly(official, tmp_path, capsys):
-    spec, G, _ = _anchor_nets()
+    spec, G, _ = anchor_nets()
     shared = torch.nn.Parameter(torch.zeros(1))
     for i in range(30_000):
         G.register_parameter(f"unexpected_{i:05d}_" + "x" * 40, shared)  # one tensor, 30,000 names
     rc = official.persistence._reconstruct_persistent_obj
 
     pkl = tmp_path / "many.pkl"
-    pkl.write_bytes(pickle.dumps({"G_ema": _Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"])}, protocol=4))
+    pkl.write_bytes(pickle.dumps({"G_ema": Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"])}, protocol=4))
     official.unload()
     assert main(["import", str(pkl), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
@@ -158,13 +152,13 @@ def test_many_unexpected_tensors_are_listed_briefly(official, tmp_path, capsys):
     assert len(err) < 1000
 
 def test_wrong_shapes_and_dtypes_are_listed_briefly(official, tmp_path, capsys):
-    spec, G, _ = _anchor_nets()
+    spec, G, _ = anchor_nets()
     G.requires_grad_(False)
     G.synthesis.b4.const.data = torch.zeros(3, 2, dtype=torch.int64)  # another shape, not floating point
     rc = official.persistence._reconstruct_persistent_obj
 
     pkl = tmp_path / "odd.pkl"
-    pkl.write_bytes(pickle.dumps({"G_ema": _Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"])}, protocol=4))
+    pkl.write_bytes(pickle.dumps({"G_ema": Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"])}, protocol=4))
     official.unload()
     assert main(["import", str(pkl), "--out", str(tmp_path / "m")]) == 2
     err = capsys.readouterr().err
@@ -185,7 +179,7 @@ class _View:
 def test_tensors_sharing_one_storage_cannot_declare_a_bigger_network(official, tmp_path, capsys):
     """Every tensor a view of one storage: the shapes all match, but the file holds a fifth of the
     bytes the network needs (at scale: a small file that would allocate a huge network)."""
-    spec, G, _ = _anchor_nets()
+    spec, G, _ = anchor_nets()
     sizes = [t.numel() for t in list(G.parameters()) + list(G.buffers())]
     base = torch.randn(max(sizes))
     with warnings.catch_warnings():
@@ -197,7 +191,7 @@ def test_tensors_sharing_one_storage_cannot_declare_a_bigger_network(official, t
                 table[name] = _View(storage, t.shape)
     rc = official.persistence._reconstruct_persistent_obj
     pkl = tmp_path / "shared.pkl"
-    pkl.write_bytes(pickle.dumps({"G_ema": _Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"])}, protocol=4))
+    pkl.write_bytes(pickle.dumps({"G_ema": Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"])}, protocol=4))
     official.unload()
     assert pkl.stat().st_size < 1 << 20
     assert main(["import", str(pkl), "--out", str(tmp_path / "m")]) == 2
@@ -207,7 +201,7 @@ def test_tensors_sharing_one_storage_cannot_declare_a_bigger_network(official, t
 
 
 def test_odd_training_set_path_is_not_copied(official, tmp_path):
-    spec, G, _ = _anchor_nets()
+    spec, G, _ = anchor_nets()
     laughs: list = []
     for _ in range(16):
         laughs = [laughs, laughs]  # str() of it was once the dataset name: 2**16 lists printed
@@ -215,7 +209,7 @@ def test_odd_training_set_path_is_not_copied(official, tmp_path):
 
     pkl = tmp_path / "tsk.pkl"
     pkl.write_bytes(pickle.dumps({"training_set_kwargs": {"path": laughs},
-                                  "G_ema": _Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"])}, protocol=4))
+                                  "G_ema": Persistent(rc, G, SG2_SOURCE, spec["G_kwargs"])}, protocol=4))
     official.unload()
     import_official(pkl, tmp_path / "m")
     meta = json.loads((tmp_path / "m" / "model.json").read_text())

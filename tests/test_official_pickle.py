@@ -3,17 +3,16 @@
 The official code is not needed: each test writes a stand-in package (``torch_utils.persistence``,
 ``dnnlib``, ``training.*``) to a temp folder whose decorator pickles networks with the official
 structure - ``_reconstruct_persistent_obj(meta)`` with the module source embedded in ``meta`` - builds
-tiny networks, pickles a snapshot dict, then unloads the package before the file is read.
+tiny networks, pickles a snapshot dict, then unloads the package before the file is read (the stand-in:
+``helpers.official.FakeOfficialCode``, given to a test by the ``official`` fixture of tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import pickle
 import struct
 import sys
-import textwrap
 import warnings
 import zipfile
 from pathlib import Path
@@ -21,228 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.official import TRAINING_SET_KWARGS, is_fake_module
 
 from ganforge.errors import GanforgeError
 from ganforge.io import NetRecord, read_official_pickle
-
-PERSISTENCE_SRC = '''
-"""Test stand-in for NVlabs torch_utils.persistence: the same pickle structure, little else."""
-import copy
-import inspect
-import sys
-import types
-
-_version = 6
-_exec_sources = {}  # name of a module made from pickled source -> that source
-
-
-def persistent_class(cls):
-    src = _exec_sources.get(cls.__module__) or inspect.getsource(sys.modules[cls.__module__])
-
-    class Persistent(cls):
-        _persistent_src = src
-        _persistent_name = cls.__name__
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self._init_args = copy.deepcopy(args)
-            self._init_kwargs = copy.deepcopy(kwargs)
-
-        def __reduce__(self):
-            meta = {"type": "class", "version": _version, "module_src": self._persistent_src,
-                    "class_name": self._persistent_name, "state": dict(self.__dict__)}
-            return _reconstruct_persistent_obj, (meta,)
-
-    Persistent.__name__ = Persistent.__qualname__ = cls.__name__
-    return Persistent
-
-
-def _reconstruct_persistent_obj(meta):
-    # Runs the pickled module source, as the real loader does; tests use it only as a control.
-    name = "_test_imported_module_%d" % len(_exec_sources)
-    module = types.ModuleType(name)
-    sys.modules[name] = module
-    _exec_sources[name] = meta["module_src"]
-    exec(meta["module_src"], module.__dict__)
-    cls = module.__dict__[meta["class_name"]]
-    obj = cls.__new__(cls)
-    obj.__setstate__(meta["state"])
-    return obj
-'''
-
-DNNLIB_UTIL_SRC = '''
-class EasyDict(dict):
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name)
-
-    def __setattr__(self, name, value):
-        self[name] = value
-
-    def __getstate__(self):  # the pickle then also carries an (empty) BUILD state after the items: a variant to accept
-        return {}
-'''
-
-NETWORKS_SRC = '''
-import pathlib
-
-import numpy as np
-import torch
-
-from torch_utils import persistence
-
-
-@persistence.persistent_class
-class FullyConnectedLayer(torch.nn.Module):
-    def __init__(self, in_features, out_features, bias=True, lr_multiplier=1.0):
-        super().__init__()
-        self.in_features = in_features
-        self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        self.bias = torch.nn.Parameter(torch.full([out_features], 0.5)) if bias else None
-        self.weight_gain = lr_multiplier / np.sqrt(in_features)
-
-
-@persistence.persistent_class
-class MappingNetwork(torch.nn.Module):
-    def __init__(self, z_dim, w_dim, num_layers=2, lr_multiplier=0.01):
-        super().__init__()
-        self.num_layers = num_layers
-        for idx in range(num_layers):
-            layer = FullyConnectedLayer(z_dim if idx == 0 else w_dim, w_dim, lr_multiplier=lr_multiplier)
-            setattr(self, f"fc{idx}", layer)
-        self.register_buffer("w_avg", torch.randn([w_dim]))
-
-
-@persistence.persistent_class
-class SynthesisLayer(torch.nn.Module):
-    def __init__(self, in_channels, out_channels, w_dim, resolution, *more, use_noise=True):
-        super().__init__()
-        self.size = np.broadcast_to(np.asarray(resolution), [2])
-        self.cutoffs = np.linspace(1.0, 2.0, 3)
-        self.use_fp16 = np.bool_(True)
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias=False)
-        self.weight = torch.nn.Parameter(torch.randn([out_channels, in_channels, 3, 3]))
-        self.act = torch.nn.LeakyReLU(0.2)
-        self.register_buffer("noise_const", torch.randn([resolution, resolution]))
-        self.register_buffer("up_filter", None)
-        self.register_buffer("scratch", torch.zeros([2]), persistent=False)
-        self.register_buffer("noise_fp16", torch.randn([3]).to(torch.float16))
-        self.register_buffer("counts", torch.arange(4, dtype=torch.int64))
-        self.register_buffer("strided", torch.randn([2, 3]).t())
-
-
-@persistence.persistent_class
-class Generator(torch.nn.Module):
-    def __init__(self, z_dim, w_dim, img_resolution, img_channels, mapping_kwargs={}, synthesis_kwargs={}):
-        super().__init__()
-        self.z_dim = z_dim
-        self.sampling_rate = np.float64(img_resolution)
-        self.mapping = MappingNetwork(z_dim=z_dim, w_dim=w_dim, **mapping_kwargs)
-        self.synthesis = torch.nn.Sequential(
-            SynthesisLayer(2 * img_channels, 2 * img_channels, w_dim, img_resolution, "more"),
-            torch.nn.Linear(img_resolution, img_resolution))
-        self.register_module("unused", None)
-
-
-@persistence.persistent_class
-class Discriminator(torch.nn.Module):
-    def __init__(self, c_dim, img_resolution, img_channels, block_kwargs={}):
-        super().__init__()
-        self.block_resolutions = [img_resolution, img_resolution // 2]
-        self.b4 = FullyConnectedLayer(img_channels * img_resolution ** 2, 4)
-        self.out = FullyConnectedLayer(4, 1)
-        self.out_alias = self.out  # one sub-network under two names
-
-
-class Evil:
-    """Not persistent: pickled as a reference to this class, restored through __setstate__."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __setstate__(self, state):
-        pathlib.Path(state["marker"]).write_text("Evil.__setstate__ ran")
-'''
-
-AUGMENT_SRC = '''
-import torch
-
-from torch_utils import persistence
-
-
-@persistence.persistent_class
-class AugmentPipe(torch.nn.Module):
-    def __init__(self, xflip=0, rotate90=0, xint=0):
-        super().__init__()
-        self.register_buffer("p", torch.zeros([]))
-        self.xflip = float(xflip)
-        self.rotate90 = float(rotate90)
-'''
-
-FAKE_PACKAGES = ("torch_utils", "dnnlib", "training")
-TRAINING_SET_KWARGS = dict(class_name="training.dataset.ImageFolderDataset", path="/data/ffhq-4.zip",
-                           use_labels=False, max_size=70000, xflip=True, resolution=4, random_seed=0)
-
-
-def _is_fake_module(name: str) -> bool:
-    return name.split(".")[0] in FAKE_PACKAGES or name.startswith("_test_imported_module_")
-
-
-class FakeOfficialCode:
-    """The stand-in official package, importable until ``unload()``."""
-
-    def __init__(self, root: Path):
-        assert not any(_is_fake_module(m) for m in sys.modules), "stand-in package names already imported"
-        files = {"torch_utils/__init__.py": "", "torch_utils/persistence.py": PERSISTENCE_SRC,
-                 "dnnlib/__init__.py": "from .util import EasyDict\n", "dnnlib/util.py": DNNLIB_UTIL_SRC,
-                 "training/__init__.py": "", "training/networks_stylegan2.py": NETWORKS_SRC,
-                 "training/augment.py": AUGMENT_SRC}
-        for rel, text in files.items():
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            (root / rel).write_text(textwrap.dedent(text))
-        self.root = str(root)
-        self.load()
-
-    def load(self):
-        sys.path.insert(0, self.root)
-        importlib.invalidate_caches()
-        self.persistence = importlib.import_module("torch_utils.persistence")
-        self.dnnlib = importlib.import_module("dnnlib")
-        self.nets = importlib.import_module("training.networks_stylegan2")
-        self.augment = importlib.import_module("training.augment")
-
-    def unload(self):
-        while self.root in sys.path:
-            sys.path.remove(self.root)
-        for name in [m for m in sys.modules if _is_fake_module(m)]:
-            del sys.modules[name]
-
-    def snapshot(self, *, extra_in_g_ema: dict | None = None) -> dict:
-        """A snapshot dict shaped like the official training loop's, of tiny networks."""
-        torch.manual_seed(0)
-        g_kwargs = dict(z_dim=8, w_dim=16, img_resolution=4, img_channels=1,
-                        mapping_kwargs=self.dnnlib.EasyDict(num_layers=2),
-                        synthesis_kwargs=self.dnnlib.EasyDict(gain=np.float64(1.5)))
-        snap = dict(training_set_kwargs=dict(TRAINING_SET_KWARGS))
-        snap["G"] = self.nets.Generator(**g_kwargs)
-        snap["D"] = self.nets.Discriminator(c_dim=0, img_resolution=4, img_channels=1,
-                                            block_kwargs=self.dnnlib.EasyDict(activation="lrelu"))
-        snap["G_ema"] = self.nets.Generator(**g_kwargs)
-        snap["augment_pipe"] = self.augment.AugmentPipe(xflip=1, rotate90=1)
-        for key in ("G", "D", "G_ema", "augment_pipe"):
-            snap[key].eval().requires_grad_(False)
-        for name, value in (extra_in_g_ema or {}).items():
-            setattr(snap["G_ema"], name, value)
-        return snap
-
-
-@pytest.fixture
-def official(tmp_path):
-    fake = FakeOfficialCode(tmp_path / "official_code")
-    yield fake
-    fake.unload()
 
 
 def _write(path: Path, obj, protocol: int = 4) -> Path:
@@ -287,7 +68,7 @@ def test_reads_snapshot_without_the_official_code(official, tmp_path, protocol):
 
     out = read_official_pickle(path)
 
-    assert not [m for m in sys.modules if _is_fake_module(m)], "reading imported the snapshot's code"
+    assert not [m for m in sys.modules if is_fake_module(m)], "reading imported the snapshot's code"
     assert list(out) == ["training_set_kwargs", "G", "D", "G_ema", "augment_pipe"]
     assert out["training_set_kwargs"] == TRAINING_SET_KWARGS
     for key, sd in expected.items():

@@ -21,28 +21,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers.official import global_op, str_op
 
 from ganforge.cli import main
 from ganforge.errors import GanforgeError
 from ganforge.io import official_pickle as op
 from ganforge.io import read_official_pickle
-from tests.test_official_pickle import FakeOfficialCode
 
 # -- pickles written opcode by opcode (protocol 4 unless the bytes say otherwise) --------------
 
 
-def _s(text: str) -> bytes:
-    data = text.encode()
-    return (b"\x8c" + bytes([len(data)]) if len(data) < 256 else b"X" + struct.pack("<I", len(data))) + data
-
-
-def _global(module: str, name: str) -> bytes:
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
 def _snapshot_of(value_ops: bytes) -> bytes:
     """``{"G_ema": <value>}`` around the opcodes of one value."""
-    return b"\x80\x04}" + _s("G_ema") + value_ops + b"s."
+    return b"\x80\x04}" + str_op("G_ema") + value_ops + b"s."
 
 
 def _write(tmp_path: Path, data: bytes, name: str = "hostile.pkl") -> Path:
@@ -55,13 +46,6 @@ def _error(path) -> str:
     with pytest.raises(GanforgeError) as info:
         read_official_pickle(path)
     return str(info.value)
-
-
-@pytest.fixture
-def official(tmp_path):
-    fake = FakeOfficialCode(tmp_path / "official_code")
-    yield fake
-    fake.unload()
 
 
 # -- what is opened ----------------------------------------------------------------------------
@@ -225,14 +209,14 @@ def test_invalid_opcode_and_protocols(tmp_path):
 
 def test_shared_argument_cannot_be_expanded_over_and_over(tmp_path):
     text = "x" * 100_000
-    ops = _global("_codecs", "encode") + b"\x94" + _s(text) + b"\x94" + _s("latin1") + b"\x94" + b"0(" \
+    ops = global_op("_codecs", "encode") + b"\x94" + str_op(text) + b"\x94" + str_op("latin1") + b"\x94" + b"0(" \
         + (b"h\x00h\x01h\x02\x86R" * 1000) + b"l"
     err = _error(_write(tmp_path, _snapshot_of(ops)))
     assert "it builds more data than the file holds (_codecs.encode: 97.7 KiB (100,000 bytes); the file is" in err
 
 
 def test_sets_from_a_shared_list_are_charged(tmp_path):
-    ops = _global("builtins", "set") + b"\x94" + b"](" + b"K\x01" * 20_000 + b"e\x94" + b"0(" \
+    ops = global_op("builtins", "set") + b"\x94" + b"](" + b"K\x01" * 20_000 + b"e\x94" + b"0(" \
         + b"h\x00h\x01\x85R" * 100 + b"l"
     assert "it builds more data than the file holds (builtins.set" in _error(_write(tmp_path, _snapshot_of(ops)))
 
@@ -257,26 +241,26 @@ def test_set_elements_are_checked(tmp_path):
     (b"}K\x01a", "it appends to a dict"),
     (b"]\x90", "is corrupted"),  # ADDITEMS without a MARK
     (b"](]\x90", "it adds set items to a list"),
-    (_global("collections", "OrderedDict") + b")R}b", "it sets the state of a OrderedDict"),
-    (_global("torch", "Size") + b")\x81", "it creates a <function> object directly"),  # NEWOBJ
-    (_global("numpy", "ndarray") + b")R", "it calls a object, which is not a constructor official snapshots use"),
+    (global_op("collections", "OrderedDict") + b")R}b", "it sets the state of a OrderedDict"),
+    (global_op("torch", "Size") + b")\x81", "it creates a <function> object directly"),  # NEWOBJ
+    (global_op("numpy", "ndarray") + b")R", "it calls a object, which is not a constructor official snapshots use"),
     (b"N)R", "it calls a NoneType"),
-    (_global("torch", "device") + b"(" + b"K\x01" * 9 + b"tR", "it calls a function with malformed arguments"),
+    (global_op("torch", "device") + b"(" + b"K\x01" * 9 + b"tR", "it calls a function with malformed arguments"),
 ])
 def test_only_allowed_calls_instantiations_and_mutations(tmp_path, ops, message):
     assert message in _error(_write(tmp_path, _snapshot_of(ops)))
 
 
 def test_long_global_names_give_short_messages(tmp_path):
-    err = _error(_write(tmp_path, b"\x80\x02" + _global("os" * 50_000, "system") + b"."))
+    err = _error(_write(tmp_path, b"\x80\x02" + global_op("os" * 50_000, "system") + b"."))
     assert "names a global with a 100,006-character name" in err and len(err) < 300
 
 
 def _dtype(name: str, state: bytes = b"") -> bytes:
-    return _global("numpy", "dtype") + _s(name) + b"\x89\x88\x87R" + state
+    return global_op("numpy", "dtype") + str_op(name) + b"\x89\x88\x87R" + state
 
 
-_F8_STATE = b"(K\x03" + _s("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+_F8_STATE = b"(K\x03" + str_op("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
 
 
 @pytest.mark.parametrize("ops,message", [
@@ -284,17 +268,17 @@ _F8_STATE = b"(K\x03" + _s("<") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb
     (_dtype("M8"), "which official snapshots never hold"),
     (_dtype("S0"), "which has 0 bytes per item (1 to 65,536 are read)"),
     (_dtype("U100000"), "which has 400,000 bytes per item (1 to 65,536 are read)"),
-    (_dtype("S8", b"(K\x03" + _s("|") + b"NNNJ\x00\x00\x01\x00K\x01K\x00tb"),
+    (_dtype("S8", b"(K\x03" + str_op("|") + b"NNNJ\x00\x00\x01\x00K\x01K\x00tb"),
      "gives the numpy dtype '|S8' a state official snapshots never hold"),  # grow the item size to 65536
-    (_dtype("f8", b"(K\x03" + _s("<") + b"N(" + _s("a") + b"t}J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"),
+    (_dtype("f8", b"(K\x03" + str_op("<") + b"N(" + str_op("a") + b"t}J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"),
      "a state official snapshots never hold"),  # names and fields
-    (_global("numpy.core.multiarray", "scalar") + _dtype("f8", _F8_STATE) + b"C\x04abcd\x86R",
+    (global_op("numpy.core.multiarray", "scalar") + _dtype("f8", _F8_STATE) + b"C\x04abcd\x86R",
      "a numpy scalar of dtype float64 does not hold its 8 bytes of data"),
-    (_global("numpy.core.multiarray", "scalar") + _dtype("f8", _F8_STATE) + b"\x85R",
+    (global_op("numpy.core.multiarray", "scalar") + _dtype("f8", _F8_STATE) + b"\x85R",
      "a numpy scalar of dtype float64 does not hold its 8 bytes of data"),
-    (_global("numpy.core.multiarray", "scalar") + _dtype("O8") + b"N\x86R",
+    (global_op("numpy.core.multiarray", "scalar") + _dtype("O8") + b"N\x86R",
      "rebuilds a numpy scalar with the numpy dtype 'object'"),
-    (_global("numpy.core.multiarray", "_reconstruct") + _global("numpy", "ndarray") + b"K\x00\x85C\x01b\x87R"
+    (global_op("numpy.core.multiarray", "_reconstruct") + global_op("numpy", "ndarray") + b"K\x00\x85C\x01b\x87R"
      + b"(K\x01J\x00\xca\x9a;\x85" + _dtype("f8", _F8_STATE) + b"\x89C\x08abcdefght" + b"b",
      "a numpy array of shape [1000000000] and dtype float64 holds 8 bytes, not 8,000,000,000 bytes"),
 ])
@@ -303,8 +287,8 @@ def test_numpy_values_are_what_their_bytes_hold(tmp_path, ops, message):
 
 
 def test_numpy_frombuffer_must_match_its_bytes(tmp_path):
-    ops = (_global("numpy.core.numeric", "_frombuffer") + b"(C\x08abcdefgh" + _dtype("f8", _F8_STATE)
-           + b"J\x00\xca\x9a;\x85" + _s("C") + b"tR")
+    ops = (global_op("numpy.core.numeric", "_frombuffer") + b"(C\x08abcdefgh" + _dtype("f8", _F8_STATE)
+           + b"J\x00\xca\x9a;\x85" + str_op("C") + b"tR")
     assert "a numpy array of shape [1000000000] and dtype float64 holds 8 bytes, not 8,000,000,000" in _error(
         _write(tmp_path, _snapshot_of(ops)))
 
@@ -331,9 +315,9 @@ def test_strided_and_empty_tensors_still_read(tmp_path):
 def test_storage_larger_than_its_bytes(tmp_path):
     raw = (pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
            + pickle.dumps({"little_endian": True}, protocol=2)
-           + b"\x80\x02(X\x07\x00\x00\x00storage" + _global("torch", "FloatStorage") + _s("0") + _s("cpu")
+           + b"\x80\x02(X\x07\x00\x00\x00storage" + global_op("torch", "FloatStorage") + str_op("0") + str_op("cpu")
            + b"J\x00\xca\x9a;tQ." + pickle.dumps(["0"], protocol=2) + struct.pack("<q", 10**9) + bytes(16))
-    ops = _global("torch.storage", "_load_from_bytes") + b"B" + struct.pack("<I", len(raw)) + raw + b"\x85R"
+    ops = global_op("torch.storage", "_load_from_bytes") + b"B" + struct.pack("<I", len(raw)) + raw + b"\x85R"
     assert "a tensor storage declares 3.7 GiB (4,000,000,000 bytes) of data but holds 16 bytes" in _error(
         _write(tmp_path, _snapshot_of(ops)))
 

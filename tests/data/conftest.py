@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
 from ganforge.data import builtin
-
-# The suite runs with --import-mode=importlib, which does not put test folders on sys.path; the
-# shared fixture builders live in the uniquely named sibling module gf_data_helpers.
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ the stuck reader gets EOF and the suite moves on, then fail.
 
 from __future__ import annotations
 
-import io
 import os
 import socket
 import stat
@@ -24,8 +23,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from helpers.data import bad_reasons, png_bytes, save_image, solid, write_mnist_like
 
-from gf_data_helpers import save_image, solid, write_mnist_like
 from ganforge.cli import main
 from ganforge.config import DataConfig, Experiment, apply_overrides
 from ganforge.data import dataset as dataset_mod
@@ -37,10 +36,6 @@ from ganforge.data.folder import ImageSource, decode_to_array, resize_array, to_
 from ganforge.errors import GanforgeError
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs os.mkfifo")
-
-
-def _reasons(report):
-    return {p.rsplit("/", 1)[-1]: r for p, r in report.bad}
 
 
 def _release_fifos(root: Path) -> None:
@@ -92,7 +87,7 @@ def test_fifo_in_folder_is_reported_and_scan_finishes(tmp_path):
     os.mkfifo(d / "pipe")  # no extension: still "not a regular file", not merely a disallowed format
     report = _within(20, lambda: scan_images(d), d)
     assert [e.rel for e in report.good] == ["good.png"]
-    assert _reasons(report) == {"pipe.png": "not a regular file (named pipe)",
+    assert bad_reasons(report) == {"pipe.png": "not a regular file (named pipe)",
                                 "pipe": "not a regular file (named pipe)"}
     ds = _within(20, lambda: load_dataset(DataConfig(name=str(d), resolution=8, on_bad_image="skip")), d)
     assert len(ds) == 1 and ds.skipped == 2
@@ -104,7 +99,7 @@ def test_symlink_to_fifo_is_reported(tmp_path):
     os.mkfifo(tmp_path / "outside.fifo")
     os.symlink(tmp_path / "outside.fifo", d / "link.png")
     report = _within(20, lambda: scan_images(d), tmp_path)
-    assert _reasons(report) == {"link.png": "not a regular file (symlink to a named pipe)"}
+    assert bad_reasons(report) == {"link.png": "not a regular file (symlink to a named pipe)"}
 
 
 def test_device_and_socket_are_reported(tmp_path, monkeypatch):
@@ -119,7 +114,7 @@ def test_device_and_socket_are_reported(tmp_path, monkeypatch):
         sock.bind("sock.png")
         expected["sock.png"] = "not a regular file (socket)"
     report = _within(20, lambda: scan_images(d), d)
-    assert _reasons(report) == expected
+    assert bad_reasons(report) == expected
 
 
 def test_dangling_symlink_and_symlink_loop_are_reported(tmp_path):
@@ -128,7 +123,7 @@ def test_dangling_symlink_and_symlink_loop_are_reported(tmp_path):
     os.symlink("loop.png", d / "loop.png")
     os.symlink(".", d / "cycle")  # a folder symlink to itself: not walked, so the listing ends
     report = _within(20, lambda: scan_images(d), d)
-    assert _reasons(report) == {
+    assert bad_reasons(report) == {
         "dangling.png": "not a regular file (dangling symlink: its target does not exist)",
         "loop.png": "not a regular file (symlink loop)",
     }
@@ -149,7 +144,7 @@ def test_dataset_path_that_is_a_fifo_is_refused(tmp_path):
 def test_file_over_byte_cap_is_reported(tmp_path):
     d = _good_folder(tmp_path / "d")  # a few dozen bytes
     (d / "big.png").write_bytes(b"\x89PNG" + b"\x00" * 4996)
-    r = _reasons(scan_images(d, max_file_bytes=1000))
+    r = bad_reasons(scan_images(d, max_file_bytes=1000))
     assert r == {"big.png": "too large: 5000 bytes, limit 1000 bytes (data.max_file_bytes)"}
     cfg = DataConfig(name=str(d), resolution=8, on_bad_image="skip", max_file_bytes=1000)
     ds = load_dataset(cfg)
@@ -157,7 +152,7 @@ def test_file_over_byte_cap_is_reported(tmp_path):
     with pytest.raises(GanforgeError, match=r"big.png: too large: 5000 bytes.*data.max_file_bytes"):
         load_dataset(DataConfig(name=str(d), resolution=8, max_file_bytes=1000))
     # at or under the cap it is read and goes on to the decoder (which finds it is no image)
-    assert _reasons(scan_images(d, max_file_bytes=5000))["big.png"].startswith("not an image")
+    assert bad_reasons(scan_images(d, max_file_bytes=5000))["big.png"].startswith("not an image")
 
 
 def test_read_stops_past_the_cap_when_stat_understates(tmp_path):
@@ -170,18 +165,12 @@ def test_read_stops_past_the_cap_when_stat_understates(tmp_path):
         assert src.size("status.png") == 0
         with pytest.raises(folder_mod.BadFile, match=r"too large: more than 100 bytes, limit 100 bytes"):
             src.read("status.png", max_bytes=100)
-    assert _reasons(scan_images(d, max_file_bytes=100)) == {
+    assert bad_reasons(scan_images(d, max_file_bytes=100)) == {
         "status.png": "too large: more than 100 bytes, limit 100 bytes (data.max_file_bytes)"}
 
 
 # ---------------------------------------------------------------------------------------------
 # Zip members.
-
-
-def _png_bytes(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _central_records(data: bytes) -> dict[str, int]:
@@ -206,11 +195,11 @@ def _peak_bytes(fn):
 def test_zip_member_over_cap_by_header_is_not_inflated(tmp_path):
     z = tmp_path / "bomb.zip"
     with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("ok.png", _png_bytes(solid("L", (8, 8), 3)))
+        zf.writestr("ok.png", png_bytes(solid("L", (8, 8), 3)))
         zf.writestr("zeros.png", b"\x00" * (24 << 20))  # 24 MiB inflated, ~24 KB stored
     assert z.stat().st_size < 100_000
     report, peak = _peak_bytes(lambda: scan_images(z, max_file_bytes=1 << 20))
-    assert _reasons(report) == {"bomb.zip:zeros.png": f"too large: {24 << 20} bytes, limit {1 << 20} bytes "
+    assert bad_reasons(report) == {"bomb.zip:zeros.png": f"too large: {24 << 20} bytes, limit {1 << 20} bytes "
                                                        "(data.max_file_bytes)"}
     assert peak < 4 << 20  # never inflated
 
@@ -218,7 +207,7 @@ def test_zip_member_over_cap_by_header_is_not_inflated(tmp_path):
 def test_zip_member_whose_header_understates_its_size_is_bounded(tmp_path):
     z = tmp_path / "liar.zip"
     with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("ok.png", _png_bytes(solid("L", (8, 8), 3)))
+        zf.writestr("ok.png", png_bytes(solid("L", (8, 8), 3)))
         zf.writestr("liar.png", b"\x00" * (32 << 20))
     with zipfile.ZipFile(z) as zf:
         local = zf.getinfo("liar.png").header_offset
@@ -239,10 +228,10 @@ def test_unsafe_zip_paths_are_reported_not_litter_classes_or_prefix(tmp_path, mo
     z = tmp_path / "evil.zip"
     unsafe = ["/abs.png", "../x.png", "a/../../x.png", "C:/drive.png", "..\\win.png", "../.DS_Store"]
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("top/a.png", _png_bytes(solid("L", (8, 8), 1)))
-        zf.writestr("top/b.png", _png_bytes(solid("L", (8, 8), 2)))
+        zf.writestr("top/a.png", png_bytes(solid("L", (8, 8), 1)))
+        zf.writestr("top/b.png", png_bytes(solid("L", (8, 8), 2)))
         for name in unsafe:
-            zf.writestr(zipfile.ZipInfo(name), _png_bytes(solid("L", (8, 8), 9)))
+            zf.writestr(zipfile.ZipInfo(name), png_bytes(solid("L", (8, 8), 9)))
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -259,13 +248,13 @@ def test_unsafe_zip_paths_are_reported_not_litter_classes_or_prefix(tmp_path, mo
 def test_overlapping_zip_members_are_reported(tmp_path):
     z = tmp_path / "overlap.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("a.png", _png_bytes(solid("L", (8, 8), 1)))
-        zf.writestr("b.png", _png_bytes(solid("L", (8, 8), 1)))
-        zf.writestr("c.png", _png_bytes(solid("L", (8, 8), 4)))
+        zf.writestr("a.png", png_bytes(solid("L", (8, 8), 1)))
+        zf.writestr("b.png", png_bytes(solid("L", (8, 8), 1)))
+        zf.writestr("c.png", png_bytes(solid("L", (8, 8), 4)))
     data = bytearray(z.read_bytes())
     struct.pack_into("<I", data, _central_records(bytes(data))["b.png"] + 42, 0)  # b's data = a's data
     z.write_bytes(bytes(data))
-    r = _reasons(scan_images(z))
+    r = bad_reasons(scan_images(z))
     assert set(r) == {"overlap.zip:a.png", "overlap.zip:b.png"}
     assert all(v.startswith("overlaps another member of the archive") for v in r.values())
 

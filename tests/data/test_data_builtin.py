@@ -8,12 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.data import DEBIAN_FMNIST, fake_spec, write_mnist_like
 
-from gf_data_helpers import offline_opener, write_mnist_like
-from ganforge.data import builtin
 from ganforge.data.builtin import (
     BUILTIN_DATASETS,
-    BuiltinSpec,
     download_builtin,
     load_builtin_arrays,
     locate_builtin,
@@ -21,7 +19,10 @@ from ganforge.data.builtin import (
 from ganforge.data.idx import write_idx
 from ganforge.errors import GanforgeError
 
-DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def offline_opener(url, timeout=None):
+    raise OSError(f"network is unreachable (test): {url}")
 
 
 def test_registry_entries():
@@ -92,18 +93,9 @@ def test_offline_error_lists_every_place(isolated_dirs, monkeypatch):
     assert not cache.exists() or list(cache.iterdir()) == []
 
 
-def _fake_spec(src: Path, *, corrupt: str | None = None) -> BuiltinSpec:
-    """A spec whose md5s match the .gz files in ``src`` (one deliberately wrong if ``corrupt``)."""
-    real = BUILTIN_DATASETS.get("mnist")
-    md5 = {f: hashlib.md5((src / f).read_bytes()).hexdigest() for f in real.needed_files()}
-    if corrupt:
-        md5[corrupt] = "0" * 32
-    return BuiltinSpec("fake-mnist", real.files, real.class_names, (src.as_uri() + "/",), md5)
-
-
 def test_download_file_url_verified(tmp_path, isolated_dirs):
     arrays = write_mnist_like(tmp_path / "server")
-    spec = _fake_spec(tmp_path / "server")
+    spec = fake_spec(tmp_path / "server")
     dest = download_builtin(spec, tmp_path / "dl")
     assert sorted(p.name for p in dest.iterdir()) == sorted(spec.needed_files())  # no .part left
     x, y, names, files = load_builtin_arrays(spec, "train", root=dest, download=False)
@@ -114,7 +106,7 @@ def test_download_file_url_verified(tmp_path, isolated_dirs):
 
 def test_locate_downloads_into_cache_when_missing(tmp_path, isolated_dirs):
     write_mnist_like(tmp_path / "server")
-    spec = _fake_spec(tmp_path / "server")
+    spec = fake_spec(tmp_path / "server")
     served = []
 
     def opener(url, timeout=None):  # monkeypatched opener serving the fixture bytes
@@ -130,7 +122,7 @@ def test_locate_downloads_into_cache_when_missing(tmp_path, isolated_dirs):
 
 def test_download_checksum_mismatch_removes_temp_file(tmp_path, isolated_dirs):
     write_mnist_like(tmp_path / "server")
-    spec = _fake_spec(tmp_path / "server", corrupt="train-images-idx3-ubyte.gz")
+    spec = fake_spec(tmp_path / "server", corrupt="train-images-idx3-ubyte.gz")
     dest = tmp_path / "dl"
     with pytest.raises(GanforgeError, match="checksum mismatch") as e:
         download_builtin(spec, dest, split="train")
@@ -140,7 +132,7 @@ def test_download_checksum_mismatch_removes_temp_file(tmp_path, isolated_dirs):
 
 def test_download_falls_back_to_second_mirror(tmp_path):
     write_mnist_like(tmp_path / "server")
-    spec = _fake_spec(tmp_path / "server")
+    spec = fake_spec(tmp_path / "server")
     dest = download_builtin(spec, tmp_path / "dl", split="test",
                             base_urls=[(tmp_path / "missing").as_uri(), (tmp_path / "server").as_uri()])
     assert sorted(p.name for p in dest.iterdir()) == sorted(spec.needed_files("test"))

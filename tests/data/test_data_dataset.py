@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from helpers.data import DEBIAN_FMNIST, save_image, solid, write_mnist_like
 
-from gf_data_helpers import save_image, solid, write_mnist_like
 from ganforge.config import DataConfig
 from ganforge.data import ImageDataset, load_dataset
 from ganforge.errors import GanforgeError
-
-DEBIAN_FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def test_builtin_pad_adds_black_border(isolated_dirs):

@@ -7,8 +7,8 @@ import zipfile
 import numpy as np
 import pytest
 from PIL import Image
+from helpers.data import png_bytes, save_image, solid
 
-from gf_data_helpers import save_image, solid
 from ganforge.config import DataConfig
 from ganforge.data import load_dataset, scan_images
 from ganforge.errors import GanforgeError
@@ -233,19 +233,11 @@ def test_top_level_images_with_subfolders_is_an_error(tmp_path):
         load(tmp_path / "d")
 
 
-def _png_bytes(img):
-    import io
-
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def test_zip_archive_with_macosx_and_wrapper_folder(tmp_path):
     z = tmp_path / "pets.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("pets/cat/a.png", _png_bytes(solid("L", (8, 8), 10)))
-        zf.writestr("pets/dog/b.png", _png_bytes(solid("L", (8, 8), 20)))
+        zf.writestr("pets/cat/a.png", png_bytes(solid("L", (8, 8), 10)))
+        zf.writestr("pets/dog/b.png", png_bytes(solid("L", (8, 8), 20)))
         zf.writestr("pets/dog/.DS_Store", b"junk")
         zf.writestr("__MACOSX/pets/cat/._a.png", b"junk")
         zf.writestr("pets/", b"")  # explicit directory entry
@@ -260,7 +252,7 @@ def test_zip_archive_with_macosx_and_wrapper_folder(tmp_path):
 def test_zip_flat(tmp_path):
     z = tmp_path / "flat.zip"
     with zipfile.ZipFile(z, "w") as zf:
-        zf.writestr("a.png", _png_bytes(solid("RGB", (8, 8), (1, 2, 3))))
+        zf.writestr("a.png", png_bytes(solid("RGB", (8, 8), (1, 2, 3))))
     ds = load(z, resolution=8)
     assert ds.labels is None and ds.images_u8.shape == (1, 3, 8, 8)
 

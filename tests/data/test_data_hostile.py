@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from helpers.data import within
 
 from ganforge.cli import main
 from ganforge.config import DataConfig
 from ganforge.data import load_dataset, scan_images
 from ganforge.data.convert import convert
 from ganforge.errors import GanforgeError
-from gf_data_helpers import within
 
 
 def _png(value: int = 0, size: int = 8) -> bytes:

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from helpers.data import within
 
 from ganforge.cli import main
 from ganforge.config import DataConfig
 from ganforge.data import check_path, load_dataset
 from ganforge.data.convert import convert
 from ganforge.errors import GanforgeError
-from gf_data_helpers import within
 
 LONG_NAME = "x" * 300  # one name over the 255-byte NAME_MAX
 

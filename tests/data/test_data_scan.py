@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import json
+import struct
+import zlib
 
 import pytest
 from PIL import Image
+from helpers.data import bad_reasons, save_image, solid
 
-from gf_data_helpers import png_with_header_size, save_image, solid
 from ganforge.config import DataConfig
 from ganforge.data import check_path, load_dataset, scan_images
 from ganforge.errors import GanforgeError
+
+
+def png_with_header_size(width: int, height: int) -> bytes:
+    """A tiny, syntactically valid PNG whose IHDR claims width x height (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    idat = zlib.compress(b"\x00" * 16)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 @pytest.fixture
@@ -28,14 +41,10 @@ def messy(tmp_path):
     return d
 
 
-def _reasons(report):
-    return {p.rsplit("/", 1)[-1]: r for p, r in report.bad}
-
-
 def test_scan_reports_every_bad_kind(messy):
     report = scan_images(messy)
     assert [e.rel for e in report.good] == ["good.png"]
-    r = _reasons(report)
+    r = bad_reasons(report)
     assert set(r) == {"truncated.png", "empty.png", "fake.png", "notes.txt", "bomb.png"}
     assert r["truncated.png"].startswith("truncated or corrupt")
     assert r["empty.png"] == "zero-byte file"
@@ -49,7 +58,7 @@ def test_oversized_by_header_with_small_limit(tmp_path):
     save_image(tmp_path / "d" / "a.png", solid("L", (64, 64), 1))
     save_image(tmp_path / "d" / "b.png", solid("L", (16, 16), 1))
     report = scan_images(tmp_path / "d", max_pixels=1000)
-    assert _reasons(report) == {"a.png": "oversized: 4096 pixels, limit 1000 pixels (data.max_image_pixels)"}
+    assert bad_reasons(report) == {"a.png": "oversized: 4096 pixels, limit 1000 pixels (data.max_image_pixels)"}
     ds = load_dataset(DataConfig(name=str(tmp_path / "d"), resolution=16, on_bad_image="skip", max_image_pixels=1000))
     assert len(ds) == 1 and ds.skipped == 1
 
@@ -60,8 +69,8 @@ def test_one_pixel_limit_pil_follows_ours(tmp_path, monkeypatch):
     save_image(tmp_path / "d" / "c.png", solid("L", (8, 8), 1))
     # PIL's own limit lower than ours (it warns above 1000 px and refuses above 2000 px): ours rules.
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    assert _reasons(scan_images(tmp_path / "d", max_pixels=5000)) == {}
-    r = _reasons(scan_images(tmp_path / "d", max_pixels=1500))
+    assert bad_reasons(scan_images(tmp_path / "d", max_pixels=5000)) == {}
+    r = bad_reasons(scan_images(tmp_path / "d", max_pixels=1500))
     assert r == {"a.png": "oversized: 1600 pixels, limit 1500 pixels (data.max_image_pixels)",
                  "b.png": "oversized: 2500 pixels, limit 1500 pixels (data.max_image_pixels)"}
     assert Image.MAX_IMAGE_PIXELS == 1000  # restored after the scan
@@ -142,7 +151,7 @@ def test_report_format_and_dict(messy):
 
 
 def test_check_path_builtin(tmp_path, isolated_dirs):
-    from gf_data_helpers import write_mnist_like
+    from helpers.data import write_mnist_like
     from ganforge.data.idx import write_idx
 
     folder = isolated_dirs["env"] / "mnist"

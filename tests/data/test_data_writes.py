@@ -4,7 +4,6 @@ disk, no temporary file left behind."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import zipfile
@@ -13,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from helpers.data import deb_package, emoji_source, fake_spec, write_mnist_like
 
 import ganforge.outputs
 from ganforge.cli import main
 from ganforge.data import emoji as em
-from ganforge.data.builtin import BUILTIN_DATASETS, BuiltinSpec, download_builtin
+from ganforge.data.builtin import download_builtin
 from ganforge.data.convert import convert
 from ganforge.data.idx import read_idx, write_idx
 from ganforge.errors import GanforgeError, OutputError
-from gf_data_helpers import write_mnist_like
 
 
 def _images(root: Path, n: int = 4, size: int = 12) -> Path:
@@ -32,34 +31,10 @@ def _images(root: Path, n: int = 4, size: int = 12) -> Path:
     return root
 
 
-def _deb(member: str, payload: bytes) -> bytes:
-    """A minimal Debian package (ar archive with a data.tar holding ``member``)."""
-    import tarfile
-
-    tar_buf = io.BytesIO()
-    with tarfile.open(fileobj=tar_buf, mode="w") as tar:
-        info = tarfile.TarInfo(member)
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    out = b"!<arch>\n"
-    for name, body in ((b"debian-binary", b"2.0\n"), (b"data.tar", tar_buf.getvalue())):
-        out += name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8)
-        out += str(len(body)).encode().ljust(10) + b"`\n" + body + (b"\n" if len(body) & 1 else b"")
-    return out
-
-
 def _emoji_source(tmp_path: Path, payload: bytes) -> tuple[em.SourceFile, bytes]:
-    deb = _deb("./usr/share/x/thing.txt", payload)
-    src = em.SourceFile("thing.txt", hashlib.sha256(payload).hexdigest(), tmp_path / "system" / "thing.txt",
-                        "https://deb.example/pool/thing.deb", hashlib.sha256(deb).hexdigest(),
-                        "./usr/share/x/thing.txt", "thing-package")
-    return src, deb
-
-
-def _fake_spec(server: Path) -> BuiltinSpec:
-    real = BUILTIN_DATASETS.get("mnist")
-    md5 = {f: hashlib.md5((server / f).read_bytes()).hexdigest() for f in real.needed_files()}
-    return BuiltinSpec("fake-mnist", real.files, real.class_names, (server.as_uri() + "/",), md5)
+    """An emoji source and its package (an uncompressed data.tar: the other form the reader takes)."""
+    deb = deb_package("./usr/share/x/thing.txt", payload, xz=False)
+    return emoji_source(tmp_path, payload, deb), deb
 
 
 def test_every_data_layer_write_goes_through_the_one_writer(tmp_path, monkeypatch):
@@ -75,7 +50,7 @@ def test_every_data_layer_write_goes_through_the_one_writer(tmp_path, monkeypatc
     convert(str(src), tmp_path / "out" / "data.zip", 16, progress=False)
     write_idx(tmp_path / "x.idx", np.arange(6, dtype=np.uint8))
     write_mnist_like(tmp_path / "server")
-    spec = _fake_spec(tmp_path / "server")
+    spec = fake_spec(tmp_path / "server")
     before = len(written)
     download_builtin(spec, tmp_path / "dl", split="test")
     downloads = written[before:]
@@ -143,7 +118,7 @@ def test_emoji_download_onto_a_full_disk_is_one_clean_error(tmp_path, tiny_disk)
 def test_builtin_download_onto_a_full_disk_names_the_reason_and_leaves_no_temporary_file(tmp_path, tiny_disk):
     disk = tiny_disk(64 * 1024)
     write_mnist_like(tmp_path / "server")
-    spec = _fake_spec(tmp_path / "server")
+    spec = fake_spec(tmp_path / "server")
     disk.fill()
     with pytest.raises(GanforgeError, match="No space left on device"):
         download_builtin(spec, disk.path / "dl", split="train")

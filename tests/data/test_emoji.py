@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import lzma
-import tarfile
-from pathlib import Path
 
 import pytest
 import torch
+from helpers.data import deb_package, emoji_source
 
 from ganforge.config import DataConfig
 from ganforge.data import load_dataset
@@ -44,29 +42,6 @@ def test_parse_keeps_fully_qualified_and_numbers_groups_without_components():
 # ---------------------------------------------------------------- finding and fetching the sources
 
 
-def _deb(member: str, payload: bytes) -> bytes:
-    """A minimal Debian package: ar archive with debian-binary, control.tar.xz and data.tar.xz."""
-    tar_buf = io.BytesIO()
-    with tarfile.open(fileobj=tar_buf, mode="w") as tar:
-        info = tarfile.TarInfo(member)
-        info.size = len(payload)
-        tar.addfile(info, io.BytesIO(payload))
-    members = [(b"debian-binary", b"2.0\n"), (b"control.tar.xz", lzma.compress(b"")),
-               (b"data.tar.xz", lzma.compress(tar_buf.getvalue()))]
-    out = b"!<arch>\n"
-    for name, body in members:
-        out += name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8)
-        out += str(len(body)).encode().ljust(10) + b"`\n" + body + (b"\n" if len(body) & 1 else b"")
-    return out
-
-
-def _fake_source(tmp_path: Path, payload: bytes, deb: bytes | None = None) -> em.SourceFile:
-    deb = deb if deb is not None else _deb("./usr/share/x/thing.txt", payload)
-    return em.SourceFile("thing.txt", hashlib.sha256(payload).hexdigest(), tmp_path / "system" / "thing.txt",
-                         "https://deb.example/pool/thing.deb", hashlib.sha256(deb).hexdigest(),
-                         "./usr/share/x/thing.txt", "thing-package")
-
-
 class _Opener:
     def __init__(self, body: bytes | None):
         self.body, self.urls = body, []
@@ -87,8 +62,8 @@ def isolated(tmp_path, monkeypatch):
 
 def test_download_verifies_package_and_file_then_is_found_offline(isolated):
     payload = b"emoji list v15\n"
-    deb = _deb("./usr/share/x/thing.txt", payload)
-    src = _fake_source(isolated, payload, deb)
+    deb = deb_package("./usr/share/x/thing.txt", payload)
+    src = emoji_source(isolated, payload, deb)
     opener = _Opener(deb)
     (path,) = em.locate_sources(sources=(src,), opener=opener)
     assert path == em.cache_dir("emoji") / "thing.txt" and path.read_bytes() == payload
@@ -100,8 +75,8 @@ def test_download_verifies_package_and_file_then_is_found_offline(isolated):
 
 def test_corrupt_package_or_member_writes_nothing(isolated):
     payload = b"the real content"
-    src = _fake_source(isolated, payload)
-    bad = _deb("./usr/share/x/thing.txt", b"tampered content")
+    src = emoji_source(isolated, payload)
+    bad = deb_package("./usr/share/x/thing.txt", b"tampered content")
     with pytest.raises(GanforgeError, match="checksum mismatch"):
         em.locate_sources(sources=(src,), opener=_Opener(bad))
     # a package with the right sha256 pin but a member of other content (pins made from the bad one)
@@ -114,7 +89,7 @@ def test_corrupt_package_or_member_writes_nothing(isolated):
 
 def test_other_versions_are_skipped_and_named(isolated, monkeypatch):
     payload = b"pinned"
-    src = _fake_source(isolated, payload)
+    src = emoji_source(isolated, payload)
     data = isolated / "mydata"
     (data / "emoji").mkdir(parents=True)
     (data / "emoji" / "thing.txt").write_bytes(b"another version")
@@ -132,7 +107,7 @@ def test_not_a_package():
     with pytest.raises(GanforgeError, match="not a Debian package"):
         em.extract_from_deb(b"PK\x03\x04", "./x")
     with pytest.raises(GanforgeError, match="has no ./usr/share/y"):
-        em.extract_from_deb(_deb("./usr/share/x/thing.txt", b"x"), "./usr/share/y")
+        em.extract_from_deb(deb_package("./usr/share/x/thing.txt", b"x"), "./usr/share/y")
 
 
 def test_pins_are_debians_files():

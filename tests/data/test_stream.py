@@ -274,8 +274,7 @@ def test_convert_gives_the_dataset_loading_the_source_gives(folder, tmp_path):
 
 
 def test_convert_a_builtin_keeps_labels(tmp_path, monkeypatch):
-    sys.path.insert(0, str(Path(__file__).parent))
-    from gf_data_helpers import write_mnist_like
+    from helpers.data import write_mnist_like
 
     write_mnist_like(tmp_path / "idx")
     monkeypatch.setenv("GANFORGE_DATA", str(tmp_path / "idx"))

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from helpers.training import DIFFAUGMENT, quiet_trainer
 
 from ganforge.config import apply_overrides
 from ganforge.presets import get_preset
@@ -12,13 +13,7 @@ pytestmark = [pytest.mark.gpu,
 
 
 def _trainer(tmp_path, preset, tiny_dataset, graph, over):
-    cfg = apply_overrides(get_preset(preset), {"train.device": "cuda", "train.progress": False, "metrics.names": "",
-                                               "train.cuda_graph": graph, **over})
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    return Trainer(cfg, tmp_path, dataset=tiny_dataset)
-
-
-DIFFAUGMENT = {"augment.kind": "diffaugment", "augment.policy": "color,translation,cutout"}
+    return quiet_trainer(tmp_path, preset, tiny_dataset, **{"train.device": "cuda", "train.cuda_graph": graph, **over})
 
 
 @pytest.mark.parametrize("preset,over", [(n, {}) for n in ["dcgan-tiny", "sngan-tiny", "wgan-tiny", "dcgan-cond-tiny",

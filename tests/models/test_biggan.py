@@ -97,8 +97,7 @@ def test_biggan_recipe_adds_the_orthogonal_term_to_g(tiny_dataset):
     from ganforge.training.recipe import DatasetInfo
 
     cfg = apply_overrides(get_preset("biggan-tiny"), {"data.resolution": 16})
-    rng = torch.Generator().manual_seed(0)
-    r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), RunContext(torch.device("cpu"), rng))
+    r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), RunContext.single("cpu", seed=0))
     loss, terms = r.g_loss(None)
     assert set(terms) == {"G/adv", "G/ortho"}
     assert torch.allclose(terms["G/ortho"], 1e-4 * orthogonal_penalty(r.G))

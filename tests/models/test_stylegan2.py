@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers.official import ANCHORS, anchor_nets
 
 from ganforge.families.stylegan2 import networks as sg2
 from ganforge.families.stylegan2.networks import Discriminator, Generator, MappingNetwork, labels_to_c
@@ -27,7 +26,6 @@ from ganforge.nn.stylegan_ops import (
     upsample2d,
 )
 
-ANCHORS = Path(__file__).resolve().parents[2] / ".." / "shared" / "anchors" / "stylegan2-official"
 TOL = 1e-4
 
 
@@ -54,15 +52,8 @@ def small_nets(res=16, c_dim=0, g_arch="skip", d_arch="resnet", seed=0, **kw):
 def official():
     if not ANCHORS.is_dir():
         pytest.skip(f"official StyleGAN2 anchors not found at {ANCHORS.resolve()} (shared/anchors is not checked out)")
-    from safetensors.torch import load_file
-
-    cfg = json.loads((ANCHORS / "sg2-32gray.json").read_text())
-    sd = load_file(str(ANCHORS / "sg2-32gray.safetensors"))
+    cfg, G, D = anchor_nets()
     exp = {k: torch.from_numpy(np.asarray(v)) for k, v in np.load(ANCHORS / "sg2-32gray.expected.npz").items()}
-    G = Generator(**cfg["G_kwargs"]).eval()
-    D = Discriminator(**cfg["D_kwargs"]).eval()
-    G.load_state_dict({k.removeprefix("G_ema."): v for k, v in sd.items() if k.startswith("G_ema.")}, strict=True)
-    D.load_state_dict({k.removeprefix("D."): v for k, v in sd.items() if k.startswith("D.")}, strict=True)
     return cfg, G, D, exp
 
 

@@ -13,21 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import ganforge
 from ganforge.cli import main
 
 PAGE = os.sysconf("SC_PAGE_SIZE")  # tmpfs charges whole pages
-
-
-@pytest.fixture(scope="module")
-def sg2_run(tmp_path_factory):
-    from tests.conftest import make_dataset
-
-    cfg = ganforge.get_preset("stylegan2-tiny")
-    out = tmp_path_factory.mktemp("runs")
-    r = ganforge.train(cfg, out=out, dataset=make_dataset(), overrides={"train.total_kimg": cfg.train.batch_size / 1000,
-                                                                        "train.progress": False})
-    return r.run_dir
 
 
 @pytest.fixture(scope="module")

@@ -136,16 +136,6 @@ def test_tools_refuse_models_without_styles(tmp_path, tiny_dataset):
         style.truncation_sweep(G, [0], [1.0])
 
 
-@pytest.fixture(scope="module")
-def sg2_run(tmp_path_factory):
-    from tests.conftest import make_dataset
-
-    cfg = ganforge.get_preset("stylegan2-tiny")
-    out = tmp_path_factory.mktemp("runs")
-    r = ganforge.train(cfg, out=out, dataset=make_dataset(), overrides={"train.total_kimg": cfg.train.batch_size / 1000})
-    return r.run_dir
-
-
 def test_cli_tools_write_their_figures_and_refuse_to_overwrite(sg2_run, tmp_path, capsys):
     out = tmp_path / "figs"
     m = ["--model", str(sg2_run), "--out", str(out)]

@@ -53,8 +53,7 @@ def test_each_rank_draws_its_slice_of_the_global_batch(tiny_dataset):
     cfg = ganforge.get_preset("dcgan-tiny")
     draws = []
     for rank, world in ((0, 1), (0, 2), (1, 2)):
-        rng = torch.Generator().manual_seed(5)
-        r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), RunContext(torch.device("cpu"), rng))
+        r = RECIPES.get("gan")(cfg, DatasetInfo.of(tiny_dataset, cfg), RunContext.single("cpu", seed=5))
         r.rank, r.world_size = rank, world
         n = 4 if world == 1 else 2
         draws.append((r.sample_z(n), r.sample_uniform(n)))

@@ -6,18 +6,12 @@ import json
 
 import pytest
 import torch
+from helpers.training import DIFFAUGMENT, quiet_trainer
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from ganforge.config import apply_overrides
 from ganforge.presets import get_preset
 from ganforge.training import graphed
 from ganforge.training.trainer import Trainer, TrainingDiverged
-
-
-def _trainer(tmp_path, name, tiny_dataset, **over):
-    cfg = apply_overrides(get_preset(name), {"train.progress": False, "metrics.names": "", **over})
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    return Trainer(cfg, tmp_path, dataset=tiny_dataset)
 
 
 def _state(t: Trainer) -> dict[str, torch.Tensor]:
@@ -57,13 +51,10 @@ def _run_sync_free(t: Trainer, steps: int) -> dict:
     return acc
 
 
-DIFFAUGMENT = {"augment.kind": "diffaugment", "augment.policy": "color,translation,cutout"}
-
-
 @pytest.mark.parametrize("preset,over", [(n, {}) for n in ["dcgan-tiny", "wgangp-tiny", "wgan-tiny", "sngan-tiny",
                                                            "dcgan-cond-tiny"]] + [("dcgan-tiny", DIFFAUGMENT)])
 def test_sync_free_step_trains_what_the_eager_step_trains(tmp_path, tiny_dataset, preset, over):
-    a, b = _trainer(tmp_path / "a", preset, tiny_dataset, **over), _trainer(tmp_path / "b", preset, tiny_dataset, **over)
+    a, b = quiet_trainer(tmp_path / "a", preset, tiny_dataset, **over), quiet_trainer(tmp_path / "b", preset, tiny_dataset, **over)
     acc_a, acc_b = _run_eager(a, 6), _run_sync_free(b, 6)
     assert (a.step, a.cur_nimg, a.bad_steps_total) == (b.step, b.cur_nimg, b.bad_steps_total) == (6, 48, 0)
     _assert_same(_state(a), _state(b))  # weights, EMA, batchnorm statistics, optimizer states: bit for bit
@@ -90,7 +81,7 @@ def _poison(t: Trainer, phase: str, at_steps: set[int]):
 @pytest.mark.parametrize("phase", ["D", "G"])
 def test_a_non_finite_phase_changes_nothing_as_in_the_eager_guard(tmp_path, tiny_dataset, phase):
     bad = {0, 3}  # the first step (no optimizer state yet) and a later one
-    a, b = _trainer(tmp_path / "a", "dcgan-tiny", tiny_dataset), _trainer(tmp_path / "b", "dcgan-tiny", tiny_dataset)
+    a, b = quiet_trainer(tmp_path / "a", "dcgan-tiny", tiny_dataset), quiet_trainer(tmp_path / "b", "dcgan-tiny", tiny_dataset)
     _poison(a, phase, bad)
     _poison(b, phase, bad)
     _run_eager(a, 6)
@@ -100,7 +91,7 @@ def test_a_non_finite_phase_changes_nothing_as_in_the_eager_guard(tmp_path, tiny
 
 
 def test_a_bad_step_leaves_every_tensor_as_it_was(tmp_path, tiny_dataset):
-    t = _trainer(tmp_path, "dcgan-tiny", tiny_dataset)
+    t = quiet_trainer(tmp_path, "dcgan-tiny", tiny_dataset)
     t.graphed = t.sync_free_step(capture=False)
     t.graphed_step({})  # optimizer state exists now
     before = {k: v.clone() for k, v in _state(t).items()}
@@ -122,7 +113,7 @@ def test_divergence_is_reported_at_the_end_of_the_tick(tmp_path, tiny_dataset, m
             super().__init__(trainer, capture=False)
 
     monkeypatch.setattr(graphed, "SyncFreeStep", Eager)
-    t = _trainer(tmp_path, "dcgan-tiny", tiny_dataset, **{"train.cuda_graph": True, "train.max_bad_steps": 3,
+    t = quiet_trainer(tmp_path, "dcgan-tiny", tiny_dataset, **{"train.cuda_graph": True, "train.max_bad_steps": 3,
                                                           "train.tick_kimg": 0.032, "train.total_kimg": 0.2})
     _poison(t, "G", set(range(2, 100)))  # ticks of 4 steps: 2 bad in the first, all 4 in the second
     with pytest.raises(TrainingDiverged, match=r"6 consecutive non-finite steps before step 8 "):
@@ -136,7 +127,7 @@ def test_divergence_is_reported_at_the_end_of_the_tick(tmp_path, tiny_dataset, m
 
 
 def test_unsupported_configurations_train_eagerly_and_say_why(tmp_path, tiny_dataset, capsys):
-    t = _trainer(tmp_path / "cpu", "dcgan-tiny", tiny_dataset, **{"train.cuda_graph": True, "train.total_kimg": 0.016})
+    t = quiet_trainer(tmp_path / "cpu", "dcgan-tiny", tiny_dataset, **{"train.cuda_graph": True, "train.total_kimg": 0.016})
     t.train()
     assert "train.cuda_graph: training eagerly: train.device is cpu" in capsys.readouterr().err
     assert t.graphed is None and t.step == 2
@@ -147,9 +138,9 @@ def test_unsupported_configurations_train_eagerly_and_say_why(tmp_path, tiny_dat
         "stylegan2-tiny": ({}, "every N steps"),
     }
     for preset, (over, needle) in cases.items():
-        t = _trainer(tmp_path / preset, preset, tiny_dataset, **over)
+        t = quiet_trainer(tmp_path / preset, preset, tiny_dataset, **over)
         assert needle in graphed.step_reason(t), preset
-    t = _trainer(tmp_path / "sg2", "stylegan2-tiny", tiny_dataset)
+    t = quiet_trainer(tmp_path / "sg2", "stylegan2-tiny", tiny_dataset)
     assert "changes its step from the host" in graphed.unsupported_reason(
         type("T", (), {"cfg": t.cfg, "device": torch.device("cuda"), "recipe": t.recipe})())
 
@@ -157,8 +148,8 @@ def test_unsupported_configurations_train_eagerly_and_say_why(tmp_path, tiny_dat
 def test_a_bad_step_draws_what_a_good_step_draws(tmp_path, tiny_dataset):
     """Eager guard: the phases after a non-finite one still take their batches and random draws (and
     change nothing), so later steps see the same data and latents as if the step had been good."""
-    good = _trainer(tmp_path / "good", "wgangp-tiny", tiny_dataset)  # 5 D repeats with reals, then G
-    bad = _trainer(tmp_path / "bad", "wgangp-tiny", tiny_dataset)
+    good = quiet_trainer(tmp_path / "good", "wgangp-tiny", tiny_dataset)  # 5 D repeats with reals, then G
+    bad = quiet_trainer(tmp_path / "bad", "wgangp-tiny", tiny_dataset)
     _poison(bad, "D", {1})
     _run_eager(good, 3)
     _run_eager(bad, 3)
@@ -224,7 +215,7 @@ def _graphable_tiny_presets() -> list[str]:
 
 @pytest.mark.parametrize("preset,over", [(n, {}) for n in _graphable_tiny_presets()] + [("sngan-tiny", DIFFAUGMENT)])
 def test_every_graphable_step_is_free_of_host_reads_and_python_state(tmp_path, tiny_dataset, preset, over):
-    t = _trainer(tmp_path, preset, tiny_dataset, **over)
+    t = quiet_trainer(tmp_path, preset, tiny_dataset, **over)
     assert graphed.step_reason(t) is None, (preset, graphed.step_reason(t))
     step = graphed.SyncFreeStep(t, capture=False)
     for _ in range(2):  # what the trainer's warm-up does: optimizer states exist from the first step on
@@ -251,7 +242,7 @@ def test_every_graphable_step_is_free_of_host_reads_and_python_state(tmp_path, t
 
 def test_the_host_read_check_catches_a_read_and_a_python_counter(tmp_path, tiny_dataset):
     """The check above is not vacuous: a loss that calls .item(), or counts its calls, fails it."""
-    t = _trainer(tmp_path, "dcgan-tiny", tiny_dataset)
+    t = quiet_trainer(tmp_path, "dcgan-tiny", tiny_dataset)
     step = graphed.SyncFreeStep(t, capture=False)
     step.step()
     step.fill_inputs()

@@ -11,7 +11,8 @@ import signal
 
 import pytest
 import torch
-from gf_training_helpers import assert_states_equal, final_state, image_folder, tiny_cfg
+from helpers.data import make_dataset
+from helpers.training import assert_states_equal, final_state, random_image_folder, tiny_cfg
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import ganforge
@@ -28,8 +29,6 @@ AT_STEP = 3  # the step (0-based) during which the signal arrives
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The run left alone (dcgan-tiny: batch norm in G and D, Adam for each)."""
-    from tests.conftest import make_dataset
-
     out = tmp_path_factory.mktemp("alone")
     r = ganforge.train(tiny_cfg(steps=STEPS), out=out, dataset=make_dataset())
     assert not r.interrupted and r.steps == STEPS
@@ -179,7 +178,7 @@ def test_sigterm_to_the_whole_process_group_while_streaming_checkpoints_and_resu
     import subprocess
     import time
 
-    folder = image_folder(tmp_path / "imgs")
+    folder = random_image_folder(tmp_path / "imgs")
     alone = subprocess.run(_train_cmd(folder, tmp_path / "alone"), capture_output=True, text=True, timeout=300)
     assert alone.returncode == 0, alone.stderr
 

@@ -4,11 +4,10 @@ resume), bit-exact resume mid-fade, the stage carried by EMA and exports, loss t
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
-from gf_training_helpers import assert_states_equal
+from helpers.training import assert_states_equal, final_state
 
 import ganforge
 from ganforge.config import apply_overrides
@@ -17,7 +16,6 @@ from ganforge.families.progressive.growth import GrowthSchedule
 from ganforge.families.progressive.recipe import stage_reals
 from ganforge.presets import get_preset
 from ganforge.registry import RECIPES
-from ganforge.training import checkpoint as ckpt
 from ganforge.training.recipe import Batch, DatasetInfo, RunContext, StepContext
 from ganforge.training.trainer import Trainer
 
@@ -115,10 +113,6 @@ def tiny_cfg(name: str, steps: int, tick_steps: int = 1, **over):
                  "train.snapshot_ticks": 1000}
     overrides.update(over)
     return apply_overrides(cfg, overrides)
-
-
-def final_state(run_dir: Path) -> dict:
-    return ckpt.load_latest_checkpoint(run_dir)[1]
 
 
 @pytest.fixture

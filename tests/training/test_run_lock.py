@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from gf_training_helpers import image_folder, tiny_cfg
+from helpers.training import random_image_folder, tiny_cfg
 
 import ganforge
 from ganforge.errors import GanforgeError
@@ -43,7 +43,7 @@ def test_a_lock_file_left_by_a_dead_process_is_stale(tmp_path, tiny_dataset):
 
 def test_two_processes_on_one_run_the_second_is_refused_and_a_killed_one_leaves_no_lock(tmp_path):
     runs = tmp_path / "runs"
-    image_folder(tmp_path / "imgs")
+    random_image_folder(tmp_path / "imgs")
     first = subprocess.run(_cmd(runs, "--kimg", "0.064"), capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr
     (run,) = runs.iterdir()

@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
+from helpers.training import assert_states_equal, final_state, tiny_cfg
 
 import ganforge
 from ganforge.config import apply_overrides
@@ -19,8 +19,7 @@ from ganforge.training.recipe import DatasetInfo, RunContext
 
 def make_recipe(dataset, name="stylegan2-tiny", **over):
     cfg = apply_overrides(get_preset(name), over) if over else get_preset(name)
-    rng = torch.Generator().manual_seed(0)
-    return RECIPES.get("stylegan2")(cfg, DatasetInfo.of(dataset, cfg), RunContext(torch.device("cpu"), rng))
+    return RECIPES.get("stylegan2")(cfg, DatasetInfo.of(dataset, cfg), RunContext.single("cpu", seed=0))
 
 
 def test_lazy_adam_is_corrected_for_the_interval():

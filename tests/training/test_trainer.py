@@ -8,7 +8,8 @@ import signal
 
 import pytest
 import torch
-from gf_training_helpers import assert_states_equal, final_state, tiny_cfg
+from helpers.data import make_dataset
+from helpers.training import assert_states_equal, final_state, tiny_cfg
 
 import ganforge
 from ganforge.errors import GanforgeError
@@ -238,8 +239,6 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path, tiny_dataset):
 
 
 def test_resume_on_changed_data_warns_with_both_hashes_and_records_it(tmp_path, tiny_dataset, capsys):
-    from tests.conftest import make_dataset
-
     r = ganforge.train(tiny_cfg(steps=2), out=tmp_path, dataset=tiny_dataset)
     same = ganforge.train(tiny_cfg(steps=4), out=tmp_path, resume=r.run_dir, dataset=make_dataset())
     assert "training data changed" not in capsys.readouterr().err  # the same pixels: no warning

@@ -34,7 +34,7 @@ def test_bad_metric_config_is_refused_before_training(tmp_path, tiny_dataset, ov
 
 
 def test_protocol_for_the_datas_default_extractor_is_checked_before_training(tmp_path):
-    from tests.conftest import make_dataset
+    from helpers.data import make_dataset
 
     data32 = make_dataset(resolution=32)  # 1-channel 32 px: the default extractor is fmnist-cnn, no protocols
     cfg = apply_overrides(ganforge.get_preset("dcgan-tiny"), {

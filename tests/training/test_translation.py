@@ -54,8 +54,7 @@ def tiny(name: str, **over):
 
 def build(name: str, ds, **over):
     cfg = tiny(name, **over)
-    rng = torch.Generator().manual_seed(0)
-    recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), RunContext(torch.device("cpu"), rng))
+    recipe = RECIPES.get(cfg.recipe)(cfg, DatasetInfo.of(ds, cfg), RunContext.single("cpu", seed=0))
     recipe.attach_data(ds, from_config=False)
     return recipe
 

@@ -1,5 +1,5 @@
-"""Helpers shared by the training tests (a uniquely named module: the suite runs with
---import-mode=importlib, and tests/training/conftest.py puts this folder on sys.path)."""
+"""Training helpers shared by several test files: tiny configurations, quiet trainers, final checkpoints
+and the comparison of two training states."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from ganforge.config import apply_overrides
 from ganforge.presets import get_preset
 from ganforge.training import checkpoint as ckpt
 
+DIFFAUGMENT = {"augment.kind": "diffaugment", "augment.policy": "color,translation,cutout"}
+
 
 def tiny_cfg(name="dcgan-tiny", steps=4, **over):
     cfg = get_preset(name)
@@ -18,6 +20,16 @@ def tiny_cfg(name="dcgan-tiny", steps=4, **over):
     overrides = {"train.total_kimg": steps * batch / 1000, "train.tick_kimg": 2 * batch / 1000}
     overrides.update(over)
     return apply_overrides(cfg, overrides)
+
+
+def quiet_trainer(run_dir: Path, preset: str, dataset, **over):
+    """A ``Trainer`` of ``preset`` (with ``over``) on ``dataset`` in a new ``run_dir``: no progress bar, no
+    metrics."""
+    from ganforge.training.trainer import Trainer
+
+    cfg = apply_overrides(get_preset(preset), {"train.progress": False, "metrics.names": "", **over})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return Trainer(cfg, run_dir, dataset=dataset)
 
 
 def final_state(run_dir: Path) -> dict:
@@ -53,8 +65,9 @@ def _flatten(d, prefix=""):
     return out
 
 
-def image_folder(path, n=48, res=16):
-    """``n`` random grayscale PNGs of ``res`` px in a new folder ``path``."""
+def random_image_folder(path, n=48, res=16):
+    """``n`` random grayscale PNGs of ``res`` px in a new folder ``path`` (the ``image_folder`` fixture of
+    tests/conftest.py holds class sub-folders of blobs instead)."""
     import numpy as np
     from PIL import Image
 
