@@ -43,8 +43,8 @@ def measure(name: str, steps: int, warmup: int, overrides: list[str], dataset_ca
         acc: dict = {}
         graphed = None
         if cfg.train.cuda_graph:  # the captured step where the preset allows it (else eager, reason printed)
-            t.graphed = graphed = t._sync_free_step()
-        step = (lambda: t._graphed_step(acc)) if graphed is not None else (lambda: t.train_step(acc))
+            t.graphed = graphed = t.sync_free_step()
+        step = (lambda: t.graphed_step(acc)) if graphed is not None else (lambda: t.train_step(acc))
         for _ in range(warmup):
             step()
         if dev.type == "cuda":
