@@ -60,3 +60,29 @@ def test_a_module_without_the_members_is_refused_naming_them():
         interface_of(nn.Linear(2, 2))
     with pytest.raises(ValueError):
         check_interface(_Plain(), "painter")
+
+
+def test_input_transform_is_the_live_buffer_of_an_alias_free_generator_and_none_elsewhere():
+    from ganforge.interfaces import input_transform
+
+    class Input(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("transform", torch.eye(3))
+
+    class Synthesis(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.input = Input()
+
+    class AliasFree(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.synthesis = Synthesis()
+
+    g = AliasFree()
+    assert input_transform(g) is g.synthesis.input.transform  # writing into it moves the input
+    g.synthesis.input.transform = torch.eye(2)  # not a 3x3 transform
+    assert input_transform(g) is None
+    assert input_transform(nn.Linear(1, 1)) is None
+    assert input_transform(load_generator(LEGACY / "stylegan2-tiny")) is None  # StyleGAN2 has no moving input

@@ -95,3 +95,17 @@ def check_interface(net: Any, kind: str, where: str = "model") -> None:
     missing = _missing(net, proto) + ([] if callable(net) else ["__call__"])
     if missing:
         raise GanforgeError(f"{where} ({type(net).__name__}) is not a {kind}: it lacks {', '.join(missing)}")
+
+
+def input_transform(net: Any) -> Any:
+    """The user transform of an alias-free (StyleGAN3) generator's input, or None when it has none.
+
+    StyleGAN3 keeps a [3, 3] buffer ``synthesis.input.transform`` that rotates and translates the Fourier
+    features its synthesis starts from (the official scripts write the inverse of the wanted motion into
+    it). The live buffer is returned: writing into it changes the generator's output. Tools and metrics
+    that move the input (``generate --translate/--rotate``, ``video --motion``, the equivariance metrics)
+    ask this instead of probing attributes.
+    """
+    synthesis = getattr(net, "synthesis", None)
+    t = getattr(getattr(synthesis, "input", None), "transform", None)
+    return t if getattr(t, "shape", None) is not None and tuple(t.shape) == (3, 3) else None
