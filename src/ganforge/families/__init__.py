@@ -6,4 +6,4 @@ A family package holds its config sections and their rules (``config.py``), its 
 family. Adding a family: a new package here and one line below.
 """
 
-from ganforge.families import classic, progressive, stylegan2, translation  # noqa: F401  (each registers itself)
+from ganforge.families import classic, progressive, stylegan2, stylegan3, translation  # noqa: F401  (each registers itself)

@@ -157,11 +157,15 @@ class StyleGAN2Recipe(Recipe):
 
     # -- phases --
 
+    def d_view(self, img: torch.Tensor) -> torch.Tensor:
+        """What D sees of ``img`` (real or generated): the augmentation, if any. StyleGAN3 blurs first."""
+        return self.aug(img)
+
     def g_main(self, batch: Batch | None):
         n = self.local_batch_size
         c = self.sample_c(n)
         gen_img, _ = self._generate(self.sample_z(n), c)
-        loss = NONSAT.g_loss(self.fwd["D"](self.aug(gen_img), c))
+        loss = NONSAT.g_loss(self.fwd["D"](self.d_view(gen_img), c))
         return loss, {"G/adv": loss}
 
     def g_pl(self, batch: Batch | None):
@@ -190,8 +194,8 @@ class StyleGAN2Recipe(Recipe):
         with torch.no_grad():
             gen_img, _ = self._generate(self.sample_z(batch.real_img.shape[0]), c, update_emas=True)
         D = self.fwd["D"]
-        gen_logits = D(self.aug(gen_img), c)
-        real_logits = D(self.aug(batch.real_img), c)
+        gen_logits = D(self.d_view(gen_img), c)
+        real_logits = D(self.d_view(batch.real_img), c)
         loss = NONSAT.d_loss(real_logits, gen_logits)
         return loss, {"D/adv": loss, **self.logit_stats(real_logits, gen_logits)}
 
@@ -200,7 +204,7 @@ class StyleGAN2Recipe(Recipe):
         lc = self.cfg.loss
         c = batch.c if self.num_classes else None
         real = batch.real_img.detach().requires_grad_(True)
-        logits = self.D(self.aug(real), c)  # eager: R1 differentiates twice; the gradient is w.r.t. the clean reals
+        logits = self.D(self.d_view(real), c)  # eager: R1 differentiates twice; the gradient is w.r.t. the clean reals
         (grads,) = torch.autograd.grad(logits.sum(), real, create_graph=True)
         penalty = grads.square().sum([1, 2, 3]).mean() * (lc.r1_gamma / 2)
         return penalty * lc.r1_interval, {"D/r1": penalty}
