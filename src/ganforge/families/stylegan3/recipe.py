@@ -17,6 +17,7 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from ganforge.config import Experiment
 from ganforge.errors import GanforgeError
@@ -26,7 +27,6 @@ from ganforge.families.stylegan2.recipe import (
     lazy_adam,
 )
 from ganforge.families.stylegan3.config import RULES, StyleGAN3Loss, StyleGAN3Model
-from ganforge.nn.stylegan_ops import filter2d
 from ganforge.training.recipe import Phase, Recipe, StepContext
 
 
@@ -73,13 +73,18 @@ def blur_sigma_at(cur_nimg: int, init_sigma: float, fade_kimg: float) -> float:
 
 
 def blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``img`` with standard deviation ``sigma`` pixels, taps out to 3 sigma
-    (floored), zero boundary, size kept; ``img`` unchanged while 3 sigma < 1 (the official rule)."""
+    """Gaussian blur of ``img`` [N, C, H, W] with standard deviation ``sigma`` pixels, taps out to 3 sigma
+    (floored), zero boundary, size kept; ``img`` unchanged while 3 sigma < 1 (the official rule). The
+    filter is separable and applied as two 1-D convolutions (sigma 10 has 61 taps)."""
     size = math.floor(sigma * 3)
     if size <= 0:
         return img
     f = torch.arange(-size, size + 1, device=img.device, dtype=torch.float32).div(sigma).square().neg().exp2()
-    return filter2d(img, f / f.sum())
+    f = (f / f.sum()).to(img.dtype)
+    c = img.shape[1]
+    x = F.pad(img, (size, size, size, size))
+    x = F.conv2d(x, f.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)  # symmetric taps: no flip needed
+    return F.conv2d(x, f.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 class StyleGAN3Recipe(StyleGAN2Recipe):
