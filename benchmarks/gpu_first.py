@@ -12,13 +12,14 @@ whatever is left. Budget on one H100/H200 (seconds; the sum is the 9-minute call
     part        limit  what
     stage          20  find and verify the carried data (sha256), device, driver, torch and CUDA
     gpu_tests     100  pytest -m gpu tests/gpu (CUDA-graph step == eager, streamed data under capture, ...)
-    throughput    130  stylegan2-official-32/64/256 eager and bf16 autocast vs 555/376/143 img/s;
+    throughput    190  stylegan2-official-32/64/256 eager and bf16 autocast vs 555/376/143 img/s;
+                       stylegan3-official-t/r-256 eager vs the official 49.81/56.73 s/kimg (A100);
                        dcgan-fmnist32 eager vs train.cuda_graph at batch 128 vs 40,000 img/s;
                        one profile of a stylegan2-official-64 step (top kernels, launches per step)
-    quality       220  stylegan2-fmnist32 toward 160 kimg, fid10k (fmnist-cnn) at 40/80/120/160 kimg
+    quality       160  stylegan2-fmnist32 toward 160 kimg, fid10k (fmnist-cnn) at 40/80/120/160 kimg
                        (+ what the parts before it left unused)
-    extras       rest  img/s of progan, stylegan, sagan, biggan, pix2pix, cyclegan (StyleGAN3 once it
-                       exists), a short biggan-emoji64 run (swd), then the emoji presets' img/s
+    extras       rest  img/s of progan, stylegan, sagan, biggan, pix2pix, cyclegan, stylegan3-t-fmnist32,
+                       a short biggan-emoji64 run (swd), then the emoji presets' img/s
     pack           10  results.json, summary.md, profile.txt, artifacts.tgz
     total         540
 
@@ -82,8 +83,8 @@ STATUSES = ("ok", "failed", "skipped", "timed out")
 PARTS = [
     ("stage", 20, 40, "data found and verified; device, driver, torch, CUDA"),
     ("gpu_tests", 100, 100, "gpu-marked tests (pytest -m gpu tests/gpu)"),
-    ("throughput", 130, 130, "StyleGAN2 official-config and DCGAN/CUDA-graph throughput, one profile"),
-    ("quality", 220, 150, "stylegan2-fmnist32 toward 160 kimg with fid10k beside the official run"),
+    ("throughput", 190, 130, "StyleGAN2/3 official-config and DCGAN/CUDA-graph throughput, one profile"),
+    ("quality", 160, 150, "stylegan2-fmnist32 toward 160 kimg with fid10k beside the official run"),
     ("extras", 60, 110, "other families' throughput, a short biggan-emoji64 run"),
 ]
 SURPLUS_TAKER = "quality"  # gets what the parts before it left unused
@@ -96,6 +97,9 @@ ARCHIVE_CAP = 15 * 2**20  # the device tool returns files of at most 16 MiB
 # The official StyleGAN2 (NVlabs stylegan3 repository, --cfg=stylegan2), one H100, RGB, fp16 in the top
 # 4 resolutions, no augmentation: img/s of the speed benchmark (docs/benchmarks.md).
 OFFICIAL_IMG_S = {"stylegan2-official-32": 555, "stylegan2-official-64": 376, "stylegan2-official-256": 143}
+# The official StyleGAN3 (docs/configs.md of the NVlabs repository), 256 px, 1 GPU, --batch=32 --gamma=2: s/kimg
+# on one A100 (not the card these rows run on: the ratio compares a newer card with an older one).
+OFFICIAL_SG3_S_PER_KIMG = {"stylegan3-official-t-256": 49.81, "stylegan3-official-r-256": 56.73}
 DCGAN_TARGET_IMG_S = 40_000
 # shared/anchors/stylegan2-official/QUALITY.md: the official run on Fashion-MNIST 32 px, fid10k (fmnist-cnn).
 OFFICIAL_FID10K = {40: 6.545, 80: 5.206, 120: 4.414, 160: 2.385}
@@ -110,6 +114,9 @@ SETTINGS = {
                 ("stylegan2-official-256", [], "stylegan2-official-256")],
         "sg2_steps": (16, 4),  # timed steps 4..19: one lazy R1 (every 16), four path-length steps (every 4)
         "sg2_subset": 2048,  # images of the RGB Fashion-MNIST the speed runs train on
+        "sg3": [("stylegan3-official-t-256", [], "stylegan3-official-t-256"),
+                ("stylegan3-official-r-256", [], "stylegan3-official-r-256")],
+        "sg3_steps": (6, 3),  # timed steps 3..8, no R1 step among them (every 16)
         "dcgan": ("dcgan-fmnist32", [], "dcgan-fmnist32"),
         "dcgan_steps": (300, 30),
         "profile": ("stylegan2-official-64", [], 16, 8),  # preset, overrides, profiled steps, warm-up
@@ -125,7 +132,7 @@ SETTINGS = {
                    ("biggan-fmnist32", [], "biggan-fmnist32"),
                    ("pix2pix-fmnist-edges", [], "pix2pix-fmnist-edges"),
                    ("cyclegan-fmnist-sneaker2boot", [], "cyclegan-fmnist-sneaker2boot"),
-                   ("@stylegan3", [], "StyleGAN3")],
+                   ("stylegan3-t-fmnist32", [], "stylegan3-t-fmnist32")],
         "extras_more": [("biggan-deep-fmnist32", [], "biggan-deep-fmnist32"),
                    ("biggan-emoji64", [], "biggan-emoji64"),
                    ("pix2pix-emoji-gray2color", [], "pix2pix-emoji-gray2color"),
@@ -146,6 +153,9 @@ SETTINGS = {
                  "stylegan2-official-256")],  # 64 px takes half a minute on two cores: not needed to check the row
         "sg2_steps": (2, 2),
         "sg2_subset": 64,
+        "sg3": [("stylegan3-t-tiny", ["data.channels=3"], "stylegan3-official-t-256"),
+                ("stylegan3-r-tiny", ["data.channels=3"], "stylegan3-official-r-256")],
+        "sg3_steps": (2, 1),
         "dcgan": ("dcgan-tiny", ["train.batch_size=16"], "dcgan-fmnist32"),
         "dcgan_steps": (4, 4),
         "profile": ("stylegan2-tiny", ["data.channels=3", "data.resolution=32"], 2, 2),
@@ -162,7 +172,7 @@ SETTINGS = {
                    ("biggan-tiny", [], "biggan-fmnist32"),
                    ("pix2pix-tiny", [], "pix2pix-fmnist-edges"),
                    ("cyclegan-tiny", [], "cyclegan-fmnist-sneaker2boot"),
-                   ("@stylegan3", [], "StyleGAN3")],
+                   ("stylegan3-t-tiny", [], "stylegan3-t-fmnist32")],
         "extras_more": [("biggan-deep-tiny", [], "biggan-deep-fmnist32")],
         "extras_steps": (2, 1),
         "extras_row_s": 5,
@@ -551,6 +561,20 @@ def part_throughput(p: Part) -> None:
             p.save()
 
     sg2_rows("eager", [])
+    sg3_steps, sg3_warm = s["sg3_steps"]
+    for preset, over, stands in s["sg3"]:
+        reference = round(1000 / OFFICIAL_SG3_S_PER_KIMG[stands], 2)
+        if p.left() < (8 if p.mode == "check" else 40):
+            rows.append(_skipped_row(preset, stands, "eager", over, "no time left in the part's slot"))
+        else:
+            with data_env(subset):
+                row = _row(preset, stands, "eager", over, sg3_steps, sg3_warm, cache_sub, reference)
+            row["reference_note"] = (f"official {OFFICIAL_SG3_S_PER_KIMG[stands]} s/kimg on one A100 "
+                                     "(StyleGAN3 docs/configs.md)")
+            if row["status"] == "ok":
+                row["s_per_kimg"] = round(1000 / row["img_per_s"], 2)
+            rows.append(row)
+        p.save()
     dc_preset, dc_over, dc_stands = s["dcgan"]
     dc_steps, dc_warm = s["dcgan_steps"]
     for mode, extra in (("eager", []), ("cuda_graph", ["train.cuda_graph=true"])):
@@ -825,13 +849,6 @@ def _extras_rows(p: Part, spec: list, rows: list, cache: dict) -> None:
     steps, warm = p.s["extras_steps"]
     for preset, over, stands in spec:
         names = [preset]
-        if preset == "@stylegan3":  # measured once a StyleGAN3 preset exists
-            names = [n for n in _all_presets() if n.startswith("stylegan3")
-                     and n.endswith("-tiny") == (p.mode == "check")]
-            if not names:
-                rows.append(_skipped_row("stylegan3", stands, "eager", over, "no StyleGAN3 preset exists in this release"))
-                p.save()
-                continue
         for name in names:
             if p.left() < p.s["extras_row_s"]:
                 rows.append(_skipped_row(name, stands, "eager", over, "no time left in the part's slot"))
@@ -898,12 +915,6 @@ def _emoji_run(p: Part) -> dict:
         e.update(status="failed", metric=name, error=f"{type(ex).__name__}: {ex}"[:500])
     _keep_run(run.dir, p.artifacts / "emoji-run")
     return e
-
-
-def _all_presets() -> list[str]:
-    from ganforge.presets import PRESETS
-
-    return list(PRESETS.names())
 
 
 PART_FUNCS = {"stage": part_stage, "gpu_tests": part_gpu_tests, "throughput": part_throughput,

@@ -14,13 +14,14 @@
 #   stage        20  find and verify the carried data (sha256); device, driver, torch, CUDA
 #   gpu_tests   100  pytest -m gpu tests/gpu: the CUDA-graph step equals the eager one (also on streamed
 #                    data), tiny presets train, resume and load on CUDA, bf16 + compile, fused Adam
-#   throughput  130  stylegan2-official-32/64/256 eager (fp16 in the top 4 resolutions, as official) and
-#                    bf16 autocast against 555/376/143 img/s; dcgan-fmnist32 eager vs train.cuda_graph at
+#   throughput  190  stylegan2-official-32/64/256 eager (fp16 in the top 4 resolutions, as official) and
+#                    bf16 autocast against 555/376/143 img/s; stylegan3-official-t/r-256 against the official
+#                    49.81/56.73 s/kimg (one A100); dcgan-fmnist32 eager vs train.cuda_graph at
 #                    batch 128 against 40,000 img/s; a profile of one stylegan2-official-64 step
-#   quality     220  stylegan2-fmnist32 toward 160 kimg, fid10k (fmnist-cnn) at 40/80/120/160 kimg beside
+#   quality     160  stylegan2-fmnist32 toward 160 kimg, fid10k (fmnist-cnn) at 40/80/120/160 kimg beside
 #                    shared/anchors/stylegan2-official/QUALITY.md; if the slot ends first, the kimg reached and why
-#   extras     rest  img/s of progan, stylegan, sagan, biggan, pix2pix, cyclegan (StyleGAN3 once a preset
-#                    exists), then the emoji presets; a short biggan-emoji64 run scored with SWD
+#   extras     rest  img/s of progan, stylegan, sagan, biggan, pix2pix, cyclegan, stylegan3-t-fmnist32,
+#                    then the emoji presets; a short biggan-emoji64 run scored with SWD
 #   pack         10  results.json, summary.md, profile.txt, artifacts.tgz (all directly in OUT)
 #   total       540
 #
