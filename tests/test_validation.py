@@ -106,6 +106,17 @@ FAMILY_BAD: dict[str, dict[str, list]] = {
         "loss.pl_weight": [0.0, NAN], "loss.pl_interval": [0], "loss.pl_batch_shrink": [0],
         "loss.pl_decay": [0.0, 1.5, NAN], "loss.style_mixing_prob": [-0.1, 1.1, NAN],
     },
+    "stylegan3": {
+        "model.cfg": ["s", "T", None], "model.z_dim": [0, 8193], "model.w_dim": [0, 1.5], "model.map_layers": [0, 65],
+        "model.cbase": [0, 2**21], "model.cmax": [0, 8193], "model.num_layers": [2, 65], "model.num_critical": [0],
+        "model.first_cutoff": [0.0, NAN], "model.first_stopband": [-1.0, INF], "model.last_stopband_rel": [1.0, 17.0],
+        "model.margin_size": [-1, 257], "model.output_scale": [0.0], "model.filter_size": [0, 65],
+        "model.lrelu_upsampling": [0, 9], "model.conv_clamp": [0.0, INF], "model.num_fp16_res": [-1, 65],
+        "model.magnitude_ema_beta": [1.5, NAN], "model.d_arch": ["unet"], "model.mbstd_group": [0, True],
+        "model.mbstd_channels": [0, 65], "model.conditional": [1], "loss.r1_gamma": [-1.0, NAN, None],
+        "loss.r1_interval": [0, 10_001], "loss.blur_sigma": [-1.0, NAN], "loss.blur_fade_kimg": [-1.0, INF],
+        "loss.style_mixing_prob": [-0.1, 1.1, NAN],
+    },
     "pix2pix": {
         "model.g_arch": ["vnet", None], "model.unet_depth": [0, 13], "model.resnet_blocks": [-1, 65],
         "model.g_width": [0], "model.d_width": [0, 1025], "model.d_layers": [0, 9], "model.norm": ["group", None],
@@ -136,7 +147,7 @@ FAMILY_BAD: dict[str, dict[str, list]] = {
         "loss.style_mixing_prob": [2.0],
     },
 }
-TINY = {"gan": "dcgan-tiny", "stylegan2": "stylegan2-tiny", "progan": "progan-tiny", "stylegan": "stylegan-tiny",
+TINY = {"gan": "dcgan-tiny", "stylegan2": "stylegan2-tiny", "stylegan3": "stylegan3-t-tiny", "progan": "progan-tiny", "stylegan": "stylegan-tiny",
         "pix2pix": "pix2pix-tiny", "cyclegan": "cyclegan-tiny"}
 
 
