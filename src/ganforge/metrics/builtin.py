@@ -3,4 +3,4 @@
 goes in the import line below.
 """
 
-from ganforge.metrics import fid, inception_score, intra_fid, kid, msssim, pairs, ppl, precision_recall, swd  # noqa: F401
+from ganforge.metrics import equivariance, fid, inception_score, intra_fid, kid, msssim, pairs, ppl, precision_recall, swd  # noqa: F401
