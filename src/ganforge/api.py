@@ -342,15 +342,47 @@ def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False
     """Convert an official NVlabs network snapshot (``network-snapshot-*.pkl``) into a ganforge model folder
     ``out`` (``generator.safetensors`` + ``model.json``) that ``load_generator`` reads; no code from the
     pickle runs. The families that can read official snapshots register an importer
-    (``FamilySpec.importer``); today that is StyleGAN2 (and StyleGAN2-ADA).
+    (``FamilySpec.importer``) carrying a predicate ``importer.claims(snapshot) -> bool``; the file is read
+    once (``read_official_pickle``) and handed to the first family, in registration order, whose predicate
+    claims it (today StyleGAN2 / StyleGAN2-ADA and StyleGAN3, told apart by G_ema's recorded classes).
 
     Returns:
         The path of the written weights file.
-    """
-    from ganforge.registry import FAMILIES
 
-    importers = [FAMILIES.get(name).importer for name in FAMILIES.names() if FAMILIES.get(name).importer]
+    Raises:
+        GanforgeError: the file cannot be read safely, no family claims its generator (the message names the
+            classes found), or the claiming importer refuses it.
+    """
+    import re
+
+    from ganforge.io.official_pickle import NetRecord, read_official_pickle, short_repr
+    from ganforge.registry import FAMILIES
+    from ganforge.training.checkpoint import EXPORT_JSON, EXPORT_WEIGHTS
+
+    def describe(rec: Any) -> str:
+        """What an unclaimed G_ema is: its class, its sub-networks' classes and the classes its module defines."""
+        if not isinstance(rec, NetRecord):
+            return f"G_ema is {short_repr(rec, 60)}, not a network"
+        subs = [f"{short_repr(k, 40)}: {short_repr(c.class_name, 40)}" for k, c in list(rec.children.items())[:6]]
+        defined = re.findall(r"^class (\w{1,60})", (rec.module_src or "")[:1 << 20], flags=re.MULTILINE)[:12]
+        return (f"G_ema is a {short_repr(rec.class_name, 60)}"
+                + (f" with sub-networks {{{', '.join(subs)}}}" if subs else " without sub-networks")
+                + (f", from a module defining classes {', '.join(defined)}" if defined
+                   else " from a module that defines no class" if rec.persistent else f" ({rec.module_name})"))
+
+    importers = [(name, FAMILIES.get(name).importer) for name in FAMILIES.names() if FAMILIES.get(name).importer]
     if not importers:
         raise GanforgeError("no registered family can import official snapshots")
-    # One family reads official snapshots today; a second one must also say which snapshots are its own.
-    return importers[0](pkl, out, overwrite=overwrite)
+    out_path = Path(out)
+    existing = [t for t in (out_path / EXPORT_WEIGHTS, out_path / EXPORT_JSON) if t.exists()]
+    if existing and not overwrite:  # before reading a file of hundreds of MB (the importer checks again)
+        raise GanforgeError(f"{existing[0]} already exists; pass --overwrite or choose another --out")
+    snap = read_official_pickle(pkl)
+    for _name, importer in importers:
+        claims = getattr(importer, "claims", None)
+        if claims is not None and claims(snap):
+            return importer(pkl, out, overwrite=overwrite, snapshot=snap)
+    raise GanforgeError(f"{str(pkl)!r}: {describe(snap.get('G_ema'))}; no family imports it (importers: "
+                        f"{', '.join(name for name, _ in importers)}: the official StyleGAN2 / StyleGAN2-ADA generator "
+                        "of training/networks_stylegan2.py and the StyleGAN3 one of training/networks_stylegan3.py)")
+

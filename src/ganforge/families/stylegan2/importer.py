@@ -9,8 +9,9 @@ latent-space tools accept.
 
 Constructor arguments ganforge's config cannot express (a different mapping width, noise turned off,
 another resampling filter, ...) are refused with their names rather than silently dropped; arguments
-that only change speed (``fused_modconv_default``, ``channels_last``) are ignored. StyleGAN3 snapshots
-(``SynthesisInput`` in the module) are recognised and refused: ganforge has no StyleGAN3 yet.
+that only change speed (``fused_modconv_default``, ``channels_last``) are ignored. ``claims`` says whether a
+read snapshot is this family's (``ganforge.api.import_official`` asks every family's importer in turn);
+StyleGAN3 snapshots (``SynthesisInput`` in G_ema's module or network) are left to the stylegan3 family.
 
 Checks before anything is built
 -------------------------------
@@ -175,7 +176,7 @@ class _Args:
             raise self._bad(name, value, valid)
         return value
 
-    def section(self, name: str) -> "_Args":
+    def section(self, name: str) -> _Args:
         value = self._get(name, {}, "a dict of arguments")
         if value is None:
             value = {}
@@ -184,11 +185,29 @@ class _Args:
         return _Args(value, self.who, self.path, f"{self.prefix}{name}.")
 
 
+def is_stylegan3(rec: Any) -> bool:
+    """Whether ``rec`` (G_ema's NetRecord) is an official StyleGAN3 generator: a ``Generator`` whose module
+    (training/networks_stylegan3.py) defines ``SynthesisInput`` or whose ``synthesis.input`` is one."""
+    if not isinstance(rec, NetRecord) or rec.class_name != "Generator":
+        return False
+    synthesis = rec.children.get("synthesis")
+    first = synthesis.children.get("input") if synthesis is not None else None
+    return "class SynthesisInput" in (rec.module_src or "") or getattr(first, "class_name", None) == "SynthesisInput"
+
+
+def claims(snapshot: dict[str, Any]) -> bool:
+    """Whether a snapshot read by ``read_official_pickle`` holds an official StyleGAN2 / StyleGAN2-ADA generator
+    (training/networks_stylegan2.py: a ``Generator`` whose module defines ``modulated_conv2d``, not StyleGAN3)."""
+    rec = snapshot.get("G_ema") if isinstance(snapshot, dict) else None
+    return (isinstance(rec, NetRecord) and rec.class_name == "Generator" and not is_stylegan3(rec)
+            and "def modulated_conv2d" in (rec.module_src or ""))
+
+
 def _family(rec: NetRecord, path: Path) -> None:
     src = rec.module_src or ""
-    if "class SynthesisInput" in src:
-        raise GanforgeError(f"{str(path)!r} holds a StyleGAN3 generator; ganforge imports StyleGAN2 / StyleGAN2-ADA "
-                            f"snapshots only (StyleGAN3 is not implemented yet)")
+    if is_stylegan3(rec):
+        raise GanforgeError(f"{str(path)!r} holds a StyleGAN3 generator, which the stylegan3 family imports (use "
+                            "ganforge.api.import_official or `ganforge import`, which pick the family)")
     if rec.class_name != "Generator" or "def modulated_conv2d" not in src:
         raise GanforgeError(f"{str(path)!r}: G_ema is a {short_repr(rec.class_name, 60)} that is not the official "
                             f"StyleGAN2 generator (training/networks_stylegan2.py); cannot import it")
@@ -299,24 +318,59 @@ def _check_tensors(shell: torch.nn.Module, tensors: dict[str, torch.Tensor], pat
                             f"hold only {have:,} bytes of data (they share storage); refusing to build it")
 
 
-def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Convert ``pkl`` into a ganforge model directory ``out`` (generator.safetensors + model.json).
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is a file or already holds an export (unless ``overwrite``)."""
+    from ganforge.training.checkpoint import EXPORT_JSON, EXPORT_WEIGHTS
 
-    Returns:
-        The path of the written weights file.
-    """
-    from ganforge.version import __version__
-    from ganforge.families.stylegan2.recipe import build_generator
-    from ganforge.training.checkpoint import EXPORT_JSON, EXPORT_WEIGHTS, save_export
-
-    pkl, out = Path(pkl), Path(out)
-    targets = [out / EXPORT_WEIGHTS, out / EXPORT_JSON]
-    existing = [t for t in targets if t.exists()]
+    existing = [t for t in (out / EXPORT_WEIGHTS, out / EXPORT_JSON) if t.exists()]
     if existing and not overwrite:
         raise GanforgeError(f"{existing[0]} already exists; pass --overwrite or choose another --out")
     if out.exists() and not out.is_dir():
         raise GanforgeError(f"--out {str(out)!r} is a file, not a folder")
-    snap = read_official_pickle(pkl)
+
+
+def load_checked(G: torch.nn.Module, tensors: dict[str, torch.Tensor], pkl: Path) -> None:
+    """``G.load_state_dict(tensors, strict=True)``, a mismatch as one GanforgeError."""
+    try:
+        G.load_state_dict(tensors, strict=True)
+    except RuntimeError as e:
+        text = str(e).strip().splitlines()[0][:500] if str(e).strip() else type(e).__name__
+        raise GanforgeError(f"{str(pkl)!r}: G_ema's tensors do not fit the network its arguments describe: "
+                            f"{text}") from None
+
+
+def write_model(out: Path, G: torch.nn.Module, meta: dict[str, Any]) -> Path:
+    """Write the export (``generator.safetensors`` + ``model.json``) into ``out``; returns the weights path."""
+    from ganforge.training.checkpoint import save_export
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return save_export(out, G, meta)
+    except OSError as e:
+        raise GanforgeError(f"cannot write to {str(out)!r}: {e.strerror or e}") from None
+
+
+def dataset_name(snap: dict[str, Any]) -> str:
+    """The training set path the snapshot records, or "unknown"."""
+    tsk = snap.get("training_set_kwargs") or {}
+    dataset = tsk.get("path") if isinstance(tsk, dict) else None
+    return dataset if isinstance(dataset, str) and len(dataset) <= 4096 else "unknown"
+
+
+def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False,
+                    snapshot: dict[str, Any] | None = None) -> Path:
+    """Convert ``pkl`` into a ganforge model directory ``out`` (generator.safetensors + model.json).
+    ``snapshot``: ``read_official_pickle(pkl)`` when the caller has already read it (not read again).
+
+    Returns:
+        The path of the written weights file.
+    """
+    from ganforge.families.stylegan2.recipe import build_generator
+    from ganforge.version import __version__
+
+    pkl, out = Path(pkl), Path(out)
+    check_out(out, overwrite)
+    snap = snapshot if snapshot is not None else read_official_pickle(pkl)
     g = snap["G_ema"]
     _family(g, pkl)
     d = snap.get("D")
@@ -329,26 +383,18 @@ def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False
     _check_tensors(shell, g.state_dict, pkl, summary)
     del shell
     G = build_generator(mcfg, resolution=res, channels=channels, num_classes=c_dim)
-    try:
-        G.load_state_dict(g.state_dict, strict=True)
-    except RuntimeError as e:
-        text = str(e).strip().splitlines()[0][:500] if str(e).strip() else type(e).__name__
-        raise GanforgeError(f"{str(pkl)!r}: G_ema's tensors do not fit the network its arguments describe: "
-                            f"{text}") from None
-    tsk = snap.get("training_set_kwargs") or {}
-    dataset = tsk.get("path") if isinstance(tsk, dict) else None
+    load_checked(G, g.state_dict, pkl)
     meta = {
         "format": "ganforge-generator", "version": 1, "ganforge_version": __version__,
         "recipe": "stylegan2", "preset": "imported", "arch": G.arch,
         "model": dataclasses.asdict(mcfg), "resolution": res,
         "channels": channels, "num_classes": c_dim,
         "class_names": [str(i) for i in range(c_dim)], "z_dim": mcfg.z_dim,
-        "dataset": dataset if isinstance(dataset, str) and len(dataset) <= 4096 else "unknown",
+        "dataset": dataset_name(snap),
         "dataset_hash": None, "kimg": None, "ema": True,
         "imported_from": {"file": pkl.name, "official_kwargs": iface.kwargs},
     }
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        return save_export(out, G, meta)
-    except OSError as e:
-        raise GanforgeError(f"cannot write to {str(out)!r}: {e.strerror or e}") from None
+    return write_model(out, G, meta)
+
+
+import_official.claims = claims  # what ganforge.api.import_official asks before calling the importer
