@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import argparse
 
-from ganforge.args import NOISE_MODES, bounded_int, choice, finite_float, parse_seeds, path_text, psi
+from ganforge.args import (
+    NOISE_MODES,
+    bounded_int,
+    choice,
+    finite_float,
+    parse_seeds,
+    path_text,
+    psi,
+)
 from ganforge.commands._common import load_model
 from ganforge.limits import FORWARD_BATCH_MAX, Z_TRUNC_MAX, Z_TRUNC_MIN
 from ganforge.synthesis.generate import CLASS_GRID_NAME, GRID_NAME
+from ganforge.synthesis.motion import TRANSLATE_MAX, parse_translate
+
+
+def _translate(text: str) -> tuple[float, float]:
+    return parse_translate(text, "--translate")
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -39,6 +52,13 @@ def register(sub) -> argparse.ArgumentParser:
                    default=None, metavar="T",
                    help="truncation in z by resampling (BigGAN): entries of z beyond +-T are drawn again; "
                         "smaller T trades variety for fidelity (any family that takes z)")
+    g.add_argument("--translate", type=_translate, default=None, metavar="X,Y",
+                   help="move the picture by X,Y image widths (x right, y down; 1/resolution is one pixel), "
+                        f"each within +-{TRANSLATE_MAX:g}, as official gen_images.py (alias-free StyleGAN3 "
+                        "models only)")
+    g.add_argument("--rotate", type=finite_float("--rotate", describe="a finite number of degrees"), default=None,
+                   metavar="DEG", help="turn the picture by DEG degrees, counter-clockwise, as official "
+                                       "gen_images.py (alias-free StyleGAN3 models only)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     g.add_argument("--overwrite", action="store_true", help="replace existing output files")
     g.add_argument("--batch-size", type=bounded_int("--batch-size", 1, FORWARD_BATCH_MAX), default=1,
@@ -58,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     G, device = load_model(args)
     done = generate_images(G, seeds, args.out, grid=args.grid, class_grid=args.class_grid, classes=rows,
                            class_idx=args.class_idx, psi=args.psi, trunc_cutoff=args.trunc_cutoff,
-                           noise_mode=args.noise_mode, z_trunc=args.z_trunc, batch_size=args.batch_size,
+                           noise_mode=args.noise_mode, z_trunc=args.z_trunc, translate=args.translate,
+                           rotate=args.rotate, batch_size=args.batch_size,
                            overwrite=args.overwrite, device=device)
     if done.grid is None:
         print(f"wrote {done.written} images to {done.out}")

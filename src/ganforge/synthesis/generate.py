@@ -25,9 +25,9 @@ import itertools
 import os
 import re
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import torch
 
@@ -44,10 +44,17 @@ from ganforge.args import (
 )
 from ganforge.devices import module_device
 from ganforge.errors import GanforgeError
+from ganforge.images import grid_image, to_image, to_uint8
 from ganforge.interfaces import GENERATOR, check_interface, is_style_based
 from ganforge.limits import FORWARD_BATCH_MAX, GRID_MAX, Z_TRUNC_MAX, Z_TRUNC_MIN
-from ganforge.images import grid_image, to_image, to_uint8
 from ganforge.synthesis.latents import truncated_z
+from ganforge.synthesis.motion import (
+    check_rotate,
+    input_matrix,
+    moved_input,
+    parse_translate,
+    require_input_transform,
+)
 
 GRID_NAME, CLASS_GRID_NAME = "grid.png", "class-grid.png"  # the files of grid=True and class_grid=True
 
@@ -205,6 +212,17 @@ def _style_kwargs(G, psi: float | None, trunc_cutoff: int | None, noise_mode: st
     return {}
 
 
+def _input_motion(G, translate, rotate) -> torch.Tensor | None:
+    """The input transform for ``translate`` / ``rotate`` (None when neither is given), after checking the
+    values and that ``G`` is alias-free."""
+    if translate is None and rotate is None:
+        return None
+    t = (0.0, 0.0) if translate is None else parse_translate(translate, "--translate")
+    r = 0.0 if rotate is None else check_rotate(rotate, "--rotate")
+    require_input_transform(G, "--translate" if translate is not None else "--rotate")
+    return input_matrix(t, r)
+
+
 def _check_class(G, class_idx: int | None) -> None:
     if class_idx is None:
         return
@@ -217,8 +235,9 @@ def _check_class(G, class_idx: int | None) -> None:
 def generate_images(G, seeds: Seeds | str | Iterable[int], out: str | Path, *, grid: bool = False,
                     class_grid: bool = False, classes: str | Sequence[int] | None = None,
                     class_idx: int | None = None, psi: float | None = None, trunc_cutoff: int | None = None,
-                    noise_mode: str | None = None, z_trunc: float | None = None, batch_size: int = 1,
-                    overwrite: bool = False, device: str | torch.device | None = None,
+                    noise_mode: str | None = None, z_trunc: float | None = None,
+                    translate: str | Sequence[float] | None = None, rotate: float | None = None,
+                    batch_size: int = 1, overwrite: bool = False, device: str | torch.device | None = None,
                     progress: bool = True) -> Generated:
     """Generate one image per seed with ``G`` and write them into the folder ``out``.
 
@@ -240,6 +259,12 @@ def generate_images(G, seeds: Seeds | str | Iterable[int], out: str | Path, *, g
         trunc_cutoff: truncate only the style layers below this index (style-based models).
         noise_mode: 'random', 'const' or 'none' (style-based models; None: 'const').
         z_trunc: redraw the entries of z beyond +-z_trunc (BigGAN's truncation; any model that takes z).
+        translate: move the picture by (x, y) image widths (a text 'X,Y' or two numbers; x right, y down;
+            1 / img_resolution is one pixel), as official gen_images.py; alias-free (StyleGAN3) models
+            only, each component within +-``motion.TRANSLATE_MAX``.
+        rotate: turn the picture by this many degrees (counter-clockwise on screen), as official
+            gen_images.py; alias-free (StyleGAN3) models only. The input transform of ``G`` is put back
+            afterwards (``synthesis.motion.moved_input``).
         batch_size: images per forward pass; 1 makes each image bit-identical whatever else is generated.
         overwrite: replace existing output files.
         device: where the latents go; None: the device of ``G``'s parameters.
@@ -268,6 +293,7 @@ def generate_images(G, seeds: Seeds | str | Iterable[int], out: str | Path, *, g
                               describe=f"a number >= {Z_TRUNC_MIN:g} and <= {Z_TRUNC_MAX:g}")
     asked_rows = check_generate_options(seeds, grid=grid, class_grid=class_grid, classes=classes,
                                         class_idx=class_idx)
+    matrix = _input_motion(G, translate, rotate)
     device = module_device(G) if device is None else torch.device(device)
     style_kwargs = _style_kwargs(G, psi, trunc_cutoff, noise_mode)
     _check_class(G, class_idx)
@@ -295,7 +321,9 @@ def generate_images(G, seeds: Seeds | str | Iterable[int], out: str | Path, *, g
         batches = itertools.chain.from_iterable(latent_batches(G, seeds, batch_size, k, device, z_trunc)
                                                 for k in rows)
         count = len(rows) * cols
-    images = _generate(G, batches, style_kwargs, out if grid_name is None else None, count, overwrite, progress)
+    with moved_input(G, matrix):
+        images = _generate(G, batches, style_kwargs, out if grid_name is None else None, count, overwrite,
+                           progress)
     if grid_name is None:
         return Generated(out=out, grid=None, written=images, count=count, rows=None, cols=cols)
     path = out / grid_name
