@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--official", metavar="REPO_DIR", help="checkout of NVlabs/stylegan3 (for impl='ref')")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch.set_num_threads (default 1: stable on a shared machine; 0 = torch default)")
     ap.add_argument("--cfg", default="t", choices=["t", "r"], help="256 px config to time besides the anchor")
     ap.add_argument("--configs", nargs="*", default=None, help=f"subset of {list(CONFIGS)}")
     ap.add_argument("--check", action="store_true", help="tiny shapes, 1 rep, asserts agreement")

@@ -147,10 +147,15 @@ def _fit(x: torch.Tensor, dim: int, start: int, length: int) -> torch.Tensor:
     return F.pad(x, [lo, hi, 0, 0] if dim == 3 else [0, 0, lo, hi])
 
 
+def _per_channel(w: torch.Tensor, c: int) -> torch.Tensor:
+    """A [1, 1, kh, kw] kernel repeated for a depthwise (groups=C) convolution: [C, 1, kh, kw]."""
+    return w.expand(c, 1, *w.shape[2:]).contiguous()
+
+
 def _up_1d(x: torch.Tensor, f: torch.Tensor, up: int, dim: int, p0: int, keep: int) -> torch.Tensor:
     """Zero-insert by ``up``, pad by ``p0`` in front, convolve with 1-D ``f`` (times ``up``) along ``dim``,
-    and return the first ``keep`` samples. x is [M, 1, H, W]."""
-    k = f.numel()
+    and return the first ``keep`` samples. x is [N, C, H, W]; depthwise (groups=C)."""
+    k, c = f.numel(), x.shape[1]
     w = (f * up).to(x.dtype)
     if dim == 3:
         w, stride = w.reshape(1, 1, 1, k), (1, up)
@@ -158,21 +163,22 @@ def _up_1d(x: torch.Tensor, f: torch.Tensor, up: int, dim: int, p0: int, keep: i
         w, stride = w.reshape(1, 1, k, 1), (up, 1)
     if up > 1:
         # conv_transpose with a stride = full convolution of the zero-stuffed input (no flip needed).
-        y = F.conv_transpose2d(x, w, stride=stride)
+        y = F.conv_transpose2d(x, _per_channel(w, c), stride=stride, groups=c)
     else:
-        y = F.conv2d(F.pad(x, [k - 1, k - 1, 0, 0] if dim == 3 else [0, 0, k - 1, k - 1]), w.flip([2, 3]))
+        pad = [k - 1, k - 1, 0, 0] if dim == 3 else [0, 0, k - 1, k - 1]
+        y = F.conv2d(F.pad(x, pad), _per_channel(w.flip([2, 3]), c), groups=c)
     # full-convolution index j = valid-convolution index i + (k - 1 - p0)
     return _fit(y, dim, k - 1 - p0, keep)
 
 
 def _up_2d(x: torch.Tensor, f: torch.Tensor, up: int, pad: tuple[int, int, int, int],
            keep: tuple[int, int]) -> torch.Tensor:
-    kh, kw = int(f.shape[0]), int(f.shape[1])
+    kh, kw, c = int(f.shape[0]), int(f.shape[1]), x.shape[1]
     w = (f * up ** 2).to(x.dtype).reshape(1, 1, kh, kw)
     if up > 1:
-        y = F.conv_transpose2d(x, w, stride=up)
+        y = F.conv_transpose2d(x, _per_channel(w, c), stride=up, groups=c)
     else:
-        y = F.conv2d(F.pad(x, [kw - 1, kw - 1, kh - 1, kh - 1]), w.flip([2, 3]))
+        y = F.conv2d(F.pad(x, [kw - 1, kw - 1, kh - 1, kh - 1]), _per_channel(w.flip([2, 3]), c), groups=c)
     y = _fit(y, 3, kw - 1 - pad[0], keep[0])
     return _fit(y, 2, kh - 1 - pad[2], keep[1])
 
@@ -183,7 +189,7 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     """Filtered leaky ReLU (module docstring), fast path: same values as ``filtered_lrelu_reference`` up to
     float rounding. x [N, C, H, W] (any float dtype; filters are cast to it) -> [N, C, out_h, out_w]."""
     _check(x, b, up, down)
-    n, c, h, w = x.shape
+    c, h, w = x.shape[1], x.shape[2], x.shape[3]
     px0, px1, py0, py1 = parse_padding(padding)
     fdw, fdh = _taps(fd)
     out_w, out_h = output_size(w, h, fu, fd, up, down, padding)
@@ -195,7 +201,6 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
 
     if b is not None:
         x = x + b.to(x.dtype).reshape(1, -1, 1, 1)
-    x = x.reshape(n * c, 1, h, w)
     if fu is None and up == 1:
         y = _fit(_fit(x, 3, -px0, keep_w), 2, -py0, keep_h)
     else:
@@ -213,8 +218,8 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     elif fd.ndim == 1:
         k = fd.numel()
         wd = fd.flip(0).to(y.dtype)
-        y = F.conv2d(y, wd.reshape(1, 1, 1, k), stride=(1, down))
-        y = F.conv2d(y, wd.reshape(1, 1, k, 1), stride=(down, 1))
+        y = F.conv2d(y, _per_channel(wd.reshape(1, 1, 1, k), c), stride=(1, down), groups=c)
+        y = F.conv2d(y, _per_channel(wd.reshape(1, 1, k, 1), c), stride=(down, 1), groups=c)
     else:
-        y = F.conv2d(y, fd.flip([0, 1]).to(y.dtype)[None, None], stride=down)
-    return y.reshape(n, c, out_h, out_w)
+        y = F.conv2d(y, _per_channel(fd.flip([0, 1]).to(y.dtype)[None, None], c), stride=down, groups=c)
+    return y
