@@ -199,3 +199,23 @@ def test_make_transform_matches_official_convention():
     m = make_transform((0.1, -0.2), 0.3)
     c, s = math.cos(0.3), math.sin(0.3)
     np.testing.assert_allclose(m, [[c, s, 0.1], [-s, c, -0.2], [0, 0, 1]])
+
+
+def test_fp16_layers_where_enabled(monkeypatch):
+    """Layers flagged use_fp16 compute in float16 where enabled (official: CUDA; here CPU is added to run
+    the path without a GPU); the output stays float32 and close to fp32; force_fp32 restores fp32 exactly."""
+    import ganforge.families.stylegan3.networks as sg3
+
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, channel_base=64, channel_max=4,
+                  num_layers=4, margin_size=2, num_fp16_res=1)
+    flags = [getattr(G.synthesis, n).use_fp16 for n in G.synthesis.layer_names]
+    assert flags == [bool(r * 2 > 16) for r in G.synthesis.schedule["sampling_rates"]] and any(flags)
+    z = torch.randn(1, 8)
+    with torch.no_grad():
+        full = G(z)
+        monkeypatch.setattr(sg3, "FP16_DEVICE_TYPES", ("cuda", "cpu"))
+        half = G(z)
+        forced = G(z, force_fp32=True)
+    assert half.dtype == torch.float32 and torch.equal(forced, full)
+    assert 0 < float((half - full).abs().max()) <= 2e-2 * max(1.0, float(full.abs().max()))
