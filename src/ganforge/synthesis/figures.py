@@ -115,13 +115,19 @@ def write_style_mixing(G, rows: SeedsLike, cols: SeedsLike, out: str | Path, *, 
     Returns:
         ``Written`` with the one grid file and the layers taken from the column seeds.
     """
-    from ganforge.synthesis.style import parse_styles, require_style_based, style_mixing_grid
+    from ganforge.synthesis.style import (
+        check_noise_applies,
+        parse_styles,
+        require_style_based,
+        style_mixing_grid,
+    )
 
     rows, cols = Seeds.of(rows, "--rows"), Seeds.of(cols, "--cols")
     psi = check_psi(psi, "--psi")
     _check_noise_mode(noise_mode)
     name = mix_file_name(rows, cols, styles)
     require_style_based(G, "ganforge mix")
+    check_noise_applies(G, noise_mode)
     layers = parse_styles(styles, G)
     check_class(G, class_idx)
     (path,) = output_paths(out, [name], overwrite)
@@ -164,12 +170,18 @@ def write_truncation_sweep(G, seeds: SeedsLike, out: str | Path, *,
     Returns:
         ``Written`` with the one grid file.
     """
-    from ganforge.synthesis.style import check_cutoff, require_style_based, truncation_sweep
+    from ganforge.synthesis.style import (
+        check_cutoff,
+        check_noise_applies,
+        require_style_based,
+        truncation_sweep,
+    )
 
     seeds = Seeds.of(seeds)
     _check_noise_mode(noise_mode)
     psis = check_truncation(seeds, psis)
     require_style_based(G, "ganforge truncation")
+    check_noise_applies(G, noise_mode)
     cutoff = check_cutoff(G, cutoff, "--cutoff")
     check_class(G, class_idx)
     (path,) = output_paths(out, [TRUNCATION_NAME], overwrite)
@@ -203,7 +215,7 @@ def write_variation(G, seed: int, out: str | Path, *, draws: int = 8, noise_seed
         ``Written`` with the grid and the standard-deviation image.
     """
     from ganforge.images import make_grid
-    from ganforge.synthesis.style import require_style_based, stochastic_variation
+    from ganforge.synthesis.style import require_noise, require_style_based, stochastic_variation
 
     seed = check_int(seed, "--seed", 0, SEED_MAX)
     noise_seed = check_int(noise_seed, "--noise-seed", 0, SEED_MAX)
@@ -212,6 +224,7 @@ def write_variation(G, seed: int, out: str | Path, *, draws: int = 8, noise_seed
     psi = check_psi(psi, "--psi")
     names = variation_file_names(seed)
     require_style_based(G, "ganforge variation")
+    require_noise(G, "ganforge variation")
     check_class(G, class_idx)
     grid_path, std_path = output_paths(out, names, overwrite)
     imgs, std = stochastic_variation(G, seed, draws, psi=psi, class_idx=class_idx, noise_seed=noise_seed)
@@ -259,7 +272,12 @@ def write_interpolation(G, seeds: SeedsLike, out: str | Path, *, frames: int = 2
         ``Written`` with the animation and the strip, and the number of frames.
     """
     from ganforge.images import make_grid
-    from ganforge.synthesis.style import interpolation_frames, require_style_based, save_animation
+    from ganforge.synthesis.style import (
+        check_noise_applies,
+        interpolation_frames,
+        require_style_based,
+        save_animation,
+    )
 
     seeds = Seeds.of(seeds)
     check_choice(space, "interpolation space", ("w", "z"), "--space")
@@ -269,6 +287,7 @@ def write_interpolation(G, seeds: SeedsLike, out: str | Path, *, frames: int = 2
     _check_noise_mode(noise_mode)
     names = interpolation_file_names(seeds, frames, space=space, fmt=fmt, loop=loop)
     require_style_based(G, "ganforge interpolate")
+    check_noise_applies(G, noise_mode)
     check_class(G, class_idx)
     anim_path, strip_path = output_paths(out, names, overwrite)
     images = interpolation_frames(G, list(seeds), frames, space=space, psi=psi, class_idx=class_idx,

@@ -199,11 +199,16 @@ def class_grid_rows(G, asked: Sequence[int] | None, cols: int) -> list[int]:
 def _style_kwargs(G, psi: float | None, trunc_cutoff: int | None, noise_mode: str | None) -> dict:
     """The truncation and noise arguments of ``G``'s forward: only style-based models take them, and
     only they may be asked for."""
-    from ganforge.synthesis.style import check_cutoff, require_style_based
+    from ganforge.synthesis.style import (
+        check_cutoff,
+        check_noise_applies,
+        require_style_based,
+    )
 
     if psi is not None or noise_mode is not None or trunc_cutoff is not None:
         require_style_based(G, "--psi / --trunc-cutoff / --noise-mode")
         check_cutoff(G, trunc_cutoff, "--trunc-cutoff")
+        check_noise_applies(G, noise_mode, "--noise-mode")
     if is_style_based(G):
         # Style-based models: constant noise by default, as the official generate script, so a seed
         # names one image.

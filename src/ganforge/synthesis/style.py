@@ -31,7 +31,7 @@ from torch import nn
 from ganforge import args as _args
 from ganforge.args import NOISE_MODES
 from ganforge.errors import GanforgeError
-from ganforge.interfaces import StyleGenerator
+from ganforge.interfaces import StyleGenerator, input_transform
 from ganforge.limits import FPS_MAX, FRAMES_MAX, PROJECT_LR_MAX
 from ganforge.metrics.ppl import lerp, slerp
 from ganforge.images import make_grid, to_uint8
@@ -42,9 +42,34 @@ STYLE_GROUPS = ("coarse", "middle", "fine")
 def require_style_based(G: nn.Module, what: str) -> None:
     """Raise a GanforgeError unless ``G`` has the style-based interface (see module docstring)."""
     if not isinstance(G, StyleGenerator):
-        arch = getattr(G, "arch", None) or getattr(G, "meta", {}).get("arch") or type(G).__name__
-        raise GanforgeError(f"{what} needs a style-based generator (StyleGAN, StyleGAN2: mapping + synthesis); "
-                            f"this model is {arch!r}")
+        raise GanforgeError(f"{what} needs a style-based generator (StyleGAN, StyleGAN2, StyleGAN3: mapping + "
+                            f"synthesis); this model is {_kind(G)!r}")
+
+
+def has_noise(G: nn.Module) -> bool:
+    """False for a generator without noise inputs (StyleGAN3 sets ``has_noise = False``); True otherwise."""
+    return getattr(G, "has_noise", True) is not False
+
+
+def _kind(G: nn.Module) -> str:
+    return getattr(G, "arch", None) or getattr(G, "meta", {}).get("arch") or type(G).__name__
+
+
+def check_noise_applies(G: nn.Module, mode: str | None, flag: str = "--noise-mode") -> None:
+    """Refuse ``mode`` 'random' for a generator without noise inputs: its pictures are the same in every
+    noise mode, so asking for random noise would promise variation that never comes ('const' and 'none'
+    are accepted: without noise they are what the model does anyway)."""
+    if mode == "random" and not has_noise(G):
+        raise GanforgeError(f"{flag} random: this model ({_kind(G)!r}) has no noise inputs (StyleGAN3 removed "
+                            f"them), so its pictures are the same in every noise mode; leave out {flag}")
+
+
+def require_noise(G: nn.Module, what: str) -> None:
+    """Raise a GanforgeError naming ``what`` when ``G`` has no noise inputs (StyleGAN3): stochastic
+    variation has nothing to show there, since every noise draw gives the same picture."""
+    if not has_noise(G):
+        raise GanforgeError(f"{what} shows what a model's noise inputs change, but this model ({_kind(G)!r}) has "
+                            f"none (StyleGAN3 removed them): every noise draw would give the same picture")
 
 
 def check_noise_mode(mode: str, flag: str | None = None) -> str:
@@ -155,7 +180,17 @@ def style_groups(G: nn.Module) -> dict[str, list[int]]:
     generators of 64 px and more. Smaller generators have no 64-px layers, so there the top
     resolution is "fine", the one below it "middle" and everything lower "coarse" (a 32-px model:
     coarse 4-8, middle 16, fine 32), keeping three non-empty groups.
+
+    An alias-free (StyleGAN3) generator has no 4-px or 8-px layers: its layers sample at 16 px and
+    more, and what distinguishes them is their cutoff frequency, which grows geometrically with the
+    layer index. There the style inputs are split by index into thirds (the first third "coarse", the
+    last "fine"; 16 inputs: 0-5, 6-10, 11-15), i.e. by frequency band.
     """
+    if input_transform(G) is not None:
+        n = int(G.num_ws)
+        a = math.ceil(n / 3)
+        b = a + (n - a) // 2
+        return {"coarse": list(range(a)), "middle": list(range(a, b)), "fine": list(range(b, n))}
     res = [int(r) for r in G.layer_resolutions]
     top = max(res)
     if top >= 64:
@@ -243,6 +278,7 @@ def stochastic_variation(G: nn.Module, seed: int, num_noise: int = 8, *, psi: fl
         of the float images across draws (averaged over channels), scaled so the largest is white.
     """
     require_style_based(G, "stochastic variation")
+    require_noise(G, "stochastic variation")
     ws = seeds_to_ws(G, [seed], psi=psi, class_idx=class_idx)
     dev = ws.device
     imgs = []
