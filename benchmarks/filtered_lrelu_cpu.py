@@ -6,7 +6,7 @@ official ``torch_utils.ops.filtered_lrelu.filtered_lrelu(impl='ref')``, forward 
 the 32 px T anchor (``sg3t-32gray``) and of the official 256 px config T (or R with ``--cfg r``).
 Prints a markdown table: milliseconds per call (median of ``--reps``), ratios, max abs difference.
 
-    python benchmarks/filtered_lrelu_cpu.py [--official /tmp/sg3off] [--reps 5] [--threads 2]
+    python benchmarks/filtered_lrelu_cpu.py [--official /tmp/sg3off] [--cfg t|r] [--reps 5] [--threads 1]
     python benchmarks/filtered_lrelu_cpu.py --check     # tiny shapes, one rep: seconds (CI)
 """
 
@@ -28,6 +28,8 @@ CONFIGS = {
     # name: (Generator kwargs, batch)
     "T-32 anchor": ({"z_dim": 128, "c_dim": 0, "w_dim": 128, "img_resolution": 32, "img_channels": 1,
                      "channel_base": 1024, "channel_max": 128}, 4),
+    "R-32 anchor": ({"z_dim": 128, "c_dim": 0, "w_dim": 128, "img_resolution": 32, "img_channels": 1,
+                     "channel_base": 2048, "channel_max": 256, "conv_kernel": 1, "use_radial_filters": True}, 4),
     "T-256": ({"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_resolution": 256, "img_channels": 3}, 1),
     "R-256": ({"z_dim": 512, "c_dim": 0, "w_dim": 512, "img_resolution": 256, "img_channels": 3,
                "channel_base": 65536, "channel_max": 1024, "conv_kernel": 1, "use_radial_filters": True}, 1),
