@@ -105,10 +105,11 @@ def input_matrix(translate: Sequence[float] = (0.0, 0.0), rotate: float = 0.0) -
 def require_input_transform(G, flag: str) -> torch.Tensor:
     """The live input transform of ``G``; a GanforgeError naming ``flag`` and the model's kind when ``G``
     has none (every generator but an alias-free one)."""
+    from ganforge.synthesis.style import model_kind
+
     t = input_transform(G)
     if t is None:
-        arch = getattr(G, "arch", None) or getattr(G, "meta", {}).get("arch") or type(G).__name__
-        raise GanforgeError(f"{flag} needs a generator with a moving input, but this model is {arch!r}: only "
+        raise GanforgeError(f"{flag} needs a generator with a moving input, but this model is {model_kind(G)!r}: only "
                             f"alias-free (StyleGAN3) generators have one")
     return t
 

@@ -43,7 +43,7 @@ def require_style_based(G: nn.Module, what: str) -> None:
     """Raise a GanforgeError unless ``G`` has the style-based interface (see module docstring)."""
     if not isinstance(G, StyleGenerator):
         raise GanforgeError(f"{what} needs a style-based generator (StyleGAN, StyleGAN2, StyleGAN3: mapping + "
-                            f"synthesis); this model is {_kind(G)!r}")
+                            f"synthesis); this model is {model_kind(G)!r}")
 
 
 def has_noise(G: nn.Module) -> bool:
@@ -51,7 +51,8 @@ def has_noise(G: nn.Module) -> bool:
     return getattr(G, "has_noise", True) is not False
 
 
-def _kind(G: nn.Module) -> str:
+def model_kind(G: nn.Module) -> str:
+    """The model's kind for messages: its arch ("stylegan3-t", "stylegan2-skip"), else its class name."""
     return getattr(G, "arch", None) or getattr(G, "meta", {}).get("arch") or type(G).__name__
 
 
@@ -60,7 +61,7 @@ def check_noise_applies(G: nn.Module, mode: str | None, flag: str = "--noise-mod
     noise mode, so asking for random noise would promise variation that never comes ('const' and 'none'
     are accepted: without noise they are what the model does anyway)."""
     if mode == "random" and not has_noise(G):
-        raise GanforgeError(f"{flag} random: this model ({_kind(G)!r}) has no noise inputs (StyleGAN3 removed "
+        raise GanforgeError(f"{flag} random: this model ({model_kind(G)!r}) has no noise inputs (StyleGAN3 removed "
                             f"them), so its pictures are the same in every noise mode; leave out {flag}")
 
 
@@ -68,7 +69,7 @@ def require_noise(G: nn.Module, what: str) -> None:
     """Raise a GanforgeError naming ``what`` when ``G`` has no noise inputs (StyleGAN3): stochastic
     variation has nothing to show there, since every noise draw gives the same picture."""
     if not has_noise(G):
-        raise GanforgeError(f"{what} shows what a model's noise inputs change, but this model ({_kind(G)!r}) has "
+        raise GanforgeError(f"{what} shows what a model's noise inputs change, but this model ({model_kind(G)!r}) has "
                             f"none (StyleGAN3 removed them): every noise draw would give the same picture")
 
 
