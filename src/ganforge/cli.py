@@ -3,8 +3,8 @@ and ``main`` runs one.
 
 Subcommands: ``train``, ``generate``, ``translate``, ``presets``, ``report``, ``data check``, ``data
 convert``, ``eval``, the latent-space tools ``mix``, ``truncation``, ``variation``, ``interpolate``,
-``project``, then ``convert-inception`` and ``import``; each lives in its own module of
-``ganforge.commands``. Every user mistake ends in one message on stderr and exit code 2 (no
+``video`` (StyleGAN3's moving input), ``project``, then ``convert-inception`` and ``import``; each lives
+in its own module of ``ganforge.commands``. Every user mistake ends in one message on stderr and exit code 2 (no
 traceback); training that diverges exits 3; Ctrl-C writes a checkpoint and exits 130.
 """
 
