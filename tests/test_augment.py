@@ -173,7 +173,7 @@ def test_diffaugment_resume_is_exact(tmp_path, tiny_dataset):
     assert_states_equal(final_state(full.run_dir), final_state(resumed.run_dir))
 
 
-@pytest.mark.parametrize("preset", ["dcgan-tiny", "progan-tiny", "stylegan-tiny", "stylegan2-tiny"])
+@pytest.mark.parametrize("preset", ["dcgan-tiny", "progan-tiny", "stylegan-tiny", "stylegan2-tiny", "stylegan3-t-tiny"])
 def test_every_family_feeds_d_through_the_augmentation(tmp_path, tiny_dataset, preset, monkeypatch):
     seen = []
     real_call = A.Augment.__call__
