@@ -65,6 +65,11 @@ def test_float32_and_gradcheck_small():
     x = torch.randn(1, 2, 9, 9)
     kw = {"fu": fu, "fd": fd, "up": 2, "down": 2, "padding": [5, 6, 5, 6], "clamp": 1.0}
     torch.testing.assert_close(filtered_lrelu(x, **kw), filtered_lrelu_reference(x, **kw), rtol=0, atol=1e-5)
+    # without autograd the nonlinearity runs in place; the caller's tensor must stay untouched
+    x0 = x.clone()
+    for kw_id in ({"clamp": 0.5}, {"padding": [-1, -2, 0, -1], "clamp": 0.5}):
+        torch.testing.assert_close(filtered_lrelu(x, **kw_id), filtered_lrelu_reference(x, **kw_id), rtol=0, atol=0)
+        assert torch.equal(x, x0)
     x64 = torch.randn(1, 1, 8, 8, dtype=torch.float64, requires_grad=True)
     kw64 = {"fu": fu.double(), "fd": fd.double(), "up": 2, "down": 2, "padding": [5, 6, 5, 6]}
     assert torch.autograd.gradcheck(lambda t: filtered_lrelu(t, **kw64), (x64,))

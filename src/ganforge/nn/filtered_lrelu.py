@@ -102,7 +102,15 @@ def output_size(in_w: int, in_h: int, fu: torch.Tensor | None, fd: torch.Tensor 
     return out_w, out_h
 
 
-def _lrelu_gain_clamp(x: torch.Tensor, gain: float, slope: float, clamp: float | None) -> torch.Tensor:
+def _lrelu_gain_clamp(x: torch.Tensor, gain: float, slope: float, clamp: float | None,
+                      inplace: bool = False) -> torch.Tensor:
+    """leaky ReLU, gain, clamp; ``inplace`` overwrites ``x`` (memory-bound: saves two full passes)."""
+    if inplace:
+        if slope != 1:
+            x = F.leaky_relu_(x, slope)
+        if gain != 1:
+            x = x.mul_(gain)
+        return x if clamp is None else x.clamp_(-clamp, clamp)
     if slope != 1:
         x = F.leaky_relu(x, slope)
     if gain != 1:
@@ -211,7 +219,8 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
         else:
             y = _up_2d(x, f, up, (px0, px1, py0, py1), (keep_w, keep_h))
 
-    y = _lrelu_gain_clamp(y, gain, slope, clamp)
+    # In place only without autograd (inference) and when y is a fresh tensor (not the caller's x).
+    y = _lrelu_gain_clamp(y, gain, slope, clamp, inplace=y is not x and not y.requires_grad)
 
     if fd is None:
         y = y[:, :, ::down, ::down] if down > 1 else y
