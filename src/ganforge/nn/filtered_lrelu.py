@@ -227,8 +227,8 @@ def filtered_lrelu(x: torch.Tensor, fu: torch.Tensor | None = None, fd: torch.Te
     elif fd.ndim == 1:
         k = fd.numel()
         wd = fd.flip(0).to(y.dtype)
-        y = F.conv2d(y, _per_channel(wd.reshape(1, 1, 1, k), c), stride=(1, down), groups=c)
         y = F.conv2d(y, _per_channel(wd.reshape(1, 1, k, 1), c), stride=(down, 1), groups=c)
+        y = F.conv2d(y, _per_channel(wd.reshape(1, 1, 1, k), c), stride=(1, down), groups=c)
     else:
         y = F.conv2d(y, _per_channel(fd.flip([0, 1]).to(y.dtype)[None, None], c), stride=down, groups=c)
     return y
