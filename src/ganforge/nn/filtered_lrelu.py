@@ -17,8 +17,9 @@ filters of config R) or None (identity). Filters are convolved, not correlated (
 ``filtered_lrelu_reference`` is the formula as written, on zero-stuffed tensors with 2-D kernels.
 ``filtered_lrelu`` computes the same values faster: polyphase upsampling (``conv_transpose2d`` with a
 stride instead of zero insertion), 1-D filters as two 1-D convolutions, downsampling as a strided
-convolution (the discarded samples are never computed), and upsampled samples that no output reads are
-cropped before the nonlinearity. Both are differentiable with autograd and traceable by torch.compile
+convolution (the discarded samples are never computed), upsampled samples that no output reads are
+cropped before the nonlinearity, all filters run depthwise (groups=C), and without autograd the
+nonlinearity runs in place on the intermediate tensor. Both are differentiable with autograd and traceable by torch.compile
 (only shapes, never tensor values, steer the Python code). Unlike the official CUDA kernel there is no
 sign-bit caching; the gradient is the plain autograd gradient of the same expression.
 """
