@@ -124,3 +124,34 @@ def test_dry_run_prints_the_official_256_parameter_counts(image_folder, tmp_path
         assert f"G: stylegan3-{cfg}, {g_params} parameters" in out
         assert "D: stylegan2-resnet, 28,864,129 parameters" in out
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("over,needle", [
+    (["model.first_cutoff=1000"], "layer 0 would have cutoff 1000"),
+    (["model.first_stopband=0.001"], "stopband 0.001"),
+    (["model.first_stopband=1.5"], "0 < cutoff < stopband"),
+    (["model.cmax=8192", "model.cbase=1048576", "model.num_layers=64"], "convolution weights, over the 1,000,000,000"),
+])
+def test_a_generator_the_filters_or_memory_cannot_take_is_refused_before_building(over, needle, tmp_path,
+                                                                                  capsys, monkeypatch):
+    from ganforge.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    sets = [x for o in over for x in ("--set", o)]
+    assert main(["train", "--preset", "stylegan3-r-tiny", "--dry-run", *sets]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "model." in err  # names the keys to change
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unusual_but_valid_designs_build_and_run():
+    from dataclasses import replace
+
+    from ganforge.families.stylegan3.recipe import build_generator
+
+    m = get_preset("stylegan3-t-tiny").model
+    for over in ({"lrelu_upsampling": 1}, {"lrelu_upsampling": 3}, {"filter_size": 1}, {"margin_size": 0},
+                 {"num_layers": 3, "num_critical": 1}, {"last_stopband_rel": 1.0001}):
+        G = build_generator(replace(m, **over), 16, 1, 0)
+        assert torch.isfinite(G(torch.randn(2, G.z_dim))).all(), over

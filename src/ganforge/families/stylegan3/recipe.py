@@ -36,25 +36,74 @@ def magnitude_ema_beta(m: StyleGAN3Model, batch_size: int) -> float:
     return m.magnitude_ema_beta if m.magnitude_ema_beta is not None else 0.5 ** (batch_size / 20_000)
 
 
+# Refuse a generator whose convolutions alone would hold more weights than this (4 GiB in float32) before
+# allocating it: the official 1024 px configs have about 25 M.
+G_WEIGHTS_MAX = 1_000_000_000
+_DESIGN_KEYS = ("model.first_cutoff", "model.first_stopband", "model.last_stopband_rel", "model.num_layers",
+                "model.num_critical")
+
+
+def check_design(m: StyleGAN3Model, resolution: int) -> None:
+    """Refuse (GanforgeError, naming the keys) a schedule of cutoffs and stopbands the filters cannot be
+    designed for at ``resolution``: every layer needs 0 < cutoff < stopband, a cutoff of at most half its
+    sampling rate and a sampling rate of at least 1 (the official defaults give 2 -> res / 2 cutoffs)."""
+    import numpy as np
+
+    from ganforge.families.stylegan3.networks import layer_schedule
+
+    k = 2 if m.cfg == "r" else 1
+    with np.errstate(all="ignore"):
+        sch = layer_schedule(resolution, 1, channel_base=m.cbase * k, channel_max=m.cmax * k,
+                             num_layers=m.num_layers, num_critical=m.num_critical,
+                             first_cutoff=m.first_cutoff, first_stopband=m.first_stopband,
+                             last_stopband_rel=m.last_stopband_rel, margin_size=m.margin_size)
+        c, t, sr = sch["cutoffs"], sch["stopbands"], sch["sampling_rates"]
+        ok = (np.isfinite(c) & np.isfinite(t) & np.isfinite(sr) & (c > 0) & (t > c) & (sr >= 1) & (c <= sr / 2))
+    if not ok.all():
+        i = int(np.flatnonzero(~ok)[0])
+        raise GanforgeError(
+            f"the StyleGAN3 layer schedule at {resolution} px has no valid filters: layer {i} would have cutoff "
+            f"{c[i]:.4g}, stopband {t[i]:.4g} and sampling rate {sr[i]:.4g} (every layer needs 0 < cutoff < "
+            f"stopband and cutoff <= sampling rate / 2); check {', '.join(_DESIGN_KEYS)} (the official values: "
+            f"2, 2 ** 2.1, 2 ** 0.3, 14, 2; first_cutoff={m.first_cutoff:g}, first_stopband={m.first_stopband:g})")
+    ch, taps = sch["channels"], (1 if m.cfg == "r" else 3) ** 2
+    weights = float(np.sum(ch[:-1] * ch[1:]) * taps + ch[0] * ch[0])  # the convolutions and the input's 1x1
+    if weights > G_WEIGHTS_MAX:
+        raise GanforgeError(f"the StyleGAN3 generator of model.cbase={m.cbase}, model.cmax={m.cmax}, model.num_layers="
+                            f"{m.num_layers} at {resolution} px would have about {weights:,.0f} convolution weights, "
+                            f"over the {G_WEIGHTS_MAX:,} this build accepts (the official 1024 px config has ~25 M)")
+
+
 def build_generator(m: StyleGAN3Model, resolution: int, channels: int, num_classes: int,
                     batch_size: int = 32):
     """The alias-free generator of ``m`` (config T or R); ``batch_size`` only sets the magnitude EMA decay
-    when ``m.magnitude_ema_beta`` is None (it does not change the network's structure or outputs)."""
+    when ``m.magnitude_ema_beta`` is None (it does not change the network's structure or outputs).
+    A schedule the filters cannot be designed for is refused first (``check_design``)."""
     from ganforge.families.stylegan3.networks import Generator
 
-    r = m.cfg == "r"
-    k = 2 if r else 1  # the official --cfg=stylegan3-r doubles G's channel_base and channel_max
-    G = Generator(z_dim=m.z_dim, c_dim=num_classes if m.conditional else 0, w_dim=m.w_dim,
-                  img_resolution=resolution, img_channels=channels,
-                  mapping_kwargs={"num_layers": m.map_layers},
-                  channel_base=m.cbase * k, channel_max=m.cmax * k, num_layers=m.num_layers,
-                  num_critical=m.num_critical, first_cutoff=m.first_cutoff, first_stopband=m.first_stopband,
-                  last_stopband_rel=m.last_stopband_rel, margin_size=m.margin_size, output_scale=m.output_scale,
-                  num_fp16_res=m.num_fp16_res, conv_kernel=1 if r else 3, filter_size=m.filter_size,
-                  lrelu_upsampling=m.lrelu_upsampling, use_radial_filters=r, conv_clamp=m.conv_clamp,
-                  magnitude_ema_beta=magnitude_ema_beta(m, batch_size))
+    check_design(m, resolution)
+    try:
+        G = _generator(Generator, m, resolution, channels, num_classes, batch_size)
+    except (ArithmeticError, ValueError, AssertionError) as e:  # a filter design scipy or the layers refuse
+        raise GanforgeError(f"the StyleGAN3 generator of this model section cannot be built at {resolution} px: "
+                            f"{str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__}; "
+                            f"check {', '.join(_DESIGN_KEYS)}, model.filter_size and model.lrelu_upsampling") from None
     G.arch = f"stylegan3-{m.cfg}"
     return G
+
+
+def _generator(Generator, m: StyleGAN3Model, resolution: int, channels: int, num_classes: int, batch_size: int):
+    r = m.cfg == "r"
+    k = 2 if r else 1  # the official --cfg=stylegan3-r doubles G's channel_base and channel_max
+    return Generator(z_dim=m.z_dim, c_dim=num_classes if m.conditional else 0, w_dim=m.w_dim,
+                    img_resolution=resolution, img_channels=channels,
+                    mapping_kwargs={"num_layers": m.map_layers},
+                    channel_base=m.cbase * k, channel_max=m.cmax * k, num_layers=m.num_layers,
+                    num_critical=m.num_critical, first_cutoff=m.first_cutoff, first_stopband=m.first_stopband,
+                    last_stopband_rel=m.last_stopband_rel, margin_size=m.margin_size, output_scale=m.output_scale,
+                    num_fp16_res=m.num_fp16_res, conv_kernel=1 if r else 3, filter_size=m.filter_size,
+                    lrelu_upsampling=m.lrelu_upsampling, use_radial_filters=r, conv_clamp=m.conv_clamp,
+                    magnitude_ema_beta=magnitude_ema_beta(m, batch_size))
 
 
 def blur_schedule(lc: StyleGAN3Loss, cfg_name: str, batch_size: int) -> tuple[float, float]:
