@@ -137,8 +137,7 @@ def blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class StyleGAN3Recipe(StyleGAN2Recipe):
-    """StyleGAN3 (config T or R): the alias-free generator on StyleGAN2's discriminator, lazy R1, D's
-    input blur for config R."""
+    """StyleGAN3 (config T or R): alias-free G on StyleGAN2's D, lazy R1, blurred D inputs for R."""
 
     config_sections = {"model": StyleGAN3Model, "loss": StyleGAN3Loss}
 
