@@ -130,7 +130,7 @@ def test_bandlimit_filter_phases_sum_to_one():
     g = torch.nn.functional.pad(f, [0, 1, 0, 1]).reshape(12, 4, 12, 4).sum([0, 2])
     assert torch.allclose(g * 16, torch.ones(4, 4, dtype=torch.float64), atol=1e-12)
     # point-symmetric about its centre tap (both band limits and windows are even)
-    assert torch.allclose(f, f.flip([0, 1]), atol=1e-12)
+    assert torch.allclose(f, f.flip([0, 1]), atol=1e-8)  # (float32 FFTs inside, as the official code)
 
 
 def _smooth(n=1, res=RES, seed=0):
