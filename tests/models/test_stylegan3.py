@@ -219,3 +219,17 @@ def test_fp16_layers_where_enabled(monkeypatch):
         forced = G(z, force_fp32=True)
     assert half.dtype == torch.float32 and torch.equal(forced, full)
     assert 0 < float((half - full).abs().max()) <= 2e-2 * max(1.0, float(full.abs().max()))
+
+
+@pytest.mark.slow
+def test_synthesis_under_torch_compile():
+    """fullgraph torch.compile of the synthesis network (no numpy values traced in forward), with grads."""
+    torch.manual_seed(0)
+    G = Generator(z_dim=8, c_dim=0, w_dim=8, img_resolution=16, img_channels=1, channel_base=64, channel_max=4,
+                  num_layers=4, margin_size=2, use_radial_filters=True)
+    ws = G.mapping(torch.randn(2, 8)).detach()
+    eager = G.synthesis(ws)
+    out = torch.compile(G.synthesis, fullgraph=True)(ws)
+    torch.testing.assert_close(out, eager, rtol=1e-5, atol=1e-5)
+    out.square().mean().backward()
+    assert G.synthesis.input.weight.grad is not None

@@ -21,6 +21,7 @@ Where this differs from the official code, on purpose:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,9 @@ class SynthesisInput(nn.Module):
         self.w_dim, self.channels = w_dim, channels
         self.size = np.broadcast_to(np.asarray(size), [2])
         self.sampling_rate, self.bandwidth = sampling_rate, bandwidth
+        # plain Python numbers for forward (torch.compile traces numpy values as tensors)
+        self._size_xy = (int(self.size[0]), int(self.size[1]))
+        self._rate, self._band = float(sampling_rate), float(bandwidth)
         freqs = torch.randn(channels, 2)
         radii = freqs.square().sum(dim=1, keepdim=True).sqrt()
         freqs = freqs / (radii * radii.square().exp().pow(0.25)) * bandwidth
@@ -161,16 +165,16 @@ class SynthesisInput(nn.Module):
         freqs = self.freqs.unsqueeze(0)
         phases = self.phases.unsqueeze(0) + (freqs @ transforms[:, :2, 2:]).squeeze(2)
         freqs = freqs @ transforms[:, :2, :2]
-        amplitudes = (1 - (freqs.norm(dim=2) - self.bandwidth) / (self.sampling_rate / 2 - self.bandwidth)).clamp(0, 1)
-        sx, sy = int(self.size[0]), int(self.size[1])
+        amplitudes = (1 - (freqs.norm(dim=2) - self._band) / (self._rate / 2 - self._band)).clamp(0, 1)
+        sx, sy = self._size_xy
         theta = torch.zeros(1, 2, 3, device=w.device)
-        theta[0, 0, 0] = 0.5 * sx / self.sampling_rate
-        theta[0, 1, 1] = 0.5 * sy / self.sampling_rate
+        theta[0, 0, 0] = 0.5 * sx / self._rate
+        theta[0, 1, 1] = 0.5 * sy / self._rate
         grid = F.affine_grid(theta, [1, 1, sy, sx], align_corners=False)  # [1, H, W, 2]
         x = (grid.unsqueeze(3) @ freqs.permute(0, 2, 1).unsqueeze(1).unsqueeze(2)).squeeze(3)  # [N, H, W, C]
         x = torch.sin((x + phases.unsqueeze(1).unsqueeze(2)) * (np.pi * 2))
         x = x * amplitudes.unsqueeze(1).unsqueeze(2)
-        x = x @ (self.weight / np.sqrt(self.channels)).t()
+        x = x @ (self.weight / math.sqrt(self.channels)).t()
         return x.permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
@@ -242,14 +246,14 @@ class SynthesisLayer(nn.Module):
         input_gain = self.magnitude_ema.rsqrt()
         styles = self.affine(w)
         if self.is_torgb:
-            styles = styles * (1 / np.sqrt(self.in_channels * self.conv_kernel ** 2))
+            styles = styles * (1 / math.sqrt(self.in_channels * self.conv_kernel ** 2))
         use_half = self.use_fp16 and not force_fp32 and x.device.type in FP16_DEVICE_TYPES
         dtype = torch.float16 if use_half else torch.float32
         x = modulated_conv2d(x.to(dtype), self.weight, styles, demodulate=not self.is_torgb,
                              padding=self.conv_kernel - 1, input_gain=input_gain)
         return filtered_lrelu(x, self.up_filter, self.down_filter, self.bias.to(dtype), up=self.up_factor,
                               down=self.down_factor, padding=self.padding,
-                              gain=1.0 if self.is_torgb else float(np.sqrt(2)),
+                              gain=1.0 if self.is_torgb else math.sqrt(2),
                               slope=1.0 if self.is_torgb else 0.2, clamp=self.conv_clamp)
 
     def extra_repr(self) -> str:
