@@ -15,7 +15,7 @@ from ganforge.metrics.protocol import check_image_set_metrics, refuse_pair_metri
 from ganforge.metrics.translation import evaluate_translation
 
 FORMS = METRICS.names()  # the shipped metrics (a test's own metrics live only inside its test)
-SLOW_KINDS = {"ppl_z", "ppl_zend", "ppl_w", "ppl_wend"}  # 2x the generator and extractor passes of the others
+SLOW_KINDS = {"ppl_z", "ppl_zend", "ppl_w", "ppl_wend", "eqr"}  # 2x the passes of the others; EQ-R: a rotation filter per 4 images
 
 
 def _metric(form: str) -> Metric:
@@ -25,7 +25,7 @@ def _metric(form: str) -> Metric:
 def test_every_shipped_metric_is_registered():
     kinds = {_metric(f).kind for f in FORMS}
     assert kinds == {"fid", "ifid", "kid", "pr", "is", "ppl_z", "ppl_zend", "ppl_w", "ppl_wend", "swd", "msssim",
-                     "pair_l1", "pair_psnr", "pair_ssim", "pair_msssim"}
+                     "pair_l1", "pair_psnr", "pair_ssim", "pair_msssim", "eqt_int", "eqt_frac", "eqr"}
 
 
 @pytest.mark.parametrize("form", FORMS)
@@ -65,6 +65,34 @@ def test_refusals_follow_the_needs(form):
         check_image_set_metrics([pm])
 
 
+class _MovableSynthesis(torch.nn.Module):
+    def __init__(self, render):
+        super().__init__()
+        self.input = torch.nn.Module()
+        self.input.register_buffer("transform", torch.eye(3))  # StyleGAN3's user transform of the input
+        self._render = [render]  # not a submodule
+
+    def forward(self, ws, **ignored):
+        return self._render[0](ws)
+
+
+class _Movable(torch.nn.Module):
+    """A MappedGenerator whose synthesis also has StyleGAN3's input transform (which it ignores), as the
+    equivariance metrics need: fits every metric."""
+
+    def __init__(self, G):
+        super().__init__()
+        self.G, self.synthesis = G, _MovableSynthesis(G.synthesis)
+        self.z_dim, self.num_classes = G.z_dim, G.num_classes
+        self.img_channels, self.img_resolution = G.img_channels, G.img_resolution
+
+    def mapping(self, z, c=None):
+        return self.G.mapping(z, c)
+
+    def forward(self, z, c=None):
+        return self.G(z, c)
+
+
 def _data(helpers):
     g = torch.Generator().manual_seed(1)
     labels = torch.arange(1000) % 3
@@ -97,7 +125,7 @@ def test_computes_a_finite_value_on_a_tiny_case(form, helpers, tmp_path):
         (rec,) = evaluate_translation(m.example, lambda x, d: (-x).flip(-1), Pairs(), ["AtoB"], **kw)
         assert rec.metric == f"{m.example}/AtoB"
     else:
-        G = helpers.MappedGenerator(num_classes=3)  # with mapping/synthesis and classes: fits every metric
+        G = _Movable(helpers.MappedGenerator(num_classes=3))  # mapping/synthesis, classes, input transform
         (rec,) = compute(m.example, G, data, **kw)
         assert rec.metric == m.example
     assert _finite(rec.value), rec.value
