@@ -33,9 +33,11 @@ with G_ema's tensors (names, shapes, dtypes, bytes present), as the StyleGAN2 im
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ganforge.errors import GanforgeError
@@ -125,8 +127,8 @@ def _interface(g_kwargs: Any, d_kwargs: Any, path: Path):
         cbase, cmax = cbase // 2, cmax // 2
     num_layers = synthesis.int("num_layers", 3, 64, default=14)
     num_critical = synthesis.int("num_critical", 1, 64, default=2)
-    if num_critical > num_layers:
-        raise synthesis._bad("num_critical", num_critical, f"at most num_layers ({num_layers})")
+    if num_critical >= num_layers:
+        raise synthesis._bad("num_critical", num_critical, f"less than num_layers ({num_layers})")
     last_stopband_rel = synthesis.number("last_stopband_rel", default=2 ** 0.3)
     if not 1 < last_stopband_rel <= 16:
         raise synthesis._bad("last_stopband_rel", last_stopband_rel, "a number in (1, 16]")
@@ -163,12 +165,35 @@ def model_config_from_kwargs(g_kwargs: dict[str, Any], d_kwargs: dict[str, Any] 
     return _interface(g_kwargs, d_kwargs, Path(path))[0]
 
 
+def _check_design(mcfg: Any, res: int, channels: int, kwargs: dict, path: Path) -> None:
+    """Refuse arguments whose layer design (official formula) has non-finite values or a layer without
+    feature maps: such a network cannot run, whatever its tensors."""
+    from ganforge.families.stylegan3.networks import layer_schedule
+
+    k = 2 if mcfg.cfg == "r" else 1
+    with np.errstate(all="ignore"):
+        sched = layer_schedule(res, channels, mcfg.cbase * k, mcfg.cmax * k, mcfg.num_layers, mcfg.num_critical,
+                               mcfg.first_cutoff, mcfg.first_stopband, mcfg.last_stopband_rel, mcfg.margin_size)
+    if not all(np.isfinite(v).all() for v in sched.values()):
+        raise GanforgeError(f"{str(path)!r}: the StyleGAN3 generator's arguments (first_cutoff={mcfg.first_cutoff:g}, "
+                            f"first_stopband={mcfg.first_stopband:g}, img_resolution={res}) give a layer design with "
+                            "non-finite cutoffs or sizes; cannot build it")
+    if sched["channels"].min() < 1:
+        raise GanforgeError(f"{str(path)!r}: the StyleGAN3 generator's arguments (channel_base="
+                            f"{short_repr(kwargs.get('channel_base', 32768))}, channel_max="
+                            f"{short_repr(kwargs.get('channel_max', 512))}, first_cutoff={mcfg.first_cutoff:g}) give "
+                            "a layer without feature maps; cannot build it")
+
+
 def _build(mcfg: Any, res: int, channels: int, c_dim: int, path: Path) -> torch.nn.Module:
     from ganforge.families.stylegan3.recipe import build_generator
 
     try:
-        return build_generator(mcfg, resolution=res, channels=channels, num_classes=c_dim)
-    except (ValueError, ZeroDivisionError, OverflowError, RuntimeError) as e:  # a design the filters cannot make
+        with np.errstate(all="ignore"), warnings.catch_warnings():  # odd designs: NaN is caught below
+            warnings.simplefilter("ignore")
+            return build_generator(mcfg, resolution=res, channels=channels, num_classes=c_dim)
+    except (ArithmeticError, ValueError, TypeError, IndexError, AssertionError, RuntimeError) as e:
+        # a filter or layer design the arguments cannot give (NaN sizes, empty filters, ...)
         text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise GanforgeError(f"{str(path)!r}: the StyleGAN3 generator's arguments describe no buildable network: "
                             f"{text}") from None
@@ -198,6 +223,7 @@ def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False
                                                     pkl)
     summary = (f"StyleGAN3 config {mcfg.cfg.upper()}, {channels}x{res}x{res}, z_dim {mcfg.z_dim}, w_dim "
                f"{mcfg.w_dim}, c_dim {c_dim}, {mcfg.num_layers} layers")
+    _check_design(mcfg, res, channels, kwargs, pkl)
     with torch.device("meta"):
         shell = _build(mcfg, res, channels, c_dim, pkl)
     _check_tensors(shell, g.state_dict, pkl, summary)
