@@ -130,6 +130,7 @@ def test_dry_run_prints_the_official_256_parameter_counts(image_folder, tmp_path
     (["model.first_cutoff=1000"], "layer 0 would have cutoff 1000"),
     (["model.first_stopband=0.001"], "stopband 0.001"),
     (["model.first_stopband=1.5"], "0 < cutoff < stopband"),
+    (["model.cbase=1"], "model.cbase=1 leaves StyleGAN3 layer 0 at 16 px with no feature maps"),
     (["model.cmax=8192", "model.cbase=1048576", "model.num_layers=64"], "convolution weights, over the 1,000,000,000"),
 ])
 def test_a_generator_the_filters_or_memory_cannot_take_is_refused_before_building(over, needle, tmp_path,

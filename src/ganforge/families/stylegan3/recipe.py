@@ -67,6 +67,11 @@ def check_design(m: StyleGAN3Model, resolution: int) -> None:
             f"stopband and cutoff <= sampling rate / 2); check {', '.join(_DESIGN_KEYS)} (the official values: "
             f"2, 2 ** 2.1, 2 ** 0.3, 14, 2; first_cutoff={m.first_cutoff:g}, first_stopband={m.first_stopband:g})")
     ch, taps = sch["channels"], (1 if m.cfg == "r" else 3) ** 2
+    if (ch[:-1] < 1).any():
+        i = int(np.flatnonzero(ch[:-1] < 1)[0])
+        raise GanforgeError(f"model.cbase={m.cbase} leaves StyleGAN3 layer {i} at {resolution} px with no feature maps "
+                            f"(channels = min(cbase / 2 / cutoff, cmax) with cutoff {c[i]:.4g} rounds to 0); "
+                            f"raise model.cbase (the official 32768)")
     weights = float(np.sum(ch[:-1] * ch[1:]) * taps + ch[0] * ch[0])  # the convolutions and the input's 1x1
     if weights > G_WEIGHTS_MAX:
         raise GanforgeError(f"the StyleGAN3 generator of model.cbase={m.cbase}, model.cmax={m.cmax}, model.num_layers="
