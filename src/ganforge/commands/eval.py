@@ -40,7 +40,7 @@ def register(sub) -> argparse.ArgumentParser:
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval",
-        help="compute metrics (FID, intra-class FID, KID, PR, IS, PPL, SWD, MS-SSIM) for a generator or two "
+        help="compute metrics (FID, intra-class FID, KID, PR, IS, PPL, SWD, MS-SSIM, StyleGAN3's EQ-T/EQ-R) for a generator or two "
              "image folders",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,

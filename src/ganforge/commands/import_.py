@@ -1,4 +1,4 @@
-"""``ganforge import``: an official StyleGAN2 / StyleGAN2-ADA ``network-snapshot-*.pkl`` as a ganforge
+"""``ganforge import``: an official StyleGAN2 / StyleGAN2-ADA / StyleGAN3 ``network-snapshot-*.pkl`` as a ganforge
 model folder through ``ganforge.api.import_official`` (the importer a family registers), without running any
 code from the pickle.
 
@@ -13,7 +13,7 @@ from ganforge.args import check_input_file, check_not_special, path_text
 
 
 def register(sub) -> argparse.ArgumentParser:
-    im = sub.add_parser("import", help="convert an official StyleGAN2 / StyleGAN2-ADA network-snapshot-*.pkl "
+    im = sub.add_parser("import", help="convert an official StyleGAN2 / StyleGAN2-ADA / StyleGAN3 network-snapshot-*.pkl "
                                        "into a ganforge model folder (no code from the pickle runs)")
     im.add_argument("pkl", type=path_text("the official pickle"), help="the official .pkl snapshot")
     im.add_argument("--out", required=True, type=path_text("--out"),
