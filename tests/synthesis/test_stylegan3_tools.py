@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers.data import make_dataset
 from PIL import Image
 
 import ganforge
@@ -27,16 +26,6 @@ from ganforge.synthesis.generate import generate_images
 
 ANCHOR = Path("/work/shared/anchors/stylegan3-official/sg3t-32gray")
 EYE = torch.eye(3)
-
-
-@pytest.fixture(scope="module")
-def sg3_run(tmp_path_factory):
-    """The run folder of a one-step stylegan3-t-tiny run."""
-    cfg = ganforge.get_preset("stylegan3-t-tiny")
-    out = tmp_path_factory.mktemp("runs")
-    r = ganforge.train(cfg, out=out, dataset=make_dataset(), overrides={"train.total_kimg": cfg.train.batch_size / 1000,
-                                                                        "train.progress": False})
-    return r.run_dir
 
 
 @pytest.fixture(scope="module")
