@@ -20,6 +20,10 @@ GRID_MAX = 4096
 # in memory together, so this is the same memory as the largest grid.
 FRAMES_MAX = 4096
 
+# Samples of one metric (the N of fid{N}k, eqt{N}k_int, ...): 20x the largest published protocol (50k).
+# Metrics draw their latents up front, so an unbounded N was an allocation of N x z_dim floats.
+METRIC_SAMPLES_MAX = 1_000_000
+
 # Images per forward pass in generate / translate --batch-size.
 FORWARD_BATCH_MAX = 4096
 

@@ -88,6 +88,13 @@ def test_unknown_metric_lists_valid_forms(bad):
             assert form in str(info.value)
 
 
+@pytest.mark.parametrize("name", ["fid999999k", "eqt1001k_int", "kid" + "9" * 40 + "k", "pr2000k3"])
+def test_a_sample_count_over_the_bound_is_refused_before_any_work(name):
+    with pytest.raises(GanforgeError, match="one metric may use; the published protocols use 50k"):
+        parse_metric(name)
+    assert parse_metric("fid1000k").n == 1_000_000  # the bound itself is accepted
+
+
 # ---------------------------------------------------------------- compute
 
 

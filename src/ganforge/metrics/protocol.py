@@ -23,6 +23,7 @@ import torch
 
 import ganforge.metrics.builtin  # noqa: F401  (registers the shipped metrics)
 from ganforge.errors import GanforgeError
+from ganforge.limits import METRIC_SAMPLES_MAX
 from ganforge.metrics.base import METRICS, Inputs, Metric, MetricValue
 
 # ---------------------------------------------------------------------------------------------
@@ -96,6 +97,9 @@ def parse_metric(name: str) -> ParsedMetric:
         n = int(g["n"]) * 1000 if g.get("n") else spec.default_n
         if n is None or n < 1:
             raise GanforgeError(f"metric {text!r}: the sample count must be at least 1k")
+        if n > METRIC_SAMPLES_MAX:
+            raise GanforgeError(f"metric {text!r}: {n:,} samples is over the {METRIC_SAMPLES_MAX:,} "
+                                f"({METRIC_SAMPLES_MAX // 1000}k) one metric may use; the published protocols use 50k")
         k = int(g["k"]) if g.get("k") else None
         if k is not None and k < 1:
             raise GanforgeError(f"metric {text!r}: the neighbourhood size must be >= 1")
@@ -161,7 +165,12 @@ def real_features(dataset, extractor, count: int, *, cache_dir=None, batch_size:
     from ganforge.metrics.shard import Shard
 
     shard = shard or Shard()
-    from ganforge.metrics.cache import cache_key, default_cache_dir, load_arrays, save_arrays
+    from ganforge.metrics.cache import (
+        cache_key,
+        default_cache_dir,
+        load_arrays,
+        save_arrays,
+    )
 
     total, pool = _reference_pool(dataset, label)
     count = min(count, total)
@@ -211,7 +220,12 @@ def real_feature_stats(dataset, extractor, count: int, *, cache_dir=None, batch_
     """(mean [D], covariance [D, D]) float64 of the reference features, cached beside the features so
     a repeated FID does not recompute a [count, D] covariance (about 0.5 TFLOP at 60k x 2048).
     ``label`` and ``shard`` as in ``real_features``: the statistics of one class's images."""
-    from ganforge.metrics.cache import cache_key, default_cache_dir, load_arrays, save_arrays
+    from ganforge.metrics.cache import (
+        cache_key,
+        default_cache_dir,
+        load_arrays,
+        save_arrays,
+    )
     from ganforge.metrics.fid import feature_stats
     from ganforge.metrics.shard import Shard
 
