@@ -246,3 +246,17 @@ def test_the_stylegan3_family_registers_the_importer():
 
     assert FAMILIES.get("stylegan3").importer is import_official
     assert import_official.claims is not None
+
+
+def test_a_layer_design_that_cannot_be_built_is_refused_through_the_familys_own_check(official, sg3_importer,
+                                                                                      tmp_path, capsys):
+    """The importer defers to build_generator's check_design (one check for configs and snapshots),
+    prefixing the snapshot's path."""
+    g_kwargs, G = anchor_generator("t")
+    cases = {"no feature maps": dict(g_kwargs, channel_base=2),
+             "no valid filters": dict(g_kwargs, first_cutoff=1000.0)}
+    pkls = {text: write_sg3(official, tmp_path / f"design{i}.pkl", G, kw) for i, (text, kw) in enumerate(cases.items())}
+    official.unload()
+    for i, (text, pkl) in enumerate(pkls.items()):
+        err = _refused(pkl, tmp_path / f"out{i}", capsys)
+        assert "describe no buildable network" in err and text in err and str(pkl) in err, err

@@ -339,6 +339,23 @@ def load_checked(G: torch.nn.Module, tensors: dict[str, torch.Tensor], pkl: Path
                             f"{text}") from None
 
 
+def imported_meta(recipe: str, G: torch.nn.Module, mcfg: Any, res: int, channels: int, c_dim: int,
+                  snap: dict[str, Any], pkl: Path, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The model.json of an imported generator: recipe ``recipe``, preset "imported", the model section
+    ``mcfg``, the sizes, classes named by index, the snapshot's dataset and the official arguments."""
+    from ganforge.version import __version__
+
+    return {
+        "format": "ganforge-generator", "version": 1, "ganforge_version": __version__,
+        "recipe": recipe, "preset": "imported", "arch": G.arch,
+        "model": dataclasses.asdict(mcfg), "resolution": res,
+        "channels": channels, "num_classes": c_dim,
+        "class_names": [str(i) for i in range(c_dim)], "z_dim": mcfg.z_dim,
+        "dataset": dataset_name(snap), "dataset_hash": None, "kimg": None, "ema": True,
+        "imported_from": {"file": pkl.name, "official_kwargs": kwargs},
+    }
+
+
 def write_model(out: Path, G: torch.nn.Module, meta: dict[str, Any]) -> Path:
     """Write the export (``generator.safetensors`` + ``model.json``) into ``out``; returns the weights path."""
     from ganforge.training.checkpoint import save_export
@@ -366,7 +383,6 @@ def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False
         The path of the written weights file.
     """
     from ganforge.families.stylegan2.recipe import build_generator
-    from ganforge.version import __version__
 
     pkl, out = Path(pkl), Path(out)
     check_out(out, overwrite)
@@ -384,16 +400,7 @@ def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False
     del shell
     G = build_generator(mcfg, resolution=res, channels=channels, num_classes=c_dim)
     load_checked(G, g.state_dict, pkl)
-    meta = {
-        "format": "ganforge-generator", "version": 1, "ganforge_version": __version__,
-        "recipe": "stylegan2", "preset": "imported", "arch": G.arch,
-        "model": dataclasses.asdict(mcfg), "resolution": res,
-        "channels": channels, "num_classes": c_dim,
-        "class_names": [str(i) for i in range(c_dim)], "z_dim": mcfg.z_dim,
-        "dataset": dataset_name(snap),
-        "dataset_hash": None, "kimg": None, "ema": True,
-        "imported_from": {"file": pkl.name, "official_kwargs": iface.kwargs},
-    }
+    meta = imported_meta("stylegan2", G, mcfg, res, channels, c_dim, snap, pkl, iface.kwargs)
     return write_model(out, G, meta)
 
 

@@ -32,7 +32,6 @@ with G_ema's tensors (names, shapes, dtypes, bytes present), as the StyleGAN2 im
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ from ganforge.families.stylegan2.importer import (
     _listing,
     _Plain,
     check_out,
-    dataset_name,
+    imported_meta,
     is_stylegan3,
     load_checked,
     write_model,
@@ -165,26 +164,6 @@ def model_config_from_kwargs(g_kwargs: dict[str, Any], d_kwargs: dict[str, Any] 
     return _interface(g_kwargs, d_kwargs, Path(path))[0]
 
 
-def _check_design(mcfg: Any, res: int, channels: int, kwargs: dict, path: Path) -> None:
-    """Refuse arguments whose layer design (official formula) has non-finite values or a layer without
-    feature maps: such a network cannot run, whatever its tensors."""
-    from ganforge.families.stylegan3.networks import layer_schedule
-
-    k = 2 if mcfg.cfg == "r" else 1
-    with np.errstate(all="ignore"):
-        sched = layer_schedule(res, channels, mcfg.cbase * k, mcfg.cmax * k, mcfg.num_layers, mcfg.num_critical,
-                               mcfg.first_cutoff, mcfg.first_stopband, mcfg.last_stopband_rel, mcfg.margin_size)
-    if not all(np.isfinite(v).all() for v in sched.values()):
-        raise GanforgeError(f"{str(path)!r}: the StyleGAN3 generator's arguments (first_cutoff={mcfg.first_cutoff:g}, "
-                            f"first_stopband={mcfg.first_stopband:g}, img_resolution={res}) give a layer design with "
-                            "non-finite cutoffs or sizes; cannot build it")
-    if sched["channels"].min() < 1:
-        raise GanforgeError(f"{str(path)!r}: the StyleGAN3 generator's arguments (channel_base="
-                            f"{short_repr(kwargs.get('channel_base', 32768))}, channel_max="
-                            f"{short_repr(kwargs.get('channel_max', 512))}, first_cutoff={mcfg.first_cutoff:g}) give "
-                            "a layer without feature maps; cannot build it")
-
-
 def _build(mcfg: Any, res: int, channels: int, c_dim: int, path: Path) -> torch.nn.Module:
     from ganforge.families.stylegan3.recipe import build_generator
 
@@ -192,8 +171,9 @@ def _build(mcfg: Any, res: int, channels: int, c_dim: int, path: Path) -> torch.
         with np.errstate(all="ignore"), warnings.catch_warnings():  # odd designs: NaN is caught below
             warnings.simplefilter("ignore")
             return build_generator(mcfg, resolution=res, channels=channels, num_classes=c_dim)
-    except (ArithmeticError, ValueError, TypeError, IndexError, AssertionError, RuntimeError) as e:
-        # a filter or layer design the arguments cannot give (NaN sizes, empty filters, ...)
+    except (GanforgeError, ArithmeticError, ValueError, TypeError, IndexError, AssertionError, RuntimeError) as e:
+        # a layer design the arguments cannot give: build_generator's check_design (non-finite or inverted
+        # cutoffs/stopbands, a layer without feature maps, too many weights) or what slips past it
         text = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
         raise GanforgeError(f"{str(path)!r}: the StyleGAN3 generator's arguments describe no buildable network: "
                             f"{text}") from None
@@ -208,8 +188,6 @@ def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False
     Returns:
         The path of the written weights file.
     """
-    from ganforge.version import __version__
-
     pkl, out = Path(pkl), Path(out)
     check_out(out, overwrite)
     snap = snapshot if snapshot is not None else read_official_pickle(pkl)
@@ -223,22 +201,13 @@ def import_official(pkl: str | Path, out: str | Path, *, overwrite: bool = False
                                                     pkl)
     summary = (f"StyleGAN3 config {mcfg.cfg.upper()}, {channels}x{res}x{res}, z_dim {mcfg.z_dim}, w_dim "
                f"{mcfg.w_dim}, c_dim {c_dim}, {mcfg.num_layers} layers")
-    _check_design(mcfg, res, channels, kwargs, pkl)
     with torch.device("meta"):
         shell = _build(mcfg, res, channels, c_dim, pkl)
     _check_tensors(shell, g.state_dict, pkl, summary)
     del shell
     G = _build(mcfg, res, channels, c_dim, pkl)
     load_checked(G, g.state_dict, pkl)
-    meta = {
-        "format": "ganforge-generator", "version": 1, "ganforge_version": __version__,
-        "recipe": "stylegan3", "preset": "imported", "arch": G.arch,
-        "model": dataclasses.asdict(mcfg), "resolution": res,
-        "channels": channels, "num_classes": c_dim,
-        "class_names": [str(i) for i in range(c_dim)], "z_dim": mcfg.z_dim,
-        "dataset": dataset_name(snap), "dataset_hash": None, "kimg": None, "ema": True,
-        "imported_from": {"file": pkl.name, "official_kwargs": kwargs},
-    }
+    meta = imported_meta("stylegan3", G, mcfg, res, channels, c_dim, snap, pkl, kwargs)
     return write_model(out, G, meta)
 
 
