@@ -66,6 +66,13 @@ def lazy_adam(params, lr: float, beta1: float, beta2: float, interval: int, devi
                             fused=device.type == "cuda")
 
 
+def require_adam(cfg: Experiment) -> None:
+    """The style-based recipes train with (lazily corrected) Adam only."""
+    if cfg.optim.name != "adam":
+        raise GanforgeError(f"recipe {cfg.recipe} trains with Adam only; got optim.name={cfg.optim.name!r} "
+                            f"(valid choices: adam)")
+
+
 def path_lengths(gen_img: torch.Tensor, ws: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """Per-sample path length |J_w^T y| for y = ``noise`` (already scaled by 1/sqrt(H*W)).
 
@@ -86,9 +93,7 @@ class StyleGAN2Recipe(Recipe):
 
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
-        if cfg.optim.name != "adam":
-            raise GanforgeError(f"recipe stylegan2 trains with Adam only; got optim.name={cfg.optim.name!r} "
-                                f"(valid choices: adam)")
+        require_adam(cfg)
         lc = cfg.loss
         if lc.pl_weight is not None and cfg.train.batch_size < lc.pl_batch_shrink:
             raise GanforgeError(f"train.batch_size={cfg.train.batch_size} is smaller than loss.pl_batch_shrink="

@@ -25,6 +25,7 @@ from ganforge.families.stylegan2.recipe import (
     StyleGAN2Recipe,
     build_discriminator,
     lazy_adam,
+    require_adam,
 )
 from ganforge.families.stylegan3.config import RULES, StyleGAN3Loss, StyleGAN3Model
 from ganforge.training.recipe import Phase, Recipe, StepContext
@@ -150,9 +151,7 @@ class StyleGAN3Recipe(StyleGAN2Recipe):
 
     @classmethod
     def validate_config(cls, cfg: Experiment) -> None:
-        if cfg.optim.name != "adam":
-            raise GanforgeError(f"recipe stylegan3 trains with Adam only; got optim.name={cfg.optim.name!r} "
-                                f"(valid choices: adam)")
+        require_adam(cfg)
         m = cfg.model
         if m.num_critical >= m.num_layers:
             raise GanforgeError(f"model.num_critical={m.num_critical} must be smaller than model.num_layers="
