@@ -246,3 +246,21 @@ def test_every_style_tool_works_on_a_stylegan3_model(sg3_run, tmp_path, capsys):
     assert (tmp_path / "tr" / "truncation.png").exists() and (tmp_path / "mix" / "mix-coarse.png").exists()
     assert (tmp_path / "int" / "interp-w-0_1.gif").exists()
     assert len(list((tmp_path / "proj").iterdir())) == 4
+
+
+def test_video_on_a_full_disk_leaves_nothing_new_and_keeps_an_old_file(sg3_run, tiny_disk, capsys):
+    """The video goes through the one atomic writer: on a real full disk (a tiny tmpfs) the command ends in
+    one error naming the file, no partial file is left, and with --overwrite the old video is kept whole."""
+    disk = tiny_disk(256 * 1024)
+    out = disk.path / "turn.gif"
+    argv = ["video", "--model", str(sg3_run), "--out", str(out), "--seeds", "0-1", "--frames", "6"]
+    assert run_cli(argv, capsys)[0] == 0
+    old = out.read_bytes()
+    disk.fill()
+    code, _, err = run_cli([*argv, "--frames", "8", "--overwrite"], capsys)
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert code == 2 and len(lines) == 1 and "No space left on device" in lines[0] and "Traceback" not in err
+    assert out.read_bytes() == old and sorted(p.name for p in disk.path.iterdir()) == [".filler", "turn.gif"]
+    new = disk.path / "new.gif"
+    code, _, err = run_cli([*argv[:4], str(new), *argv[5:]], capsys)
+    assert code == 2 and "No space left on device" in err and not new.exists()
