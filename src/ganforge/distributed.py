@@ -69,10 +69,20 @@ def init_from_env(device_name: str) -> torch.device | None:
         torch.cuda.set_device(device)
     timeout = datetime.timedelta(seconds=timeout_s())
     rank, size = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    global _STORE
     store, _, _ = next(dist.rendezvous("env://", rank, size, timeout=timeout))
-    dist.init_process_group(backend="nccl" if device is not None else "gloo", store=attempt_store(store),
+    _STORE = attempt_store(store)
+    dist.init_process_group(backend="nccl" if device is not None else "gloo", store=_STORE,
                             rank=rank, world_size=size, timeout=timeout)
     return device
+
+
+# The job's key-value store (torchrun's, under this attempt's prefix), kept for the exit handshake.
+_STORE: Any = None
+# How long a rank leaving normally waits for the others to have left the last barrier.
+_EXIT_WAIT_S = 60.0
+# Normal exits of this process so far: keys of one exit cannot be taken for another's.
+_EXITS = 0
 
 
 def attempt_store(store: Any) -> Any:
@@ -99,14 +109,27 @@ def shutdown(wait_for_peers: bool = True) -> None:
     """Leave the process group. With ``wait_for_peers`` (a rank that ended normally, an interrupt
     included) every rank first meets at a barrier: a rank that tore the group down while rank 0 was
     still writing the last checkpoint could abort in gloo's teardown (SIGABRT, seen under load). A rank
-    leaving on an error does not wait (its peer may be dead or hung)."""
+    leaving on an error does not wait (its peer may be dead or hung).
+
+    The barrier alone was not enough: a rank may return from it while its peer is still completing its
+    own side of it, and tearing the group down then closed the connection under the peer's pending
+    operation (gloo aborts the peer: "terminate called without an active exception", seen in about one
+    CI run in five). So each rank also says through torchrun's store (not through the group's
+    connections) that it has left the barrier, and none tears down before all have."""
+    global _STORE, _EXITS
     if dist.is_available() and dist.is_initialized():
-        if wait_for_peers and world()[1] > 1:
+        rank, size = world()
+        if wait_for_peers and size > 1:
             try:
                 dist.barrier()
+                if _STORE is not None:
+                    _EXITS += 1
+                    _STORE.set(f"exit{_EXITS}/{rank}", "1")
+                    _STORE.wait([f"exit{_EXITS}/{r}" for r in range(size)], datetime.timedelta(seconds=_EXIT_WAIT_S))
             except Exception:  # noqa: BLE001 - a peer gone meanwhile: leave anyway
                 pass
         dist.destroy_process_group()
+    _STORE = None
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:

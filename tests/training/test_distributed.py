@@ -256,3 +256,40 @@ def test_a_signal_to_one_rank_stops_every_rank_after_the_same_step_and_the_resum
     for net in a["nets"]:
         for k, v in a["nets"][net].items():
             assert torch.equal(v, b["nets"][net][k]), (net, k)
+
+
+def test_a_normal_exit_tears_down_only_after_every_rank_left_the_last_barrier(monkeypatch):
+    """shutdown(): barrier, then this rank's exit key in the store and a wait for every rank's key, then
+    destroy; each exit uses fresh keys; a rank leaving on an error neither waits nor writes."""
+    import datetime
+
+    from ganforge import distributed as D
+
+    calls = []
+
+    class Store:
+        def set(self, key, value):
+            calls.append(("set", key))
+
+        def wait(self, keys, timeout):
+            assert isinstance(timeout, datetime.timedelta)
+            calls.append(("wait", tuple(keys)))
+
+    monkeypatch.setattr(D.dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(D, "world", lambda: (1, 3))
+    monkeypatch.setattr(D.dist, "barrier", lambda: calls.append(("barrier",)))
+    monkeypatch.setattr(D.dist, "destroy_process_group", lambda: calls.append(("destroy",)))
+    monkeypatch.setattr(D, "_EXITS", 0)
+    for _ in range(2):
+        monkeypatch.setattr(D, "_STORE", Store())
+        D.shutdown()
+    n = 1
+    for k in (0, 4):
+        assert calls[k:k + 4] == [("barrier",), ("set", f"exit{n}/1"), ("wait", (f"exit{n}/0", f"exit{n}/1", f"exit{n}/2")),
+                                  ("destroy",)]
+        n += 1
+    assert D._STORE is None
+    calls.clear()
+    monkeypatch.setattr(D, "_STORE", Store())
+    D.shutdown(wait_for_peers=False)
+    assert calls == [("destroy",)]
