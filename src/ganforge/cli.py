@@ -11,6 +11,7 @@ traceback); training that diverges exits 3; Ctrl-C writes a checkpoint and exits
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ganforge.version import __version__
@@ -71,7 +72,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _entry() -> None:
-    sys.exit(main())
+    code = main()
+    from ganforge import distributed
+
+    if distributed.launched() and distributed.left_group():
+        # A torchrun worker that trained and left its process group: end the process here, skipping the
+        # interpreter's teardown. Destroying what is left of gloo and torchrun's store client while the
+        # interpreter finalizes aborted now and then ("terminate called without an active exception",
+        # SIGABRT after a run had finished and written everything). Every file is closed by now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,8 @@ _STORE: Any = None
 _EXIT_WAIT_S = 60.0
 # Normal exits of this process so far: keys of one exit cannot be taken for another's.
 _EXITS = 0
+# Whether this process joined a process group and left it again (the CLI then ends it with os._exit).
+_LEFT = False
 
 
 def attempt_store(store: Any) -> Any:
@@ -116,7 +118,7 @@ def shutdown(wait_for_peers: bool = True) -> None:
     operation (gloo aborts the peer: "terminate called without an active exception", seen in about one
     CI run in five). So each rank also says through torchrun's store (not through the group's
     connections) that it has left the barrier, and none tears down before all have."""
-    global _STORE, _EXITS
+    global _STORE, _EXITS, _LEFT
     if dist.is_available() and dist.is_initialized():
         rank, size = world()
         if wait_for_peers and size > 1:
@@ -129,7 +131,13 @@ def shutdown(wait_for_peers: bool = True) -> None:
             except Exception:  # noqa: BLE001 - a peer gone meanwhile: leave anyway
                 pass
         dist.destroy_process_group()
+        _LEFT = True
     _STORE = None
+
+
+def left_group() -> bool:
+    """True once this process has left a process group it joined (``shutdown``)."""
+    return _LEFT
 
 
 def broadcast_object(obj: Any, src: int = 0) -> Any:
