@@ -79,6 +79,7 @@ BAD: dict[str, list] = {
     "train.max_bad_steps": [0, -3],
     "train.grid_size": [0, 4097],
     "train.tensorboard": ["no"],
+    "train.tracker": ["comet", "", "TensorBoard", None, True],
     "train.keep_checkpoints": [0],
     "train.progress": [None],
     "metrics.names": [("fid",), ("fid10k", "lpips")],

@@ -109,12 +109,28 @@ class TrainConfig:
     max_bad_steps: int = 5
     # Number of fixed latents in the sample grid (a square number looks best).
     grid_size: int = 64
-    # Write TensorBoard scalars (needs the `tensorboard` extra).
+    # Deprecated: true means train.tracker="tensorboard" (kept working; together with tracker "wandb" or
+    # "mlflow" it is refused). Use train.tracker.
     tensorboard: bool = False
+    # Experiment tracker that also gets every tick's scalars, the sample grids, the resolved config and the
+    # metric records (rank 0 only): "none", "tensorboard", "wandb" or "mlflow" (each needs its extra).
+    tracker: str = "none"
     # Training checkpoints to keep on disk (the newest ones).
     keep_checkpoints: int = 2
     # Show a progress bar on stderr.
     progress: bool = True
+
+
+# The values of train.tracker (ganforge.training.trackers implements them).
+TRACKERS = ("none", "tensorboard", "wandb", "mlflow")
+
+
+def resolved_tracker(train: TrainConfig) -> str:
+    """The tracker a run uses: ``train.tracker``, or "tensorboard" for the deprecated ``train.tensorboard=true``
+    (with tracker "none"; validation refuses it with another tracker)."""
+    if train.tensorboard and train.tracker == "none":
+        return "tensorboard"
+    return train.tracker
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ import typing
 from dataclasses import dataclass, fields, is_dataclass
 from typing import Any, Callable
 
-from ganforge.config import Experiment, _check_typed
+from ganforge.config import TRACKERS, Experiment, _check_typed
 from ganforge.errors import GanforgeError, choices_error
 from ganforge.limits import (  # defined once, for the CLI, the config and the data layer
     BATCH_MAX,
@@ -269,6 +269,7 @@ COMMON_RULES: dict[str, Rule] = {
     "train.max_bad_steps": Int(1),
     "train.grid_size": Int(1, GRID_MAX),
     "train.tensorboard": Flag(),
+    "train.tracker": Choice(TRACKERS),
     "train.keep_checkpoints": Int(1),
     "train.progress": Flag(),
     "metrics.names": Each(_metric_name),
@@ -350,12 +351,7 @@ def validate_experiment(cfg: Experiment) -> None:
     if intra and not getattr(cfg.model, "conditional", False):  # refused now, not at the first metrics tick
         raise GanforgeError(f"metrics.names: {intra[0]!r} (intra-class FID) needs a class-conditional model: set "
                             f"model.conditional=true and data.use_labels=true, or use {intra[0][1:]!r}")
-    if cfg.train.tensorboard:
-        import importlib.util
-
-        if importlib.util.find_spec("tensorboard") is None:
-            raise GanforgeError("train.tensorboard=true needs the tensorboard package: "
-                                "pip install 'ganforge[tensorboard]', or set train.tensorboard=false")
+    _check_tracker(cfg)
     if cfg.augment.kind == "diffaugment":
         from ganforge.augment import parse_policy
 
@@ -369,3 +365,29 @@ def validate_experiment(cfg: Experiment) -> None:
 
         check_protocol(cfg.metrics.extractor, cfg.metrics.protocol, "metrics.protocol")
     recipe.validate_config(cfg)  # what only the family knows: rules between its fields
+
+
+# The package each tracker imports, and the extra that installs it.
+_TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb"),
+                     "mlflow": ("mlflow", "mlflow")}
+
+
+def _check_tracker(cfg: Experiment) -> None:
+    """``train.tracker`` (and the deprecated ``train.tensorboard``): one tracker, whose package is installed."""
+    import importlib.util
+
+    tc = cfg.train
+    if tc.tensorboard and tc.tracker not in ("none", "tensorboard"):
+        raise GanforgeError(f"train.tensorboard=true (deprecated; it means train.tracker=tensorboard) conflicts "
+                            f"with train.tracker={tc.tracker}: a run has one tracker; set train.tensorboard=false "
+                            f"to track with {tc.tracker}, or train.tracker=tensorboard for TensorBoard")
+    if tc.tensorboard and tc.tracker == "none":
+        if importlib.util.find_spec("tensorboard") is None:
+            raise GanforgeError("train.tensorboard=true needs the tensorboard package: "
+                                "pip install 'ganforge[tensorboard]', or set train.tensorboard=false")
+        return
+    if tc.tracker in _TRACKER_PACKAGES:
+        module, extra = _TRACKER_PACKAGES[tc.tracker]
+        if importlib.util.find_spec(module) is None:
+            raise GanforgeError(f"train.tracker={tc.tracker} needs the {module} package: "
+                                f"pip install 'ganforge[{extra}]', or set train.tracker=none")

@@ -1,7 +1,8 @@
-"""Run observability: ``stats.jsonl``, optional TensorBoard scalars, messages and the progress bar.
+"""Run observability: ``stats.jsonl``, the experiment tracker (``train.tracker``), messages and the progress bar.
 
-Only rank 0 writes (``enabled=False`` elsewhere). Messages go through ``tqdm.write`` so they do not
-break the progress bar.
+Only rank 0 writes and tracks (``enabled=False`` elsewhere). Messages go through ``tqdm.write`` so they
+do not break the progress bar. Every call to the tracker goes through ``track``: its first failure is one
+warning, and the tracker is off for the rest of the run (``ganforge.training.trackers``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ganforge.errors import GanforgeError
 from ganforge.outputs import append_text
+from ganforge.training.trackers import Tracker, one_line, scalars_of
 
 # Shown in the progress bar's postfix, in this order, when present.
 _BAR_KEYS = ("img_per_s", "G/adv", "D/adv", "D/gp", "D/r1", "D/r2")
@@ -51,17 +52,12 @@ class _Bar:
 
 
 class StatsWriter:
-    def __init__(self, run_dir: Path, tensorboard: bool = False, enabled: bool = True):
+    """``stats.jsonl`` and messages of one run; ``tracker``: the run's open tracker (None: none)."""
+
+    def __init__(self, run_dir: Path, enabled: bool = True, tracker: Tracker | None = None):
         self.enabled = enabled
         self.path = Path(run_dir) / "stats.jsonl"
-        self.tb = None
-        if enabled and tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise GanforgeError("train.tensorboard=true needs the tensorboard package: "
-                                    "pip install 'ganforge[tensorboard]'") from None
-            self.tb = SummaryWriter(str(Path(run_dir) / "tensorboard"))
+        self.tracker = tracker if enabled else None
 
     def progress(self, total_kimg: float, start_kimg: float, enabled: bool):
         return _Bar(total_kimg, start_kimg) if (enabled and self.enabled) else _NoBar()
@@ -70,11 +66,27 @@ class StatsWriter:
         if not self.enabled:
             return
         append_text(self.path, json.dumps(row) + "\n")
-        if self.tb is not None:
-            step = int(row["kimg"] * 1000)
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k not in ("kimg", "time"):
-                    self.tb.add_scalar(k, v, global_step=step)
+        if self.tracker is not None and "kimg" in row:
+            nimg = int(round(row["kimg"] * 1000))
+            self.track("log_scalars", scalars_of(row), nimg, row.get("time"), nimg=nimg)
+
+    def track(self, method: str, *args: Any, nimg: int) -> None:
+        """``tracker.<method>(*args)``, if there is a tracker. A failure (anything but an interrupt) is a
+        warning, once: the tracker is then off for the rest of the run, and training goes on."""
+        tracker = self.tracker
+        if tracker is None:
+            return
+        try:
+            getattr(tracker, method)(*args)
+        except Exception as e:
+            self.tracker = None
+            self.warn(f"train.tracker={tracker.name} failed ({one_line(e)}); tracking is off for the rest of this "
+                      f"run, which goes on (stats.jsonl, metrics.jsonl and samples/ in the run folder are "
+                      f"complete)", kimg=nimg / 1000)
+            try:
+                tracker.close("failed")
+            except Exception:
+                pass
 
     def info(self, msg: str) -> None:
         if self.enabled:
@@ -87,6 +99,12 @@ class StatsWriter:
             tqdm.write(f"ganforge: warning: {msg}", file=sys.stderr)
             append_text(self.path, json.dumps({"warning": msg, "kimg": round(kimg, 3)}) + "\n")
 
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+    def close(self, state: str = "finished") -> None:
+        """End the tracker's run (``state``: how training ended); a failure is only said."""
+        tracker, self.tracker = self.tracker, None
+        if tracker is None:
+            return
+        try:
+            tracker.close(state)
+        except Exception as e:
+            self.info(f"warning: train.tracker={tracker.name} could not end its run ({one_line(e)})")

@@ -45,6 +45,7 @@ from ganforge.training.recipe import (
 )
 from ganforge.training.recorder import RunRecorder
 from ganforge.training.step import EagerStep
+from ganforge.training.trackers import one_line
 
 # Config sections whose change makes a checkpoint incompatible (network shapes / data interface).
 ARCH_KEYS_PREFIXES = ("model.", "data.name", "data.resolution", "data.channels", "data.use_labels", "data.pairing",
@@ -202,13 +203,18 @@ class Trainer:
         self.bad_steps_total = 0
         self.consecutive_bad = 0
         self.resumed = resume_state is not None
+        self._end_message: str | None = None  # the status.json message of how training ended
         self._data_warning: str | None = None
         if resume_state is not None:
             self._data_warning = train_state.restore(self, resume_state)
         self.recipe.begin_step(self.context())
 
         self.grid_inputs = self.recipe.grid_inputs(tc.grid_size, tc.seed + 7)
-        self.recorder = RunRecorder(self.run_dir, cfg, ds, is_main=self.is_main)
+        try:  # opens the tracker (train.tracker): a tracker that cannot start stops the run here
+            self.recorder = RunRecorder(self.run_dir, cfg, ds, is_main=self.is_main)
+        except BaseException:
+            self.feed.close()
+            raise
         self.stats = self.recorder.stats
         if getattr(self.feed, "workers", None) is not None:
             self.stats.info(f"{ds.name}: {len(ds)} images streamed from disk by {self.feed.workers} worker "
@@ -409,17 +415,41 @@ class Trainer:
     # The loop.
 
     def train(self) -> TrainResult:
+        """Train to ``train.total_kimg`` (or until interrupted). ``status.json`` says "running" from the start
+        and, at the end, "finished", "stopped" (an interrupt) or "failed" (an exception, re-raised, whose
+        text is the status' message); the tracker's run ends with the same state."""
+        state, message = "failed", None
+        try:
+            result = self._train()
+            state = "stopped" if result.interrupted else "finished"
+            message = self._end_message
+            return result
+        except KeyboardInterrupt:  # an interrupt that got past the loop's handler (e.g. while checkpointing)
+            state, message = "stopped", f"interrupted at {self.cur_nimg / 1000:g} kimg"
+            raise
+        except BaseException as e:
+            message = one_line(e)
+            raise
+        finally:  # neither call raises (a failed write is said), so the error on its way out stays the error
+            self.recorder.write_status_end(state, self.cur_nimg, message)
+            self.recorder.close(state)
+
+    def _train(self) -> TrainResult:
         tc = self.cfg.train
         total_nimg = int(round(tc.total_kimg * 1000))
         tick_nimg = max(1, int(round(tc.tick_kimg * 1000)))
         mc = self.cfg.metrics
         metric_nimg = int(round(mc.interval_kimg * 1000)) if (mc.names and mc.interval_kimg) else None
+        self._end_message = f"reached train.total_kimg={tc.total_kimg:g}"
         self.recorder.write_config()
-        self.recorder.write_reals()
+        self.recorder.write_status_start(self.cur_nimg)
+        self.recorder.write_reals(self.cur_nimg)
         result = TrainResult(self.run_dir, self.cur_nimg, self.step, self.bad_steps_total)
         if self.cur_nimg >= total_nimg:
             self.stats.info(f"run already at {self.cur_nimg / 1000:.1f} kimg >= target {tc.total_kimg} kimg; "
                             f"nothing to do")
+            self._end_message = f"already at {self.cur_nimg / 1000:g} kimg >= train.total_kimg={tc.total_kimg:g}"
+            self.feed.close()
             return result
         if self.resumed:
             restart = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
@@ -480,19 +510,23 @@ class Trainer:
             interrupted = True
             where = str(self.last_checkpoint) if self.last_checkpoint else "none written yet"
             if in_step:  # a second interrupt (or one from outside the handler) inside a step: its state is half done
-                self.stats.info(f"stopped in the middle of step {self.step}: no checkpoint written (it would not "
-                                f"resume exactly); --resume continues from the last one: {where}")
+                self._end_message = (f"stopped in the middle of step {self.step}: no checkpoint written (it would "
+                                     f"not resume exactly); --resume continues from the last one: {where}")
+                self.stats.info(self._end_message)
             elif self.world_size > 1 and not interrupts.pending_agreed:
-                self.stats.info(f"stopped at once at {self.cur_nimg / 1000:g} kimg: no checkpoint written (the other "
-                                f"processes may be elsewhere); --resume continues from the last one: {where}")
+                self._end_message = (f"stopped at once at {self.cur_nimg / 1000:g} kimg: no checkpoint written (the "
+                                     f"other processes may be elsewhere); --resume continues from the last one: "
+                                     f"{where}")
+                self.stats.info(self._end_message)
             else:
                 self.stats.info(f"interrupted at {self.cur_nimg / 1000:g} kimg: writing a checkpoint")
+                self._end_message = f"interrupted at {self.cur_nimg / 1000:g} kimg"
                 self.save_checkpoint()
                 result.checkpointed = True
+                self._end_message += f"; checkpoint {self.last_checkpoint}" if self.last_checkpoint else ""
         finally:
             interrupts.restore()
             bar.close()
-            self.recorder.close()
             self.feed.close()  # a streamed feed's worker processes end with the training, not with the Trainer
         result.cur_nimg, result.steps, result.bad_steps = self.cur_nimg, self.step, self.bad_steps_total
         result.interrupted = interrupted
