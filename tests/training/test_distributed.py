@@ -176,8 +176,11 @@ def test_a_killed_rank_ends_the_job_and_is_named(tmp_path):
     assert p.returncode != 0 and time.time() - t0 < 60
     assert "rank      : 1 (local_rank: 1)" in text and "SIGKILL" in text
     assert "ganforge: error: the 2-process training job failed" in text
-    # Rank 0 says in one line that another process stopped; neither it nor the launcher prints a traceback.
-    assert "ganforge: error: rank 0 of 2 stopped (another process of the job stopped or cannot be reached)" in text
+    # Rank 0 says in one line that another process stopped, unless torchrun stopped it first (a race of the
+    # launcher's monitor with rank 0's next collective, lost by rank 0 on a loaded machine); neither it nor
+    # the launcher prints a traceback.
+    assert ("ganforge: error: rank 0 of 2 stopped (another process of the job stopped or cannot be reached)" in text
+            or "closing signal SIGTERM" in text), text[-4000:]
     assert "Traceback" not in text, text[-4000:]
 
 
