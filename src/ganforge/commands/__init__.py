@@ -19,7 +19,8 @@ from types import ModuleType
 # Module names, in the order of `ganforge --help`. A command named like a Python keyword gets a
 # trailing underscore (import_), one with a dash an underscore (convert_inception).
 COMMANDS = ("train", "generate", "translate", "presets", "report", "data", "eval", "mix", "truncation",
-            "variation", "interpolate", "video", "project", "convert_inception", "import_")
+            "variation", "interpolate", "video", "project", "convert_inception", "import_",
+            "studio")
 
 
 def command_modules() -> list[ModuleType]:
