@@ -298,6 +298,21 @@ TABLE: dict[str, list[tuple[list[str], str]]] = {
     ],
 }
 
+TABLE["studio"] = [  # every row must be refused before a server starts (a row that is not would hang the test)
+    (["{missing}"], "RUNS_DIR '{missing}' is not a folder"),
+    (["{file}"], "RUNS_DIR '{file}' is not a folder"),
+    (["{fifo}"], "RUNS_DIR '{fifo}' is not a folder"),
+    (["{folder}", "--port", "-1"], "--port must be an integer >= 0 and <= 65535, got -1"),
+    (["{folder}", "--port", HUGE], "--port must be an integer >= 0 and <= 65535"),
+    (["{folder}", "--port", "http"], "--port must be an integer >= 0 and <= 65535, got 'http'"),
+    (["{folder}", "--host", "attacker.example"], "--host 'attacker.example': expected an IP address"),
+    (["{folder}", "--host", LONG], "--host 'xxxx"),
+    (["{folder}", "--token", "short"], "--token 'short'...: expected 16 to 128 letters"),
+    (["{folder}", "--token", "a" * 200], "--token"),
+    (["{folder}", "--device", "cuda:7"], "device 'cuda:7' (--device) is not available"),
+    (["{folder}", "--device", "tpu"], "unknown device 'tpu'"),
+]
+
 for _tool in ("truncation", "variation", "interpolate", "project"):  # the options all style tools share
     _lead = ["{image}"] if _tool == "project" else []
     TABLE[_tool] += [
