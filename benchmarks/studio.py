@@ -12,6 +12,7 @@ lists many runs.
 
     python benchmarks/studio.py [--device cpu|cuda] [--seeds 50] [--runs 200] [--stylegan2-256]
     python benchmarks/studio.py --check     # tiny preset, few seeds and runs: seconds (CI)
+    PYTHONPATH=src python benchmarks/studio.py --device cuda --stylegan2-256 --direct   # the GPU machine
 
 Prints a markdown table and, with ``--json PATH``, writes the figures there.
 """
@@ -35,14 +36,30 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-def train_one_step(root: Path, preset: str, device: str, overrides: dict | None = None) -> str:
-    """A run of ``preset`` trained for one step; returns its export's path relative to ``root``."""
-    import ganforge
+def random_images(cfg, n: int):
+    """``n`` random images of the preset's size: the weights one step makes do not change the speed, and
+    preparing the real data at 256 px (60,000 RGB images, 12 GB) would cost minutes."""
+    import torch
 
-    cfg = ganforge.get_preset(preset)
-    over = {"train.total_kimg": cfg.train.batch_size / 1000, "train.progress": False, "metrics.names": "",
-            "train.device": device, **(overrides or {})}
-    r = ganforge.train(cfg, out=root, overrides=over)
+    from ganforge.data.dataset import ImageDataset, content_hash
+
+    g = torch.Generator().manual_seed(0)
+    res, ch = cfg.data.resolution, cfg.data.channels or 1  # None: as the data has it (Fashion-MNIST: 1)
+    images = torch.randint(0, 256, (n, ch, res, res), generator=g, dtype=torch.uint8)
+    labels = torch.zeros(n, dtype=torch.long)
+    return ImageDataset(images, labels, (), "random", content_hash(images, labels))
+
+
+def train_one_step(root: Path, preset: str, device: str, overrides: dict | None = None) -> str:
+    """A run of ``preset`` trained for one step on random images; returns its export's path relative to
+    ``root``."""
+    import ganforge
+    from ganforge.config import apply_overrides
+
+    over = {"train.progress": False, "metrics.names": "", "train.device": device, **(overrides or {})}
+    cfg = apply_overrides(ganforge.get_preset(preset), over)
+    cfg = apply_overrides(cfg, {"train.total_kimg": cfg.train.batch_size / 1000})
+    r = ganforge.train(cfg, out=root, dataset=random_images(cfg, cfg.train.batch_size))
     return f"{r.run_dir.name}/generator.safetensors"
 
 
@@ -81,12 +98,31 @@ class Server:
         return (time.perf_counter() - t0) * 1000, body
 
 
-def explore_latency(root: Path, model: str, device: str, seeds: int) -> dict:
-    with Server(root, device) as s:
-        first, _ = s.get(f"/api/image?model={model}&seed=0")  # loads the model
-        times = [s.get(f"/api/image?model={model}&seed={seed}")[0] for seed in range(1, seeds + 1)]
+def explore_latency(root: Path, model: str, device: str, seeds: int, direct: bool = False) -> dict:
+    """Milliseconds per new seed over HTTP, or (``direct``) of ``Explorer.image`` itself: what the studio
+    computes, without the web packages (the GPU machine has torch only; HTTP adds about 1-2 ms on a CPU)."""
+    if direct:
+        import torch
+
+        from ganforge.studio.explore import Explorer
+
+        ex = Explorer(root, device)
+        sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+
+        def get(seed: int) -> float:
+            t0 = time.perf_counter()
+            ex.image(model, seed)  # PNG bytes: the image is on the host, so the device work is done
+            sync()
+            return (time.perf_counter() - t0) * 1000
+
+        first = get(0)
+        times = [get(seed) for seed in range(1, seeds + 1)]
+    else:
+        with Server(root, device) as s:
+            first, _ = s.get(f"/api/image?model={model}&seed=0")  # loads the model
+            times = [s.get(f"/api/image?model={model}&seed={seed}")[0] for seed in range(1, seeds + 1)]
     times.sort()
-    return {"model": model, "device": device, "first_ms": round(first, 1), "seeds": seeds,
+    return {"model": model, "device": device, "http": not direct, "first_ms": round(first, 1), "seeds": seeds,
             "median_ms": round(statistics.median(times), 1), "p90_ms": round(times[int(0.9 * (len(times) - 1))], 1),
             "min_ms": round(times[0], 1)}
 
@@ -128,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--stylegan2-256", action="store_true", help="also a 256 px StyleGAN2 (meant for a GPU)")
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--direct", action="store_true",
+                    help="time Explorer.image without HTTP and skip the listing (no web packages needed: a GPU machine)")
     ap.add_argument("--check", action="store_true", help="tiny preset, 3 seeds, 5 runs (CI)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
@@ -139,21 +177,24 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         models = Path(tmp) / "models"
         rel = train_one_step(models, preset, a.device)
-        results["explore"].append(explore_latency(models, rel, a.device, seeds))
+        results["explore"].append(explore_latency(models, rel, a.device, seeds, a.direct))
         if a.stylegan2_256:
             sg = "stylegan2-tiny" if a.check else "stylegan2-official-256"
             rel2 = train_one_step(models, sg, a.device, {"train.batch_size": 4} if not a.check else {})
-            results["explore"].append(explore_latency(models, rel2, a.device, seeds))
-        many = Path(tmp) / "many"
-        many.mkdir()
-        make_runs(many, models / rel.split("/")[0], nruns)
-        results["listing"] = runs_listing(many, nruns, browser=not a.no_browser)
-    print(f"| model | device | new seed, median ms | p90 ms | first (loads) ms |\n|---|---|---:|---:|---:|")
+            results["explore"].append(explore_latency(models, rel2, a.device, seeds, a.direct))
+        if not a.direct:
+            many = Path(tmp) / "many"
+            many.mkdir()
+            make_runs(many, models / rel.split("/")[0], nruns)
+            results["listing"] = runs_listing(many, nruns, browser=not a.no_browser)
+    print(f"| model | device | over | new seed, median ms | p90 ms | first (loads) ms |\n|---|---|---|---:|---:|---:|")
     for e in results["explore"]:
-        print(f"| {e['model'].split('/')[0]} | {e['device']} | {e['median_ms']} | {e['p90_ms']} | {e['first_ms']} |")
-    li = results["listing"]
-    print(f"\nruns page, {li['runs']} runs: /api/runs cold {li['api_cold_ms']} ms, warm {li['api_warm_ms']} ms, "
-          f"page in Chromium {li.get('page_ms')} ms")
+        print(f"| {e['model'].split('/')[0]} | {e['device']} | {'HTTP' if e['http'] else 'Explorer.image'} | "
+              f"{e['median_ms']} | {e['p90_ms']} | {e['first_ms']} |")
+    li = results.get("listing")
+    if li:
+        print(f"\nruns page, {li['runs']} runs: /api/runs cold {li['api_cold_ms']} ms, warm {li['api_warm_ms']} ms, "
+              f"page in Chromium {li.get('page_ms')} ms")
     if a.json:
         a.json.write_text(json.dumps(results, indent=1))
     return 0
