@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 import io
 import json
 import os
@@ -340,9 +339,9 @@ def _header_kind(path: Path) -> str:
 def _synthesis_batch() -> int:
     """The batch ``synthesis.style.synthesize`` renders frames in (its default): a frame is computed in the
     same batch as there, so it is the same to the last bit."""
-    from ganforge.synthesis.style import synthesize
+    from ganforge.synthesis.style import SYNTH_BATCH
 
-    return int(inspect.signature(synthesize).parameters["batch_size"].default)
+    return SYNTH_BATCH
 
 
 class Explorer:
@@ -587,7 +586,7 @@ class Explorer:
         from ganforge.devices import module_device
         from ganforge.images import to_image, to_uint8
         from ganforge.interfaces import is_style_based
-        from ganforge.synthesis.generate import _style_kwargs, latent_batches
+        from ganforge.synthesis.generate import latent_batches, style_kwargs
 
         seed = check_seed(seed)
         psi = check_psi_value(psi)
@@ -599,7 +598,7 @@ class Explorer:
         G = m.net
         style = is_style_based(G)
         try:  # as generate_images: truncation and noise options only for style-based models
-            kwargs = _style_kwargs(G, psi if style else None, None, noise_mode if style else None)
+            kwargs = style_kwargs(G, psi if style else None, None, noise_mode if style else None)
         except GanforgeError as e:
             raise _studio(e) from None
         with torch.inference_mode():

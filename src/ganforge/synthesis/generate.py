@@ -196,7 +196,7 @@ def class_grid_rows(G, asked: Sequence[int] | None, cols: int) -> list[int]:
     return rows
 
 
-def _style_kwargs(G, psi: float | None, trunc_cutoff: int | None, noise_mode: str | None) -> dict:
+def style_kwargs(G, psi: float | None, trunc_cutoff: int | None, noise_mode: str | None) -> dict:
     """The truncation and noise arguments of ``G``'s forward: only style-based models take them, and
     only they may be asked for."""
     from ganforge.synthesis.style import (
@@ -300,7 +300,7 @@ def generate_images(G, seeds: Seeds | str | Iterable[int], out: str | Path, *, g
                                         class_idx=class_idx)
     matrix = _input_motion(G, translate, rotate)
     device = module_device(G) if device is None else torch.device(device)
-    style_kwargs = _style_kwargs(G, psi, trunc_cutoff, noise_mode)
+    style_kw = style_kwargs(G, psi, trunc_cutoff, noise_mode)
     _check_class(G, class_idx)
     count = len(seeds)
     rows = class_grid_rows(G, asked_rows, count) if class_grid else None
@@ -327,7 +327,7 @@ def generate_images(G, seeds: Seeds | str | Iterable[int], out: str | Path, *, g
                                                 for k in rows)
         count = len(rows) * cols
     with moved_input(G, matrix):
-        images = _generate(G, batches, style_kwargs, out if grid_name is None else None, count, overwrite,
+        images = _generate(G, batches, style_kw, out if grid_name is None else None, count, overwrite,
                            progress)
     if grid_name is None:
         return Generated(out=out, grid=None, written=images, count=count, rows=None, cols=cols)

@@ -161,8 +161,12 @@ def seeds_to_ws(G: nn.Module, seeds: list[int], *, psi: float = 1.0, cutoff: int
     return G.mapping(z, None if c is None else c.to(dev), truncation_psi=check_psi(psi), truncation_cutoff=cutoff)
 
 
+# Images ``synthesize`` renders at once (the studio renders one frame's batch alike, to the last bit).
+SYNTH_BATCH = 32
+
+
 @torch.no_grad()
-def synthesize(G: nn.Module, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = 32) -> torch.Tensor:
+def synthesize(G: nn.Module, ws: torch.Tensor, noise_mode: str = "const", batch_size: int = SYNTH_BATCH) -> torch.Tensor:
     """uint8 images [N, C, H, W] (CPU) from ws, in batches."""
     check_noise_mode(noise_mode)
     out = [to_uint8(G.synthesis(ws[i:i + batch_size], noise_mode=noise_mode)).cpu()
