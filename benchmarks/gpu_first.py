@@ -19,6 +19,7 @@ whatever is left. Budget on one H100/H200 (seconds; the sum is the 9-minute call
     quality       160  stylegan2-fmnist32 toward 160 kimg, fid10k (fmnist-cnn) at 40/80/120/160 kimg
                        (+ what the parts before it left unused)
     extras       rest  img/s of progan, stylegan, sagan, biggan, pix2pix, cyclegan, stylegan3-t-fmnist32,
+                       the studio's Explore (ms per new seed of a 256 px StyleGAN2, target < 100 ms),
                        a short biggan-emoji64 run (swd), then the emoji presets' img/s
     pack           10  results.json, summary.md, profile.txt, artifacts.tgz
     total         540
@@ -145,6 +146,9 @@ SETTINGS = {
         "emoji_min_train_s": 20,
         "emoji_eval_s": 25,  # kept back for loading, the metric and the copies
         "emoji_max_train_s": 60,  # then the rows of extras_more
+        "explore": ("stylegan2-official-256", ["train.batch_size=4"]),  # studio Explore, a new seed (< 100 ms)
+        "explore_seeds": 30,
+        "explore_min_s": 25,
     },
     "check": {
         "sg2": [("stylegan2-tiny", ["data.channels=3", "data.resolution=16"], "stylegan2-official-32"),
@@ -182,6 +186,9 @@ SETTINGS = {
         "emoji_min_train_s": 3,
         "emoji_eval_s": 30,
         "emoji_max_train_s": 8,  # stopped by its deadline, as on the GPU
+        "explore": ("stylegan2-tiny", []),
+        "explore_seeds": 3,
+        "explore_min_s": 10,
     },
 }
 
@@ -859,7 +866,8 @@ def _extras_rows(p: Part, spec: list, rows: list, cache: dict) -> None:
 
 def part_extras(p: Part) -> None:
     """Figures: ``rows`` as in the throughput part (the families the issue names first, then, after the
-    emoji run, the emoji presets; a row that would not fit the slot is skipped with the reason), and
+    emoji run, the emoji presets; a row that would not fit the slot is skipped with the reason),
+    ``explore``: the studio's ms per new seed of a 256 px StyleGAN2 (``_explore``), and
     ``emoji``: preset, status, kimg_reached, train_seconds, stopped_by_deadline, img_per_s_median, metric,
     value (its pyramid levels in value_detail), num_gen, num_real, at_kimg, why."""
     p.device()
@@ -872,15 +880,46 @@ def part_extras(p: Part) -> None:
     _extras_rows(p, s["extras"], rows, cache)
     cache.clear()
     _free_memory()
+    f["explore"] = _explore(p)
+    p.save()
     f["emoji"] = _emoji_run(p)
     p.save()
     _extras_rows(p, s["extras_more"], rows, cache)
     failed = [f"{r['preset']}" for r in rows if r["status"] == "failed"]
     if f["emoji"].get("status") == "failed":
         failed.append("emoji run")
+    if f["explore"].get("status") == "failed":
+        failed.append("studio explore")
     if failed:
         p.rec.update(status="failed", reason="failed: " + ", ".join(failed))
     p.save()
+
+
+def _explore(p: Part) -> dict:
+    """The studio's Explore on this device (issue 22): ms per new seed of ``Explorer.image`` (the PNG of
+    ``ganforge generate``) for a one-step model of the preset, as ``benchmarks/studio.py --direct``
+    measures it (no HTTP: the device machine has no web packages; HTTP adds 1-2 ms on a CPU)."""
+    import torch
+
+    import studio as studio_bench  # benchmarks/studio.py
+
+    preset, over = p.s["explore"]
+    e: dict = {"preset": preset, "overrides": over, "target_ms": 100}
+    if p.left() < p.s["explore_min_s"]:
+        e.update(status="skipped", reason=f"{p.left():.0f} s left in the slot")
+        return e
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            overrides = dict(x.split("=", 1) for x in over)
+            rel = studio_bench.train_one_step(Path(tmp), preset, device, overrides)
+            e.update(studio_bench.explore_latency(Path(tmp), rel, device, p.s["explore_seeds"], direct=True))
+        e["status"] = "ok"
+    except Exception as ex:  # noqa: BLE001 - a figure that failed says why
+        traceback.print_exc()
+        e.update(status="failed", error=f"{type(ex).__name__}: {ex}"[:500])
+    _free_memory()
+    return e
 
 
 def _emoji_run(p: Part) -> dict:

@@ -21,6 +21,7 @@
 #   quality     160  stylegan2-fmnist32 toward 160 kimg, fid10k (fmnist-cnn) at 40/80/120/160 kimg beside
 #                    shared/anchors/stylegan2-official/QUALITY.md; if the slot ends first, the kimg reached and why
 #   extras     rest  img/s of progan, stylegan, sagan, biggan, pix2pix, cyclegan, stylegan3-t-fmnist32,
+#                    the studio's Explore (ms per new seed, 256 px StyleGAN2, target < 100 ms),
 #                    then the emoji presets; a short biggan-emoji64 run scored with SWD
 #   pack         10  results.json, summary.md, profile.txt, artifacts.tgz (all directly in OUT)
 #   total       540

@@ -128,6 +128,9 @@ def test_every_part_reports_its_figures(check_run):
     assert all(r["status"] == "ok" for r in x["rows"])
     e = x["emoji"]
     assert e["status"] == "ok" and e["stopped_by_deadline"] and e["value"] > 0 and e["kimg_reached"] > 0
+    ex = x["explore"]  # the studio's Explore: ms per new seed (stylegan2-official-256 on the GPU)
+    assert ex["status"] == "ok" and ex["preset"] == spec["explore"][0] and not ex["http"]
+    assert ex["seeds"] == spec["explore_seeds"] and 0 < ex["median_ms"] <= ex["p90_ms"] and ex["target_ms"] == 100
 
 
 def test_summary_lists_every_part_and_the_archive_its_logs(check_run):
