@@ -9,7 +9,7 @@ import signal
 import pytest
 import torch
 from helpers.data import make_dataset
-from helpers.training import assert_states_equal, final_state, tiny_cfg
+from helpers.training import assert_states_equal, final_state, quiet_trainer, tiny_cfg
 
 import ganforge
 from ganforge.errors import GanforgeError
@@ -259,3 +259,28 @@ def test_loading_an_export_that_is_a_named_pipe_is_refused_without_blocking(tmp_
         ganforge.load_generator(pipe)
     with pytest.raises(GanforgeError, match="not a regular file"):
         ganforge.load_generator(tmp_path)  # a run directory whose weights are the pipe
+
+
+@pytest.mark.parametrize("total_kimg, start_steps, end_kimg", [(0.02, 0, 0.024), (0.024, 0, 0.024), (0.02, 1, 0.024)])
+def test_the_progress_bar_ends_where_training_ends(tmp_path, monkeypatch, total_kimg, start_steps, end_kimg):
+    """Training stops at the first whole batch past train.total_kimg: the bar's total is that count, so it
+    does not run past 100% (the bar of a 2.0 kimg run ended at 2.048: 102% and a negative time left)."""
+    from ganforge.training.stats import StatsWriter
+
+    totals = []
+    real = StatsWriter.progress
+
+    def spy(self, total_kimg, start_kimg, enabled):
+        totals.append((round(total_kimg, 6), round(start_kimg, 6)))
+        return real(self, total_kimg, start_kimg, enabled)
+
+    monkeypatch.setattr(StatsWriter, "progress", spy)
+    batch = 8  # dcgan-tiny
+    if start_steps:  # a resumed run whose start is not a multiple of the remaining distance
+        quiet_trainer(tmp_path / "r", "dcgan-tiny", make_dataset(), **{"train.total_kimg": start_steps * batch / 1000}).train()
+        t = ganforge.train(resume=tmp_path / "r", overrides={"train.total_kimg": total_kimg, "train.progress": False},
+                           dataset=make_dataset())
+    else:
+        t = quiet_trainer(tmp_path / "r", "dcgan-tiny", make_dataset(), **{"train.total_kimg": total_kimg}).train()
+    assert totals[-1] == (end_kimg, start_steps * batch / 1000)
+    assert t.cur_nimg == round(end_kimg * 1000)

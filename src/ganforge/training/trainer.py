@@ -458,7 +458,10 @@ class Trainer:
             self.recorder.supersede_after(self.cur_nimg)
             if self._data_warning:
                 self.stats.warn(self._data_warning, kimg=self.cur_nimg / 1000)
-        bar = self.stats.progress(total_kimg=tc.total_kimg, start_kimg=self.cur_nimg / 1000,
+        # Every step adds a whole batch, so training ends at the first multiple past train.total_kimg: the
+        # bar's total is that (a bar of 2.0 kimg ending at 2.048 showed 102% and a negative time left).
+        end_nimg = self.cur_nimg + -(-(total_nimg - self.cur_nimg) // tc.batch_size) * tc.batch_size
+        bar = self.stats.progress(total_kimg=end_nimg / 1000, start_kimg=self.cur_nimg / 1000,
                                   enabled=tc.progress and self.is_main)
         tick = 0
         tick_start_nimg, tick_start_time = self.cur_nimg, time.time()
