@@ -31,6 +31,7 @@ keeps answering the other requests (the runs listing, files) while an image is r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import io
 import json
@@ -91,8 +92,14 @@ def _device_lock(device: torch.device) -> threading.Lock:
 # Parameters: the query strings of /api/image, /api/mix and /api/interp.
 
 
-def _studio(e: GanforgeError) -> StudioError:
-    return bad_request(str(e))
+@contextlib.contextmanager
+def as_bad_request():
+    """A ``GanforgeError`` of the library's checks (its message names the value and the valid range)
+    raised inside becomes a 400 with that message."""
+    try:
+        yield
+    except GanforgeError as e:
+        raise bad_request(str(e)) from None
 
 
 def _param(params: Mapping[str, str], name: str) -> str | None:
@@ -106,53 +113,43 @@ def _param(params: Mapping[str, str], name: str) -> str | None:
 
 def check_seed(value: object, name: str = "seed") -> int:
     """A seed: an integer in 0..2**32-1."""
-    try:
+    with as_bad_request():
         return check_int(value, name, 0, SEED_MAX)
-    except GanforgeError as e:
-        raise _studio(e) from None
 
 
 def check_psi_value(value: object, name: str = "psi") -> float:
     """A truncation psi: finite, within the range ``ganforge generate --psi`` accepts."""
-    try:
+    with as_bad_request():
         return check_psi(value, name)
-    except GanforgeError as e:
-        raise _studio(e) from None
 
 
 def check_class_value(value: object, name: str = "class") -> int | None:
     """None (no class chosen), or a class index >= 0 (the model's range is checked with the model)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    try:
+    with as_bad_request():
         return check_int(value, name, 0)
-    except GanforgeError as e:
-        raise _studio(e) from None
 
 
 def check_noise_value(value: object, name: str = "noise") -> str | None:
     """None (the model's default: const), or one of const, random, none."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    try:
+    with as_bad_request():
         return check_choice(str(value).strip(), "noise mode", NOISE_MODES, name)
-    except GanforgeError as e:
-        raise _studio(e) from None
 
 
 def check_seed_list(value: object, name: str) -> list[int]:
     """1..MIX_SEEDS_MAX seeds: a text like '1,2,3' or '0-3' (``ganforge.args.parse_seeds``) or integers."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise bad_request(f"{name}: missing; give 1 to {MIX_SEEDS_MAX} seeds like 1,2,3 or 0-3")
-    try:
+    with as_bad_request():
         if isinstance(value, str):
             seeds = parse_seeds(value, name)
             if len(seeds) > MIX_SEEDS_MAX:
                 raise bad_request(f"{name} {shown(value)}: {len(seeds)} seeds; give 1 to {MIX_SEEDS_MAX} seeds")
             return list(seeds)
         seeds = list(value)  # type: ignore[call-overload]
-    except GanforgeError as e:
-        raise _studio(e) from None
     if not 1 <= len(seeds) <= MIX_SEEDS_MAX:
         raise bad_request(f"{name}: {len(seeds)} seeds; give 1 to {MIX_SEEDS_MAX} seeds")
     return [check_seed(s, name) for s in seeds]
@@ -160,19 +157,15 @@ def check_seed_list(value: object, name: str) -> list[int]:
 
 def check_frames(frames: object, frame: object) -> tuple[int, int]:
     """The frame count (FRAMES_MIN..FRAMES_MAX) and the frame asked for (0..frames-1)."""
-    try:
+    with as_bad_request():
         n = check_int(frames, "frames", FRAMES_MIN, FRAMES_MAX)
         k = check_int(frame, "frame", 0, n - 1)
-    except GanforgeError as e:
-        raise _studio(e) from None
     return n, k
 
 
 def check_space(value: object) -> str:
-    try:
+    with as_bad_request():
         return check_choice(str(value), "interpolation space", ("w", "z"), "space")
-    except GanforgeError as e:
-        raise _studio(e) from None
 
 
 def check_styles_text(value: object) -> str:
@@ -597,10 +590,8 @@ class Explorer:
         self._check_work(m, 1, "image")
         G = m.net
         style = is_style_based(G)
-        try:  # as generate_images: truncation and noise options only for style-based models
+        with as_bad_request():  # as generate_images: truncation and noise options only for style-based models
             kwargs = style_kwargs(G, psi if style else None, None, noise_mode if style else None)
-        except GanforgeError as e:
-            raise _studio(e) from None
         with torch.inference_mode():
             ((_, z, c),) = latent_batches(G, [seed], 1, class_idx, module_device(G))
             img = to_uint8(G(z, c, **kwargs)).cpu()[0]
