@@ -223,6 +223,18 @@ def _leaf_keys(obj: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def flatten_dict(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A config as plain JSON (``to_dict``, a ``config.json``) with dotted keys:
+    ``{"train": {"seed": 0}}`` -> ``{"train.seed": 0}`` (lists stay whole)."""
+    out: dict[str, Any] = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update(flatten_dict(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def valid_keys(cfg: Experiment | None = None) -> list[str]:
     """All dotted keys that ``--set`` accepts."""
     return sorted(_leaf_keys(cfg or Experiment()))

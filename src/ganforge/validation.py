@@ -367,9 +367,6 @@ def validate_experiment(cfg: Experiment) -> None:
     recipe.validate_config(cfg)  # what only the family knows: rules between its fields
 
 
-# The package each tracker imports, and the extra that installs it.
-_TRACKER_PACKAGES = {"tensorboard": ("tensorboard", "tensorboard"), "wandb": ("wandb", "wandb"),
-                     "mlflow": ("mlflow", "mlflow")}
 
 
 def _check_tracker(cfg: Experiment) -> None:
@@ -386,8 +383,7 @@ def _check_tracker(cfg: Experiment) -> None:
             raise GanforgeError("train.tensorboard=true needs the tensorboard package: "
                                 "pip install 'ganforge[tensorboard]', or set train.tensorboard=false")
         return
-    if tc.tracker in _TRACKER_PACKAGES:
-        module, extra = _TRACKER_PACKAGES[tc.tracker]
-        if importlib.util.find_spec(module) is None:
-            raise GanforgeError(f"train.tracker={tc.tracker} needs the {module} package: "
-                                f"pip install 'ganforge[{extra}]', or set train.tracker=none")
+    if tc.tracker != "none":  # each tracker's package and extra have its name
+        if importlib.util.find_spec(tc.tracker) is None:
+            raise GanforgeError(f"train.tracker={tc.tracker} needs the {tc.tracker} package: "
+                                f"pip install 'ganforge[{tc.tracker}]', or set train.tracker=none")

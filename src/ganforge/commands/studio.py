@@ -8,6 +8,7 @@ served by uvicorn on a socket bound here; Ctrl-C (or SIGTERM) stops it cleanly w
 from __future__ import annotations
 
 import argparse
+import errno
 import ipaddress
 import re
 import secrets
@@ -83,7 +84,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         why = "is in use (another studio?); choose another with --port, or --port 0 for any free one" \
-            if e.errno in (98, 48) else f"cannot be opened: {e.strerror or e}"
+            if e.errno == errno.EADDRINUSE else f"cannot be opened: {e.strerror or e}"
         raise GanforgeError(f"port {port} on {host} {why}") from None
     sock.set_inheritable(True)
     return sock

@@ -368,24 +368,13 @@ def _translates(recipe: Any) -> bool | None:
     return None
 
 
-def _flatten(value: Any, prefix: str = "", out: dict | None = None) -> dict[str, Any]:
-    """``{"train": {"total_kimg": 2}}`` -> ``{"train.total_kimg": 2}`` (lists stay whole)."""
-    out = {} if out is None else out
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(v, f"{prefix}{k}.", out)
-    elif prefix:
-        out[prefix[:-1]] = value
-    return out
-
-
 def preset_diff(config: Any) -> tuple[list[dict], str | None]:
     """What a run's ``config.json`` sets differently from its preset: ``[{"key", "value", "preset"}]``
     by key (a key one side lacks shows None there), and a note when there is nothing to compare with."""
     if not isinstance(config, dict):
         return [], "config.json is missing or unreadable: nothing to compare with the preset"
     name = config.get("preset")
-    from ganforge.config import to_dict
+    from ganforge.config import flatten_dict, to_dict
     from ganforge.presets import PRESETS, get_preset
 
     if not isinstance(name, str) or name not in PRESETS:
@@ -395,7 +384,7 @@ def preset_diff(config: Any) -> tuple[list[dict], str | None]:
         base = to_dict(get_preset(name))
     except Exception as e:  # a plugin preset that fails to build
         return [], f"preset {name!r} could not be built ({type(e).__name__}): no comparison"
-    ran, pre = _flatten(config), _flatten(base)
+    ran, pre = flatten_dict(config), flatten_dict(base)
     diff = []
     for key in sorted(set(ran) | set(pre)):
         if key == "preset":

@@ -51,6 +51,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ganforge.config import flatten_dict
 from ganforge.errors import GanforgeError
 from ganforge.training import bookkeeping as bk
 
@@ -170,17 +171,6 @@ class WandbTracker(Tracker):
         self.run.finish(exit_code=self.EXIT_CODES.get(state, 1))
 
 
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"train": {"seed": 0}}`` -> ``{"train.seed": 0}``."""
-    out: dict[str, Any] = {}
-    for k, v in config.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 _MLFLOW_KEY_BAD = re.compile(r"[^\w\-. :/]")
 
 
@@ -246,7 +236,7 @@ class MlflowTracker(Tracker):
         except ImportError:  # older or newer layouts: MLflow's smallest published limits
             MAX_ENTITY_KEY_LENGTH, MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH = 250, 500, 100
         params = []
-        for k, v in flatten(config).items():
+        for k, v in flatten_dict(config).items():
             if len(k) > MAX_ENTITY_KEY_LENGTH:  # no config key is that long; skipped rather than cut
                 continue
             text = v if isinstance(v, str) else json.dumps(v)
@@ -303,9 +293,8 @@ def open_tracker(name: str, run_dir: Path, config: dict[str, Any]) -> Tracker | 
     except GanforgeError:
         raise
     except ImportError as e:
-        extra = "mlflow" if name == "mlflow" else name
         raise TrackerError(f"train.tracker={name} cannot import its package ({one_line(e)}): "
-                           f"pip install 'ganforge[{extra}]', or set train.tracker=none") from None
+                           f"pip install 'ganforge[{name}]', or set train.tracker=none") from None
     except Exception as e:
         raise TrackerError(f"train.tracker={name}: cannot start the tracker: {one_line(e)}; "
                            f"set train.tracker=none to train without it") from None
