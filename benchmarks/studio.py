@@ -22,11 +22,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -64,36 +62,24 @@ def train_one_step(root: Path, preset: str, device: str, overrides: dict | None 
 
 
 class Server:
-    """The studio app served by uvicorn in a thread, on a free loopback port."""
+    """The studio app served in a thread on a free loopback port (``BackgroundServer``), asked over HTTP."""
 
     def __init__(self, root: Path, device: str):
-        import uvicorn
-
-        from ganforge.studio.app import create_app
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(create_app(root, device), log_level="warning", access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.root, self.device = root, device
 
     def __enter__(self) -> "Server":
-        self.thread.start()
-        t0 = time.time()
-        while not self.server.started:
-            if time.time() - t0 > 30:
-                raise RuntimeError("the studio did not start")
-            time.sleep(0.02)
+        from ganforge.studio.app import BackgroundServer, create_app
+
+        self.served = BackgroundServer(create_app(self.root, self.device))
+        self.port = self.served.port
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.served.close()
 
     def get(self, path: str) -> tuple[float, bytes]:
         t0 = time.perf_counter()
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=60) as r:
+        with urllib.request.urlopen(f"{self.served.url}{path}", timeout=60) as r:
             body = r.read()
         return (time.perf_counter() - t0) * 1000, body
 
@@ -187,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             many.mkdir()
             make_runs(many, models / rel.split("/")[0], nruns)
             results["listing"] = runs_listing(many, nruns, browser=not a.no_browser)
-    print(f"| model | device | over | new seed, median ms | p90 ms | first (loads) ms |\n|---|---|---|---:|---:|---:|")
+    print("| model | device | over | new seed, median ms | p90 ms | first (loads) ms |\n|---|---|---|---:|---:|---:|")
     for e in results["explore"]:
         print(f"| {e['model'].split('/')[0]} | {e['device']} | {'HTTP' if e['http'] else 'Explorer.image'} | "
               f"{e['median_ms']} | {e['p90_ms']} | {e['first_ms']} |")

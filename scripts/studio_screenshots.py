@@ -21,11 +21,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -90,30 +88,11 @@ def has_runs(root: Path) -> bool:
     return root.is_dir() and any((p / "stats.jsonl").is_file() for p in root.iterdir() if p.is_dir())
 
 
-class Served:
+def Served(root: Path):
     """The studio over ``root`` in a thread, on a free loopback port."""
+    from ganforge.studio.app import BackgroundServer, create_app
 
-    def __init__(self, root: Path):
-        import uvicorn
-
-        from ganforge.studio.app import create_app
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(root), log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise SystemExit("the studio server did not start")
-            time.sleep(0.05)
-
-    def close(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
+    return BackgroundServer(create_app(root))
 
 
 def settle(page) -> None:

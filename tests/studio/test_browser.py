@@ -16,9 +16,6 @@ import hashlib
 import io
 import json
 import os
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -86,30 +83,11 @@ def runs_dir(tmp_path_factory):
 # -- the server and the browser ------------------------------------------------------------------
 
 
-class Served:
+def Served(root: Path, token: str | None = None):
     """The studio app over ``root`` served by uvicorn in a thread, on a free loopback port."""
+    from ganforge.studio.app import BackgroundServer, create_app
 
-    def __init__(self, root: Path, token: str | None = None):
-        import uvicorn
-
-        from ganforge.studio.app import create_app
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(root, device="cpu", token=token), log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "the studio server did not start"
-            time.sleep(0.02)
-
-    def close(self):
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
+    return BackgroundServer(create_app(root, device="cpu", token=token), timeout_s=20)
 
 
 @pytest.fixture(scope="module")

@@ -289,3 +289,42 @@ async def _multipart_image(body: bytes, request: Request) -> bytes:
         return await field.read() if isinstance(field, UploadFile) else field.encode()
     finally:
         await form.close()
+
+
+class BackgroundServer:
+    """``app`` (``create_app``'s) served by uvicorn in a daemon thread on a free loopback port, for a
+    notebook, a test or a benchmark (``ganforge studio`` serves in the foreground): ``url`` is where it
+    answers; ``close()`` (or leaving a ``with`` block) stops it. A server that does not start within
+    ``timeout_s`` is a RuntimeError."""
+
+    def __init__(self, app, timeout_s: float = 30.0):
+        import socket
+        import threading
+        import time
+
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.close()
+                raise RuntimeError(f"the studio server did not start within {timeout_s:g} s")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()
+
+    def __enter__(self) -> "BackgroundServer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
